@@ -1,0 +1,201 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/lmittmann/tint"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/incident-mcp/incident-mcp/incidents"
+	"github.com/incident-mcp/incident-mcp/tools"
+	"github.com/incident-mcp/incident-mcp/vendors/eset"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+type options struct {
+	demo     bool
+	logLevel slog.Level
+	httpAddr string
+	version  bool
+}
+
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	fs := flag.NewFlagSet("incident-mcp", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	o := &options{}
+	fs.BoolVar(&o.demo, "demo", false, "serve the built-in demo: vendor simulators on loopback with a seeded dataset, no credentials")
+	fs.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error (logs go to stderr)")
+	fs.StringVar(&o.httpAddr, "http", "", "serve streamable HTTP at `ADDR` (e.g. 127.0.0.1:8080) on /mcp instead of stdio")
+	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: incident-mcp [flags]\n\nAn MCP server for security incidents. Configuration comes from the environment:\n%s\nFlags:\n", envHelp)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q; see -help", fs.Arg(0))
+	}
+	return o, nil
+}
+
+const envHelp = `  INCIDENT_MCP_SECRET, INCIDENT_MCP_SECRET_FILE  key that signs cursors (>= 32 bytes); random per process when unset
+  ESET_REGION                                    eu, de, us, ca or jpn
+  ESET_API_URL, ESET_TOKEN_URL                   explicit endpoints instead of a region
+  ESET_USERNAME, ESET_USERNAME_FILE              ESET Connect API user
+  ESET_PASSWORD, ESET_PASSWORD_FILE              its password
+`
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	o, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if o.version {
+		fmt.Fprintln(stdout, "incident-mcp", version)
+		return nil
+	}
+	log := newLogger(stderr, o.logLevel)
+	env := envReader{getenv}
+
+	secret, err := env.secret("INCIDENT_MCP_SECRET")
+	if err != nil {
+		return err
+	}
+	if secret == "" {
+		b := make([]byte, 32)
+		rand.Read(b)
+		secret = string(b)
+		log.Warn("INCIDENT_MCP_SECRET is not set: using a random key, so cursors do not survive a restart and replicas cannot share them")
+	}
+	sealer, err := incidents.NewSealer([]byte(secret))
+	if err != nil {
+		return fmt.Errorf("INCIDENT_MCP_SECRET: %w", err)
+	}
+
+	var instances []*incidents.Instance
+	if o.demo {
+		demo, err := startDemo(ctx, log)
+		if err != nil {
+			return err
+		}
+		defer demo.Close()
+		instances = demo.instances
+	} else {
+		instances, err = instancesFromEnv(env, log)
+		if err != nil {
+			return err
+		}
+	}
+	svc, err := incidents.New(instances, sealer, log)
+	if err != nil {
+		return err
+	}
+	mcpServer := newMCPServer(svc, log)
+
+	if o.httpAddr != "" {
+		return serveHTTP(ctx, mcpServer, o.httpAddr, log)
+	}
+	log.Info("serving MCP on stdio", "instances", len(instances))
+	stdio := server.NewStdioServer(mcpServer)
+	err = stdio.Listen(ctx, stdin, stdout)
+	if errors.Is(err, context.Canceled) || errors.Is(err, io.EOF) {
+		return nil
+	}
+	return err
+}
+
+func newMCPServer(svc *incidents.Service, log *slog.Logger) *server.MCPServer {
+	s := server.NewMCPServer("incident-mcp", version,
+		server.WithToolCapabilities(false),
+		server.WithInstructions(tools.Instructions),
+		server.WithRecovery(),
+	)
+	s.AddTools(tools.Tools(svc, log)...)
+	return s
+}
+
+func serveHTTP(ctx context.Context, s *server.MCPServer, addr string, log *slog.Logger) error {
+	mux := http.NewServeMux()
+	mux.Handle("/mcp", server.NewStreamableHTTPServer(s, server.WithStreamableHTTPLogger(log)))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	log.Info("serving MCP over streamable HTTP", "addr", addr, "path", "/mcp")
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(shutdown)
+	}
+}
+
+func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+	noColor := true
+	if f, ok := w.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			noColor = false
+		}
+	}
+	return slog.New(tint.NewHandler(w, &tint.Options{Level: level, TimeFormat: time.TimeOnly, NoColor: noColor}))
+}
+
+// envReader reads configuration from the environment; a NAME_FILE variable
+// names a file holding the value (Docker and Kubernetes secrets).
+type envReader struct{ get func(string) string }
+
+func (e envReader) secret(name string) (string, error) {
+	if path := e.get(name + "_FILE"); path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", fmt.Errorf("%s_FILE: %w", name, err)
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	}
+	return e.get(name), nil
+}
+
+func instancesFromEnv(env envReader, log *slog.Logger) ([]*incidents.Instance, error) {
+	var out []*incidents.Instance
+	user, err := env.secret("ESET_USERNAME")
+	if err != nil {
+		return nil, err
+	}
+	pass, err := env.secret("ESET_PASSWORD")
+	if err != nil {
+		return nil, err
+	}
+	if user != "" || pass != "" || env.get("ESET_REGION") != "" {
+		d, err := eset.New(eset.Config{
+			Region: env.get("ESET_REGION"), APIURL: env.get("ESET_API_URL"), TokenURL: env.get("ESET_TOKEN_URL"),
+			Username: user, Password: pass, Logger: log.With("instance", "eset"),
+		})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, &incidents.Instance{Name: "eset", Driver: d})
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no vendor configured: set ESET_REGION, ESET_USERNAME and ESET_PASSWORD, or run with --demo to try the built-in simulators")
+	}
+	return out, nil
+}

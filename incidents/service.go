@@ -1,0 +1,451 @@
+package incidents
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/incident-mcp/incident-mcp/schema"
+	"github.com/incident-mcp/incident-mcp/vendors/driver"
+)
+
+// Page sizes, counted in matches returned to the model.
+const (
+	DefaultPageSize = 20
+	MaxPageSize     = 100
+)
+
+// Budget bounds the upstream work of one list call. When it is spent the
+// call returns what it has and a cursor to continue.
+type Budget struct {
+	// Requests is the most upstream requests (pages and full reads).
+	Requests int
+	// Time is the most wall time spent reading upstream.
+	Time time.Duration
+}
+
+// DefaultBudget suits an interactive assistant: an answer within seconds.
+var DefaultBudget = Budget{Requests: 20, Time: 20 * time.Second}
+
+// Instance is one configured vendor account.
+type Instance struct {
+	Name     string
+	Driver   driver.Driver
+	ReadOnly bool
+}
+
+// Service lists and reads incidents across configured instances.
+type Service struct {
+	instances map[string]*Instance
+	names     []string
+	sealer    *Sealer
+	budget    Budget
+	log       *slog.Logger
+	now       func() time.Time
+}
+
+// Option configures a Service.
+type Option func(*Service)
+
+// WithBudget sets the per-call scan budget.
+func WithBudget(b Budget) Option { return func(s *Service) { s.budget = b } }
+
+// WithClock sets the clock, for tests.
+func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
+
+// New returns a Service over instances.
+func New(instances []*Instance, sealer *Sealer, log *slog.Logger, opts ...Option) (*Service, error) {
+	s := &Service{instances: map[string]*Instance{}, sealer: sealer, budget: DefaultBudget, log: log, now: time.Now}
+	for _, in := range instances {
+		if in.Name == "" || strings.ContainsAny(in.Name, ": ") {
+			return nil, fmt.Errorf("instance name %q: must be non-empty without ':' or spaces", in.Name)
+		}
+		if _, dup := s.instances[in.Name]; dup {
+			return nil, fmt.Errorf("instance %q configured twice", in.Name)
+		}
+		s.instances[in.Name] = in
+		s.names = append(s.names, in.Name)
+	}
+	if len(s.names) == 0 {
+		return nil, errors.New("no instances configured")
+	}
+	sort.Strings(s.names)
+	for _, o := range opts {
+		o(s)
+	}
+	return s, nil
+}
+
+// InstanceInfo describes a configured instance.
+type InstanceInfo struct {
+	Name     string      `json:"name"`
+	ReadOnly bool        `json:"read_only,omitempty"`
+	Info     driver.Info `json:"-"`
+}
+
+// Instances lists the configured instances by name.
+func (s *Service) Instances() []InstanceInfo {
+	out := make([]InstanceInfo, len(s.names))
+	for i, n := range s.names {
+		in := s.instances[n]
+		out[i] = InstanceInfo{Name: n, ReadOnly: in.ReadOnly, Info: in.Driver.Info()}
+	}
+	return out
+}
+
+func (s *Service) instance(name string) (*Instance, error) {
+	if name == "" {
+		if len(s.names) == 1 {
+			return s.instances[s.names[0]], nil
+		}
+		return nil, schema.ArgError("instance", "several instances are configured; name one of %s", strings.Join(s.names, ", "))
+	}
+	in, ok := s.instances[name]
+	if !ok {
+		return nil, schema.ArgError("instance", "no instance %q; configured instances: %s", name, strings.Join(s.names, ", "))
+	}
+	return in, nil
+}
+
+// ListRequest is a list call as the tool received it.
+type ListRequest struct {
+	Instance string
+	Filter   schema.Filter
+	Where    string
+	OrderBy  string
+	PageSize int
+	Cursor   string
+	Explain  bool
+}
+
+// ListResult is one page of matches and how they were found.
+type ListResult struct {
+	Incidents  []schema.Incident `json:"incidents"`
+	NextCursor string            `json:"next_cursor,omitempty"`
+	// HasMore is true when records remain that this call did not examine.
+	HasMore bool `json:"has_more"`
+	// Total is the number of matches, only when the vendor's count is exact
+	// for this query.
+	Total *int         `json:"total,omitempty"`
+	Query AppliedQuery `json:"query"`
+	Scan  ScanStats    `json:"scan"`
+	Notes []string     `json:"notes,omitempty"`
+}
+
+// AppliedQuery echoes how a list call was understood and executed.
+type AppliedQuery struct {
+	Instance string `json:"instance"`
+	Vendor   string `json:"vendor"`
+	// Filter is the structured criteria with absolute UTC times.
+	Filter schema.Criteria `json:"filter"`
+	Where  string          `json:"where,omitempty"`
+	// Now is the time relative times and `now` resolved against.
+	Now     time.Time `json:"now"`
+	OrderBy string    `json:"order_by"`
+	// Sorted tells whether results come in OrderBy; when not, Order says
+	// what order they come in.
+	Sorted bool   `json:"sorted"`
+	Order  string `json:"order,omitempty"`
+	// Native is the request sent to the vendor.
+	Native any `json:"native_request,omitempty"`
+	// Pushed lists the criteria the vendor applied; everything is then
+	// re-checked locally on every record.
+	Pushed []string `json:"pushed,omitempty"`
+	// Exact is true when the vendor's selection needed no local narrowing.
+	Exact bool `json:"exact"`
+}
+
+// ScanStats says how much upstream work a call did.
+type ScanStats struct {
+	Requests      int  `json:"upstream_requests"`
+	Scanned       int  `json:"records_scanned"`
+	BudgetReached bool `json:"budget_reached,omitempty"`
+}
+
+// cursor is the sealed state of a listing between calls.
+type cursor struct {
+	Instance string    `json:"i"`
+	Query    string    `json:"q"`
+	Pos      string    `json:"p,omitempty"`
+	Offset   int       `json:"o,omitempty"`
+	PageSize int       `json:"s"`
+	Now      time.Time `json:"n"`
+}
+
+const cursorKind = "cursor"
+
+// queryHash binds a cursor to the query it continues.
+func queryHash(instance string, r *ListRequest) string {
+	b, _ := json.Marshal(struct {
+		I string
+		F schema.Filter
+		W string
+		O string
+	}{instance, r.Filter, strings.TrimSpace(r.Where), strings.TrimSpace(strings.ToLower(r.OrderBy))})
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:16])
+}
+
+// List returns one page of incidents matching r.
+func (s *Service) List(ctx context.Context, r ListRequest) (*ListResult, error) {
+	in, err := s.instance(r.Instance)
+	if err != nil {
+		return nil, err
+	}
+	pageSize := r.PageSize
+	switch {
+	case pageSize == 0:
+		pageSize = DefaultPageSize
+	case pageSize < 0 || pageSize > MaxPageSize:
+		return nil, schema.ArgError("page_size", "must be between 1 and %d, got %d", MaxPageSize, pageSize)
+	}
+	order, err := schema.ParseOrder(r.OrderBy)
+	if err != nil {
+		return nil, err
+	}
+	qhash := queryHash(in.Name, &r)
+	now := s.now().UTC().Truncate(time.Second)
+	var cur cursor
+	if r.Cursor != "" {
+		if err := s.sealer.Open(cursorKind, r.Cursor, now, &cur); err != nil {
+			return nil, schema.ArgError("cursor", "this cursor is not valid (%v); pass next_cursor exactly as a previous list_incidents call returned it, or leave cursor out to start from the first page", err)
+		}
+		if cur.Instance != in.Name || cur.Query != qhash {
+			return nil, schema.ArgError("cursor", "this cursor belongs to a different query; repeat the exact filter, where, order_by and instance of the call that returned it, or leave cursor out to start over")
+		}
+		now = cur.Now
+	}
+	prog, err := schema.Compile(r.Filter, r.Where, now)
+	if err != nil {
+		return nil, err
+	}
+	info := in.Driver.Info()
+	q := driver.Query{Criteria: nativeCriteria(prog.Criteria, in.Name), Order: order}
+	q.PageSize = upstreamPageSize(pageSize, info.MaxPageSize, prog)
+	if r.Cursor != "" {
+		q.PageSize = cur.PageSize
+	}
+	plan, err := in.Driver.Plan(q)
+	if err != nil {
+		return nil, s.wrap(in, "plan query", err)
+	}
+	res := &ListResult{Incidents: []schema.Incident{}, Query: AppliedQuery{
+		Instance: in.Name, Vendor: info.Vendor, Filter: prog.Criteria, Where: prog.Where, Now: now,
+		OrderBy: order.String(), Sorted: plan.Sorted, Order: plan.Order, Native: plan.Native,
+		Pushed: plan.Pushed, Exact: plan.Exact && prog.Where == "",
+	}}
+	if !plan.Sorted {
+		res.Notes = append(res.Notes, fmt.Sprintf("%s cannot return records ordered by %s; they come in %s", info.Vendor, order, plan.Order))
+	}
+	if r.Explain {
+		res.Notes = append(res.Notes, "explain: the plan only; the vendor was not called")
+		return res, nil
+	}
+	if plan.Skip || q.Criteria.Impossible {
+		zero := 0
+		res.Total = &zero
+		res.Notes = append(res.Notes, "no incident can match these arguments together; the vendor was not called")
+		return res, nil
+	}
+	hydrate := slices.ContainsFunc(info.ListOmits, prog.Uses)
+	err = s.scan(ctx, in, plan, prog, hydrate, cur, pageSize, res)
+	if err != nil {
+		return nil, err
+	}
+	if res.NextCursor != "" {
+		c := cursor{Instance: in.Name, Query: qhash, PageSize: plan.PageSize, Now: now}
+		if err := json.Unmarshal([]byte(res.NextCursor), &c); err != nil {
+			return nil, fmt.Errorf("list incidents: %w", err)
+		}
+		res.NextCursor, err = s.sealer.Seal(cursorKind, c, 0, now)
+		if err != nil {
+			return nil, fmt.Errorf("list incidents: %w", err)
+		}
+	}
+	if len(res.Incidents) == 0 && !res.HasMore {
+		res.Notes = append(res.Notes, emptyHint(res))
+	}
+	return res, nil
+}
+
+// scan reads upstream pages from cur's position, keeping matches, until the
+// page is full, the data ends or the budget is spent. It leaves the next
+// position in res.NextCursor as unsealed JSON for List to seal.
+func (s *Service) scan(ctx context.Context, in *Instance, plan *driver.Plan, prog *schema.Program, hydrate bool, cur cursor, pageSize int, res *ListResult) error {
+	start := time.Now()
+	pos, skip := cur.Pos, cur.Offset
+	setNext := func(p string, off int) {
+		b, _ := json.Marshal(cursor{Pos: p, Offset: off})
+		res.NextCursor = string(b)
+		res.HasMore = true
+	}
+	for {
+		if res.Scan.Requests >= s.budget.Requests || time.Since(start) >= s.budget.Time {
+			res.Scan.BudgetReached = true
+			res.Notes = append(res.Notes, fmt.Sprintf("stopped after %d upstream requests and %d records scanned (the per-call budget); more may match: call again with next_cursor", res.Scan.Requests, res.Scan.Scanned))
+			setNext(pos, skip)
+			return nil
+		}
+		page, err := in.Driver.List(ctx, plan, pos)
+		res.Scan.Requests++
+		if err != nil {
+			return s.partial(in, res, err, func() { setNext(pos, skip) })
+		}
+		if page.TotalKnown && res.Query.Exact && !hydrate {
+			t := page.Total
+			res.Total = &t
+		}
+		for i := skip; i < len(page.Incidents); i++ {
+			inc := &page.Incidents[i]
+			s.own(in, inc)
+			if hydrate {
+				full, err := in.Driver.Get(ctx, nativeID(inc.ID))
+				res.Scan.Requests++
+				if err != nil {
+					return s.partial(in, res, err, func() { setNext(pos, i) })
+				}
+				s.own(in, full)
+				full.Details = nil
+				inc = full
+			}
+			res.Scan.Scanned++
+			ok, err := prog.Match(ctx, inc)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				continue
+			}
+			if len(res.Incidents) == pageSize {
+				// A further match proves there is more; resume right here.
+				setNext(pos, i)
+				return nil
+			}
+			inc.Raw = nil
+			res.Incidents = append(res.Incidents, *inc)
+		}
+		if page.Next == "" {
+			return nil
+		}
+		pos, skip = page.Next, 0
+		if len(res.Incidents) == pageSize {
+			setNext(pos, 0)
+			return nil
+		}
+	}
+}
+
+// partial turns an upstream failure into an error when nothing was found yet,
+// or into a shortened page with a cursor to retry from, so that nothing
+// already read is lost.
+func (s *Service) partial(in *Instance, res *ListResult, err error, retryHere func()) error {
+	werr := s.wrap(in, "list incidents", err)
+	if len(res.Incidents) == 0 {
+		return werr
+	}
+	retryHere()
+	res.Notes = append(res.Notes, fmt.Sprintf("stopped early: %v; call again with next_cursor to retry from where this page stopped", werr))
+	return nil
+}
+
+// own stamps an incident from a driver with its instance.
+func (s *Service) own(in *Instance, inc *schema.Incident) {
+	if _, _, ok := schema.SplitID(inc.ID); !ok || !strings.HasPrefix(inc.ID, in.Name+":") {
+		inc.ID = schema.JoinID(in.Name, inc.ID)
+	}
+	inc.Instance = in.Name
+	inc.Vendor = in.Driver.Info().Vendor
+}
+
+func nativeID(id string) string {
+	_, n, _ := schema.SplitID(id)
+	return n
+}
+
+// nativeCriteria keeps the ids of this instance, as native ids; when ids were
+// given but none is of this instance, nothing can match.
+func nativeCriteria(c schema.Criteria, instance string) schema.Criteria {
+	if len(c.IDs) == 0 {
+		return c
+	}
+	var ids []string
+	for _, id := range c.IDs {
+		if inst, n, _ := schema.SplitID(id); inst == instance {
+			ids = append(ids, n)
+		}
+	}
+	c.IDs = ids
+	if len(ids) == 0 {
+		c.Impossible = true
+	}
+	return c
+}
+
+// upstreamPageSize reads bigger pages when the local check is likely to
+// drop records, so that one call rarely needs many round trips.
+func upstreamPageSize(pageSize, vendorMax int, prog *schema.Program) int {
+	n := pageSize + 1
+	if prog.Where != "" || prog.Criteria.TitleContains != "" || !prog.Criteria.Empty() {
+		n = max(pageSize*5, 100)
+	}
+	return min(n, vendorMax)
+}
+
+func emptyHint(res *ListResult) string {
+	q := res.Query
+	hint := "no incident matched."
+	if len(q.Pushed) > 0 {
+		hint += fmt.Sprintf(" The vendor applied %s;", strings.Join(q.Pushed, ", "))
+	}
+	hint += " try relaxing the narrowest argument (a shorter title_contains, a wider time window, fewer statuses or severities)"
+	if q.Where != "" {
+		hint += ", or check the `where` expression"
+	}
+	return hint + "."
+}
+
+// Get reads one incident in full. includeRaw adds the vendor's own record.
+func (s *Service) Get(ctx context.Context, id string, includeRaw bool) (*schema.Incident, error) {
+	name, native, ok := schema.SplitID(id)
+	if !ok {
+		return nil, schema.ArgError("id", "%q is not an incident id; ids look like \"<instance>:<native id>\" (e.g. %q), as list_incidents returns them", id, s.names[0]+":…")
+	}
+	in, err := s.instance(name)
+	if err != nil {
+		return nil, schema.ArgError("id", "the id names instance %q, which is not configured; configured instances: %s", name, strings.Join(s.names, ", "))
+	}
+	inc, err := in.Driver.Get(ctx, native)
+	if err != nil {
+		return nil, s.wrap(in, "get incident "+id, err)
+	}
+	s.own(in, inc)
+	if !includeRaw {
+		inc.Raw = nil
+	}
+	return inc, nil
+}
+
+// wrap classifies a driver error once, with a message a model can act on.
+func (s *Service) wrap(in *Instance, op string, err error) error {
+	if se, ok := errors.AsType[*schema.Error](err); ok {
+		return se
+	}
+	code := in.Driver.ErrorCode(err)
+	if errors.Is(err, context.DeadlineExceeded) {
+		code = schema.CodeDeadlineExceeded
+	}
+	e := &schema.Error{Code: code, Msg: op + " on " + in.Name, Err: err}
+	if he, ok := errors.AsType[*driver.HTTPError](err); ok {
+		e.RequestID = he.RequestID
+	}
+	s.log.Warn("vendor call failed", "instance", in.Name, "op", op, "code", code, "err", err)
+	return e
+}

@@ -1,0 +1,542 @@
+package schema
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/ast"
+	"cel.dev/cel-go/common/cost"
+	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/common/types/ref"
+	"cel.dev/cel-go/ext"
+)
+
+// Limits of the filter language. They bound what one request can cost the
+// server, whatever a model writes into `where`.
+const (
+	MaxWhereLen        = 2000    // code points
+	maxParseDepth      = 32      // parser recursion
+	maxNodes           = 500     // AST nodes after macro expansion
+	maxEstimatedCost   = 100_000 // static cost estimate per incident
+	maxRuntimeCost     = 100_000 // actual cost per incident
+	EvalDeadline       = 50 * time.Millisecond
+	assumedListSize    = 100  // tags, devices, ids: used by the cost estimate
+	assumedStringBytes = 4096 // titles, descriptions
+)
+
+// celIncident is the view of an Incident that filters see. Severity is an
+// int so that `incident.severity >= HIGH` orders; optional objects are values
+// so that `incident.assignee.id == ""` works on unassigned incidents.
+type celIncident struct {
+	ID              string    `cel:"id"`
+	Instance        string    `cel:"instance"`
+	Vendor          string    `cel:"vendor"`
+	Tenant          string    `cel:"tenant"`
+	Number          string    `cel:"number"`
+	Title           string    `cel:"title"`
+	Description     string    `cel:"description"`
+	Severity        int64     `cel:"severity"`
+	VendorSeverity  string    `cel:"vendor_severity"`
+	Status          string    `cel:"status"`
+	VendorStatus    string    `cel:"vendor_status"`
+	Resolution      string    `cel:"resolution"`
+	Priority        string    `cel:"priority"`
+	Assignee        celRef    `cel:"assignee"`
+	CreatedAt       time.Time `cel:"created_at"`
+	UpdatedAt       time.Time `cel:"updated_at"`
+	StatusChangedAt time.Time `cel:"status_changed_at"`
+	Tags            []string  `cel:"tags"`
+	Devices         []celRef  `cel:"devices"`
+	Users           []celRef  `cel:"users"`
+	Policy          celRef    `cel:"policy"`
+	Counts          celCounts `cel:"counts"`
+	DetectionIDs    []string  `cel:"detection_ids"`
+	AlertIDs        []string  `cel:"alert_ids"`
+	Mitre           celMitre  `cel:"mitre"`
+}
+
+type celRef struct {
+	ID   string `cel:"id"`
+	Name string `cel:"name"`
+}
+
+type celCounts struct {
+	Devices     int64 `cel:"devices"`
+	Detections  int64 `cel:"detections"`
+	Alerts      int64 `cel:"alerts"`
+	Processes   int64 `cel:"processes"`
+	Executables int64 `cel:"executables"`
+}
+
+type celMitre struct {
+	Tactics    []string `cel:"tactics"`
+	Techniques []string `cel:"techniques"`
+}
+
+// FilterFields lists the incident fields a `where` expression can use, with
+// their CEL types, for error messages and tool descriptions.
+var FilterFields = func() []string {
+	var out []string
+	t := reflect.TypeFor[celIncident]()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		out = append(out, f.Tag.Get("cel")+" "+celTypeName(f.Type))
+	}
+	return out
+}()
+
+func celTypeName(t reflect.Type) string {
+	switch {
+	case t == reflect.TypeFor[time.Time]():
+		return "(timestamp)"
+	case t == reflect.TypeFor[celRef]():
+		return "{id, name}"
+	case t == reflect.TypeFor[[]celRef]():
+		return "(list of {id, name})"
+	case t == reflect.TypeFor[celCounts]():
+		return "{devices, detections, alerts, processes, executables}"
+	case t == reflect.TypeFor[celMitre]():
+		return "{tactics, techniques}"
+	case t.Kind() == reflect.Slice:
+		return "(list of string)"
+	case t.Kind() == reflect.Int64:
+		return "(int)"
+	}
+	return "(string)"
+}
+
+// filterConstants are the identifiers a `where` expression may use for enums.
+var filterConstants = func() map[string]ref.Val {
+	m := map[string]ref.Val{}
+	for _, s := range Severities {
+		m[strings.ToUpper(string(s))] = types.Int(s.Rank())
+	}
+	for _, s := range Statuses {
+		m[strings.ToUpper(string(s))] = types.String(s)
+	}
+	for _, r := range Resolutions {
+		m[strings.ToUpper(string(r))] = types.String(r)
+	}
+	return m
+}()
+
+// Variables bound per evaluation: the incident, the request's "now", and the
+// structured arguments. Binding argument values as variables, rather than
+// splicing them into source text, means no value can change an expression.
+const (
+	varIncident = "incident"
+	varNow      = "now"
+)
+
+var argVars = map[string]*cel.Type{
+	"arg_severities":     cel.ListType(cel.IntType),
+	"arg_statuses":       cel.ListType(cel.StringType),
+	"arg_created_after":  cel.TimestampType,
+	"arg_created_before": cel.TimestampType,
+	"arg_updated_after":  cel.TimestampType,
+	"arg_updated_before": cel.TimestampType,
+	"arg_title":          cel.StringType,
+	"arg_assignee":       cel.StringType,
+	"arg_tags":           cel.ListType(cel.StringType),
+	"arg_device_ids":     cel.ListType(cel.StringType),
+	"arg_user_ids":       cel.ListType(cel.StringType),
+	"arg_policy_ids":     cel.ListType(cel.StringType),
+	"arg_ids":            cel.ListType(cel.StringType),
+	"arg_tenant":         cel.StringType,
+}
+
+var filterEnv = sync.OnceValues(func() (*cel.Env, error) {
+	opts := []cel.EnvOption{
+		ext.NativeTypes(reflect.TypeFor[celIncident](), ext.ParseStructTags(true)),
+		ext.Strings(),
+		cel.Variable(varIncident, cel.ObjectType("schema.celIncident")),
+		cel.Variable(varNow, cel.TimestampType),
+		cel.Function("icontains",
+			cel.MemberOverload("string_icontains_string", []*cel.Type{cel.StringType, cel.StringType}, cel.BoolType,
+				cel.BinaryBinding(func(s, sub ref.Val) ref.Val {
+					return types.Bool(ContainsFold(string(s.(types.String)), string(sub.(types.String))))
+				}))),
+		cel.ParserExpressionSizeLimit(MaxWhereLen + 2000),
+		cel.ParserRecursionLimit(maxParseDepth),
+		cel.ExpressionNodeLimit(maxNodes + 200),
+		cel.DefaultUTCTimeZone(true),
+	}
+	for _, name := range slices.Sorted(maps.Keys(argVars)) {
+		opts = append(opts, cel.Variable(name, argVars[name]))
+	}
+	for _, name := range slices.Sorted(maps.Keys(filterConstants)) {
+		v := filterConstants[name]
+		t := cel.StringType
+		if v.Type() == types.IntType {
+			t = cel.IntType
+		}
+		opts = append(opts, cel.Constant(name, t, v))
+	}
+	return cel.NewEnv(opts...)
+})
+
+// ContainsFold reports whether sub is within s, ignoring case.
+func ContainsFold(s, sub string) bool {
+	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
+}
+
+// Program is a compiled query: the structured criteria and the `where`
+// expression checked together into one CEL program.
+type Program struct {
+	Criteria Criteria
+	Where    string
+	Now      time.Time
+	prg      cel.Program
+	args     map[string]any
+	fields   map[string]bool
+}
+
+// Compile validates the structured filter and the `where` expression and
+// compiles both into one checked program, with relative times resolved
+// against now.
+func Compile(f Filter, where string, now time.Time) (*Program, error) {
+	env, err := filterEnv()
+	if err != nil {
+		return nil, fmt.Errorf("filter environment: %w", err)
+	}
+	now = now.UTC()
+	crit, err := f.Resolve(now)
+	if err != nil {
+		return nil, err
+	}
+	p := &Program{Criteria: crit, Where: strings.TrimSpace(where), Now: now, args: map[string]any{}}
+	var terms []string
+	add := func(term, arg string, val any) {
+		terms = append(terms, term)
+		if arg != "" {
+			p.args[arg] = val
+		}
+	}
+	if crit.Impossible {
+		add("false", "", nil)
+	}
+	if len(crit.Severities) > 0 && len(crit.Severities) < len(Severities) {
+		ranks := make([]int64, len(crit.Severities))
+		for i, s := range crit.Severities {
+			ranks[i] = s.Rank()
+		}
+		add("incident.severity in arg_severities", "arg_severities", ranks)
+	}
+	if len(crit.Statuses) > 0 {
+		ss := make([]string, len(crit.Statuses))
+		for i, s := range crit.Statuses {
+			ss[i] = string(s)
+		}
+		add("incident.status in arg_statuses", "arg_statuses", ss)
+	}
+	if crit.Tenant != "" {
+		add("incident.tenant == arg_tenant", "arg_tenant", crit.Tenant)
+	}
+	if crit.Unassigned {
+		add(`incident.assignee.id == ""`, "", nil)
+	} else if crit.Assignee != "" {
+		add("incident.assignee.id == arg_assignee", "arg_assignee", crit.Assignee)
+	}
+	for _, t := range []struct {
+		term, arg string
+		v         time.Time
+	}{
+		{"incident.created_at >= arg_created_after", "arg_created_after", crit.CreatedAfter},
+		{"incident.created_at < arg_created_before", "arg_created_before", crit.CreatedBefore},
+		{"incident.updated_at >= arg_updated_after", "arg_updated_after", crit.UpdatedAfter},
+		{"incident.updated_at < arg_updated_before", "arg_updated_before", crit.UpdatedBefore},
+	} {
+		if !t.v.IsZero() {
+			add(t.term, t.arg, t.v)
+		}
+	}
+	if len(crit.IDs) > 0 {
+		add("incident.id in arg_ids", "arg_ids", crit.IDs)
+	}
+	if len(crit.PolicyIDs) > 0 {
+		add("incident.policy.id in arg_policy_ids", "arg_policy_ids", crit.PolicyIDs)
+	}
+	if len(crit.Tags) > 0 {
+		add("incident.tags.exists(t, t in arg_tags)", "arg_tags", crit.Tags)
+	}
+	if len(crit.DeviceIDs) > 0 {
+		add("incident.devices.exists(d, d.id in arg_device_ids)", "arg_device_ids", crit.DeviceIDs)
+	}
+	if len(crit.UserIDs) > 0 {
+		add("incident.users.exists(u, u.id in arg_user_ids)", "arg_user_ids", crit.UserIDs)
+	}
+	if crit.TitleContains != "" {
+		add("incident.title.icontains(arg_title)", "arg_title", crit.TitleContains)
+	}
+	if p.Where != "" {
+		if err := checkWhere(env, p.Where); err != nil {
+			return nil, err
+		}
+		// The newlines keep a trailing // comment in `where` from swallowing
+		// the closing parenthesis; checkWhere has already proved that
+		// `where` is a complete expression on its own.
+		terms = append(terms, "(\n"+p.Where+"\n)")
+	}
+	if len(terms) == 0 {
+		terms = append(terms, "true")
+	}
+	checked, iss := env.Compile(strings.Join(terms, " && "))
+	if iss.Err() != nil {
+		return nil, fmt.Errorf("compile filter: %w", iss.Err())
+	}
+	p.fields = referencedFields(checked.NativeRep())
+	p.prg, err = env.Program(checked,
+		cel.CostLimit(maxRuntimeCost),
+		cel.InterruptCheckFrequency(64),
+		cel.EvalOptions(cel.OptOptimize))
+	if err != nil {
+		return nil, fmt.Errorf("plan filter: %w", err)
+	}
+	p.args[varNow] = now
+	return p, nil
+}
+
+// checkWhere compiles the `where` expression alone so that its errors point
+// into the text the model wrote, and enforces the language's limits.
+func checkWhere(env *cel.Env, where string) error {
+	if n := len([]rune(where)); n > MaxWhereLen {
+		return ArgError("where", "expression is %d characters long, the limit is %d; move conditions into the structured arguments", n, MaxWhereLen)
+	}
+	checked, iss := env.Compile(where)
+	if iss.Err() != nil {
+		return &Error{Code: CodeInvalidArgument, Arg: "where", Msg: explainCELError(iss.Err().Error())}
+	}
+	if checked.OutputType() != cel.BoolType {
+		return ArgError("where", "the expression yields %s, it must yield a bool (true keeps the incident)", checked.OutputType())
+	}
+	native := checked.NativeRep()
+	if n := countNodes(native.Expr()); n > maxNodes {
+		return ArgError("where", "expression has %d nodes, the limit is %d; simplify it", n, maxNodes)
+	}
+	if err := checkEnumLiterals(native); err != nil {
+		return err
+	}
+	est, err := env.EstimateCost(checked, sizeEstimator{})
+	if err != nil {
+		return ArgError("where", "cannot estimate the cost of the expression: %v", err)
+	}
+	if est.Max > maxEstimatedCost {
+		return ArgError("where", "expression is too costly (estimated %d, limit %d): avoid nested comprehensions over lists", est.Max, maxEstimatedCost)
+	}
+	return nil
+}
+
+func explainCELError(msg string) string {
+	msg = strings.ReplaceAll(msg, "ERROR: <input>:", "at ")
+	switch {
+	case strings.Contains(msg, "undefined field"):
+		msg += "\nvalid fields of incident: " + strings.Join(FilterFields, ", ")
+	case strings.Contains(msg, "undeclared reference"):
+		msg += "\nthe expression may use `incident.<field>`, `now` (the request time), and the constants " +
+			strings.Join(slices.Sorted(maps.Keys(filterConstants)), ", ") +
+			"; valid fields of incident: " + strings.Join(FilterFields, ", ")
+	case strings.Contains(msg, "no matching overload") && (strings.Contains(msg, "int, string") || strings.Contains(msg, "string, int")):
+		msg += "\nincident.severity is ordered: compare it with INFORMATIONAL, LOW, MEDIUM, HIGH or CRITICAL, e.g. incident.severity >= HIGH"
+	}
+	return msg
+}
+
+func countNodes(e ast.Expr) int {
+	n := 0
+	ast.PreOrderVisit(e, ast.NewExprVisitor(func(ast.Expr) { n++ }))
+	return n
+}
+
+// enumFields are the string fields whose values form a closed set.
+var enumFields = map[string][]string{
+	"status":     stringsOf(Statuses),
+	"resolution": stringsOf(Resolutions),
+}
+
+// checkEnumLiterals rejects comparisons of enum fields with values outside
+// their set: `incident.status == "opne"` would otherwise silently match
+// nothing.
+func checkEnumLiterals(a *ast.AST) error {
+	var bad error
+	ast.PreOrderVisit(a.Expr(), ast.NewExprVisitor(func(e ast.Expr) {
+		if bad != nil || e.Kind() != ast.CallKind {
+			return
+		}
+		call := e.AsCall()
+		switch call.FunctionName() {
+		case "_==_", "_!=_", "@in":
+		default:
+			return
+		}
+		args := call.Args()
+		field := incidentField(args[0])
+		if field == "" {
+			field = incidentField(args[1])
+		}
+		allowed, ok := enumFields[field]
+		if !ok {
+			return
+		}
+		for _, arg := range args {
+			for _, lit := range stringLiterals(arg) {
+				if !slices.Contains(allowed, lit) {
+					bad = ArgError("where", "incident.%s is never %q; its values are %s", field, lit, joinQuoted(allowed))
+				}
+			}
+		}
+	}))
+	return bad
+}
+
+func incidentField(e ast.Expr) string {
+	if e.Kind() != ast.SelectKind {
+		return ""
+	}
+	sel := e.AsSelect()
+	if op := sel.Operand(); op.Kind() == ast.IdentKind && op.AsIdent() == varIncident {
+		return sel.FieldName()
+	}
+	return ""
+}
+
+func stringLiterals(e ast.Expr) []string {
+	switch e.Kind() {
+	case ast.LiteralKind:
+		if s, ok := e.AsLiteral().(types.String); ok {
+			return []string{string(s)}
+		}
+	case ast.ListKind:
+		var out []string
+		for _, el := range e.AsList().Elements() {
+			out = append(out, stringLiterals(el)...)
+		}
+		return out
+	}
+	return nil
+}
+
+func referencedFields(a *ast.AST) map[string]bool {
+	fields := map[string]bool{}
+	selects, idents := 0, 0
+	ast.PreOrderVisit(a.Expr(), ast.NewExprVisitor(func(e ast.Expr) {
+		if f := incidentField(e); f != "" {
+			fields[f] = true
+			selects++
+		}
+		if e.Kind() == ast.IdentKind && e.AsIdent() == varIncident {
+			idents++
+		}
+	}))
+	// A bare `incident` that is not the operand of a field selection (passed
+	// whole to a function, say) reads every field.
+	if idents > selects {
+		fields["*"] = true
+	}
+	return fields
+}
+
+// Uses reports whether the program reads the named incident field. Drivers
+// whose lists omit a field use it to decide whether records need a full read.
+func (p *Program) Uses(field string) bool { return p.fields[field] || p.fields["*"] }
+
+// Match evaluates the program on one incident. It fails only when the
+// evaluation runs out of budget or time, never for a plain mismatch.
+func (p *Program) Match(ctx context.Context, inc *Incident) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, EvalDeadline)
+	defer cancel()
+	vars := p.activation(inc)
+	out, _, err := p.prg.ContextEval(ctx, vars)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "cost limit") {
+			return false, ArgError("where", "evaluation exceeded its budget on %s; simplify the expression", inc.ID)
+		}
+		// A runtime error on one record (say, a missing map key) means the
+		// record does not match; the expression was type-checked already.
+		return false, nil
+	}
+	b, ok := out.Value().(bool)
+	return ok && b, nil
+}
+
+func (p *Program) activation(inc *Incident) map[string]any {
+	vars := make(map[string]any, len(p.args)+1)
+	maps.Copy(vars, p.args)
+	vars[varIncident] = toCEL(inc)
+	return vars
+}
+
+func toCEL(inc *Incident) *celIncident {
+	c := &celIncident{
+		ID: inc.ID, Instance: inc.Instance, Vendor: inc.Vendor, Tenant: inc.Tenant, Number: inc.Number,
+		Title: inc.Title, Description: inc.Description, Severity: inc.Severity.Rank(),
+		VendorSeverity: inc.VendorSeverity, Status: string(inc.Status), VendorStatus: inc.VendorStatus,
+		Resolution: string(inc.Resolution), Priority: inc.Priority,
+		CreatedAt: inc.CreatedAt, UpdatedAt: inc.UpdatedAt, StatusChangedAt: inc.StatusChangedAt,
+		Tags: inc.Tags, DetectionIDs: inc.DetectionIDs, AlertIDs: inc.AlertIDs,
+		Devices: refs(inc.Devices), Users: refs(inc.Users),
+	}
+	if inc.Assignee != nil {
+		c.Assignee = celRef(*inc.Assignee)
+	}
+	if inc.Policy != nil {
+		c.Policy = celRef(*inc.Policy)
+	}
+	if inc.Counts != nil {
+		val := func(p *int64) int64 {
+			if p == nil {
+				return 0
+			}
+			return *p
+		}
+		c.Counts = celCounts{val(inc.Counts.Devices), val(inc.Counts.Detections), val(inc.Counts.Alerts), val(inc.Counts.Processes), val(inc.Counts.Executables)}
+	}
+	if inc.Mitre != nil {
+		c.Mitre = celMitre{Tactics: inc.Mitre.Tactics, Techniques: inc.Mitre.Techniques}
+	}
+	return c
+}
+
+func refs(rs []Ref) []celRef {
+	if len(rs) == 0 {
+		return nil
+	}
+	out := make([]celRef, len(rs))
+	for i, r := range rs {
+		out[i] = celRef(r)
+	}
+	return out
+}
+
+// sizeEstimator bounds list and string sizes for the static cost estimate;
+// without it every list is assumed unbounded and any comprehension fails.
+type sizeEstimator struct{}
+
+func (sizeEstimator) EstimateSize(n cost.AstNode) *cost.SizeEstimate {
+	switch n.Type().Kind() {
+	case types.ListKind:
+		return &cost.SizeEstimate{Min: 0, Max: assumedListSize}
+	case types.StringKind:
+		return &cost.SizeEstimate{Min: 0, Max: assumedStringBytes}
+	}
+	return nil
+}
+
+func (sizeEstimator) EstimateCallCost(string, string, *cost.AstNode, []cost.AstNode) *cost.CallEstimate {
+	return nil
+}
+
+func stringsOf[T ~string](vals []T) []string {
+	out := make([]string, len(vals))
+	for i, v := range vals {
+		out[i] = string(v)
+	}
+	return out
+}

@@ -1,0 +1,173 @@
+package tools
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/incident-mcp/incident-mcp/incidents"
+	"github.com/incident-mcp/incident-mcp/schema"
+)
+
+// renderList is the compact text of a list result: a summary line, one line
+// per incident, and the applied query. structuredContent carries the rest.
+func renderList(res *incidents.ListResult, explain bool) string {
+	var b strings.Builder
+	q := res.Query
+	switch {
+	case explain:
+		fmt.Fprintf(&b, "plan for %s (%s), not executed\n", q.Instance, q.Vendor)
+	default:
+		fmt.Fprintf(&b, "%d incident(s) from %s (%s)", len(res.Incidents), q.Instance, q.Vendor)
+		if res.Total != nil {
+			fmt.Fprintf(&b, ", %d match in total", *res.Total)
+		}
+		if res.HasMore {
+			b.WriteString("; more: call again with cursor=" + res.NextCursor)
+		} else {
+			b.WriteString("; no more")
+		}
+		b.WriteString("\n")
+	}
+	for i := range res.Incidents {
+		b.WriteString(incidentLine(&res.Incidents[i]))
+		b.WriteString("\n")
+	}
+	for _, n := range res.Notes {
+		b.WriteString("note: " + n + "\n")
+	}
+	window := timeWindow(&q.Filter)
+	fmt.Fprintf(&b, "query: now=%s order=%s", q.Now.Format(time.RFC3339), q.OrderBy)
+	if window != "" {
+		b.WriteString(" " + window)
+	}
+	if q.Where != "" {
+		b.WriteString(" where=" + q.Where)
+	}
+	native, _ := json.Marshal(q.Native)
+	fmt.Fprintf(&b, "\nnative request: %s", native)
+	if len(q.Pushed) > 0 {
+		fmt.Fprintf(&b, "\npushed to vendor: %s; every record re-checked locally", strings.Join(q.Pushed, ", "))
+	}
+	return b.String()
+}
+
+func timeWindow(c *schema.Criteria) string {
+	var parts []string
+	add := func(name string, t time.Time) {
+		if !t.IsZero() {
+			parts = append(parts, name+"="+t.Format(time.RFC3339))
+		}
+	}
+	add("created_after", c.CreatedAfter)
+	add("created_before", c.CreatedBefore)
+	add("updated_after", c.UpdatedAfter)
+	add("updated_before", c.UpdatedBefore)
+	return strings.Join(parts, " ")
+}
+
+// incidentLine is one incident on one line: id, severity, status, created,
+// title, then what is known of owner, devices and tags.
+func incidentLine(inc *schema.Incident) string {
+	sev := string(inc.Severity)
+	if sev == "" {
+		sev = "?"
+	}
+	parts := []string{inc.ID, sev, string(inc.Status), inc.CreatedAt.Format("2006-01-02T15:04Z"), quoteTitle(inc.Title)}
+	if inc.Assignee != nil {
+		parts = append(parts, "assignee="+refName(*inc.Assignee))
+	}
+	if len(inc.Devices) > 0 {
+		names := make([]string, 0, 3)
+		for i, d := range inc.Devices {
+			if i == 3 {
+				names = append(names, fmt.Sprintf("+%d", len(inc.Devices)-3))
+				break
+			}
+			names = append(names, refName(d))
+		}
+		parts = append(parts, "devices="+strings.Join(names, ","))
+	}
+	if len(inc.Tags) > 0 {
+		parts = append(parts, "tags="+strings.Join(inc.Tags, ","))
+	}
+	return strings.Join(parts, " | ")
+}
+
+func quoteTitle(t string) string {
+	return fmt.Sprintf("%q", truncate(t, maxTitleInText))
+}
+
+func refName(r schema.Ref) string {
+	if r.Name != "" {
+		return r.Name
+	}
+	return r.ID
+}
+
+// renderIncident is the text of get_incident: the fields that matter, one
+// per line, then details as compact JSON.
+func renderIncident(inc *schema.Incident) string {
+	var b strings.Builder
+	line := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(&b, "%s: %s\n", k, v)
+		}
+	}
+	line("id", inc.ID)
+	line("title", quoteTitle(inc.Title))
+	line("severity", string(inc.Severity)+vendorValue(inc.VendorSeverity))
+	line("status", string(inc.Status)+vendorValue(inc.VendorStatus))
+	line("resolution", string(inc.Resolution))
+	line("priority", inc.Priority)
+	line("tenant", inc.Tenant)
+	if inc.Assignee != nil {
+		line("assignee", refName(*inc.Assignee))
+	}
+	for _, t := range []struct {
+		k string
+		v time.Time
+	}{{"created_at", inc.CreatedAt}, {"updated_at", inc.UpdatedAt}, {"status_changed_at", inc.StatusChangedAt}} {
+		if !t.v.IsZero() {
+			line(t.k, t.v.Format(time.RFC3339))
+		}
+	}
+	line("tags", strings.Join(inc.Tags, ", "))
+	line("devices", refList(inc.Devices))
+	line("users", refList(inc.Users))
+	if inc.Policy != nil {
+		line("policy", refName(*inc.Policy))
+	}
+	line("detection_ids", strings.Join(inc.DetectionIDs, ", "))
+	line("alert_ids", strings.Join(inc.AlertIDs, ", "))
+	if inc.Mitre != nil {
+		line("mitre", strings.Join(append(append([]string{}, inc.Mitre.Tactics...), inc.Mitre.Techniques...), ", "))
+	}
+	if inc.Description != "" {
+		fmt.Fprintf(&b, "description (vendor text): %q\n", inc.Description)
+	}
+	if len(inc.Details) > 0 {
+		d, _ := json.Marshal(inc.Details)
+		fmt.Fprintf(&b, "details: %s\n", d)
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+func vendorValue(v string) string {
+	if v == "" {
+		return ""
+	}
+	return " (" + v + ")"
+}
+
+func refList(rs []schema.Ref) string {
+	names := make([]string, len(rs))
+	for i, r := range rs {
+		names[i] = refName(r)
+		if r.Name != "" && r.ID != "" && r.ID != r.Name {
+			names[i] += " [" + r.ID + "]"
+		}
+	}
+	return strings.Join(names, ", ")
+}

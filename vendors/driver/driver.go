@@ -1,0 +1,177 @@
+// Package driver defines the small interface every vendor integration
+// implements, and the contract the portable incidents service relies on.
+//
+// A driver speaks its vendor's API and nothing else: no MCP, no cursors, no
+// confirmation. It translates the pushable part of a query into one native
+// request, fetches upstream pages, and normalizes records into
+// schema.Incident. It returns its own raw errors; the service classifies them
+// once through ErrorCode. Every driver passes vendors/drivertest.
+package driver
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/incident-mcp/incident-mcp/schema"
+)
+
+// Driver is one vendor integration, bound to one configured instance.
+type Driver interface {
+	// Info describes the vendor and what its API can do. It never changes.
+	Info() Info
+
+	// Plan translates what the vendor can express of q into a native
+	// request. The native request must select a SUPERSET of the records
+	// that match q.Criteria: the service re-checks every record, so a
+	// driver narrows where it can and leaves the rest. Plan does no I/O.
+	Plan(q Query) (*Plan, error)
+
+	// List fetches the upstream page of plan at position pos ("" is the
+	// first page). Positions are the driver's own strings (a page token, a
+	// page number); the same plan and position always address the same
+	// page, so the service can resume inside it.
+	List(ctx context.Context, plan *Plan, pos string) (*Page, error)
+
+	// Get reads one incident in full, with Details, by its native id.
+	Get(ctx context.Context, nativeID string) (*schema.Incident, error)
+
+	// Update applies patch to one incident. A driver that cannot make a
+	// change returns an error whose code is schema.CodeUnsupported before
+	// writing anything.
+	Update(ctx context.Context, nativeID string, patch schema.Patch) (*UpdateResult, error)
+
+	// ErrorCode classifies an error returned by this driver.
+	ErrorCode(err error) schema.Code
+}
+
+// Query is what the service asks a driver to plan.
+type Query struct {
+	// Criteria has every time absolute; its IDs are native ids of this
+	// instance (ids of other instances were removed by the service).
+	Criteria schema.Criteria
+	Order    schema.Order
+	// PageSize is the upstream page size the service wants, within
+	// Info.MaxPageSize; vendors with a fixed size ignore it.
+	PageSize int
+}
+
+// Info is what a driver tells about its vendor.
+type Info struct {
+	// Vendor is the vendor key: "eset", "kaspersky", "dlp".
+	Vendor string
+	// MaxPageSize is the largest upstream page the API serves.
+	MaxPageSize int
+	// ListOmits names incident fields that list results leave out and only
+	// Get returns. When a filter reads one, the service reads each candidate
+	// with Get before checking it.
+	ListOmits []string
+	// Sorts are the orders the API can return records in.
+	Sorts []schema.Order
+	// Updates lists the changes Update can make.
+	Updates []schema.PatchField
+	// Notes are short facts a model should know about this vendor.
+	Notes []string
+}
+
+// Plan is a driver's translation of a Query.
+type Plan struct {
+	// Native is the request as the vendor sees it (a CEL string, query
+	// parameters, a filter object): echoed to the model, never parsed.
+	Native any
+	// Pushed names the criteria the native request expresses, exactly or as
+	// a superset (the argument names of schema.Filter).
+	Pushed []string
+	// Exact is true when the native request selects exactly the records
+	// matching Criteria, so the vendor's total is the true count.
+	Exact bool
+	// Skip is true when no record can match: the service makes no call.
+	Skip bool
+	// Sorted is true when upstream pages come in Query.Order.
+	Sorted bool
+	// Order says what order records come in, when not Sorted.
+	Order string
+	// PageSize is the upstream page size the plan uses.
+	PageSize int
+	// Request is the driver's own prepared request.
+	Request any
+}
+
+// Page is one upstream page.
+type Page struct {
+	// Incidents are normalized with ID set to the native id; the service
+	// sets Instance and prefixes the id.
+	Incidents []schema.Incident
+	// Next is the position of the following page, "" after the last.
+	Next string
+	// Total counts the records the native request selects, when the vendor
+	// says; TotalKnown tells whether it did.
+	Total      int
+	TotalKnown bool
+	// RequestID is the vendor's id for the request, for support.
+	RequestID string
+	// RawBytes is the size of the vendor's response body.
+	RawBytes int
+}
+
+// UpdateResult reports a write.
+type UpdateResult struct {
+	// Incident is the state after the write, when the vendor returned it.
+	Incident *schema.Incident
+	// Steps lists the vendor calls made, in order, and what each did.
+	Steps []Step
+}
+
+// Step is one vendor call of a write.
+type Step struct {
+	Call      string `json:"call"`
+	OK        bool   `json:"ok"`
+	RequestID string `json:"request_id,omitempty"`
+	Error     string `json:"error,omitempty"`
+}
+
+// HTTPError is the error drivers return for a vendor's non-2xx answer.
+type HTTPError struct {
+	Method, Path string
+	Status       int
+	// Message is the vendor's own message, when its body had one.
+	Message   string
+	RequestID string
+	// RetryAfter is how long the vendor asked to wait, when it said.
+	RetryAfter time.Duration
+}
+
+func (e *HTTPError) Error() string {
+	s := fmt.Sprintf("%s %s: %d %s", e.Method, e.Path, e.Status, http.StatusText(e.Status))
+	if e.Message != "" {
+		s += ": " + e.Message
+	}
+	if e.RequestID != "" {
+		s += " (request-id " + e.RequestID + ")"
+	}
+	return s
+}
+
+// CodeForStatus is the usual classification of an HTTP status.
+func CodeForStatus(status int) schema.Code {
+	switch {
+	case status == http.StatusBadRequest || status == http.StatusUnprocessableEntity:
+		return schema.CodeInvalidArgument
+	case status == http.StatusUnauthorized:
+		return schema.CodeUnauthenticated
+	case status == http.StatusForbidden:
+		return schema.CodePermissionDenied
+	case status == http.StatusNotFound:
+		return schema.CodeNotFound
+	case status == http.StatusConflict || status == http.StatusPreconditionFailed:
+		return schema.CodeFailedPrecondition
+	case status == http.StatusTooManyRequests:
+		return schema.CodeRateLimited
+	case status == http.StatusGatewayTimeout:
+		return schema.CodeDeadlineExceeded
+	case status >= 500:
+		return schema.CodeUnavailable
+	}
+	return schema.CodeInternal
+}
