@@ -228,7 +228,7 @@ func (s *Service) List(ctx context.Context, r ListRequest) (*ListResult, error) 
 		return nil, err
 	}
 	info := in.Driver.Info()
-	q := driver.Query{Criteria: nativeCriteria(prog.Criteria, in.Name), Order: order}
+	q := driver.Query{Criteria: nativeCriteria(prog.Criteria, in.Name), Order: order, Fields: prog.Fields()}
 	q.PageSize = upstreamPageSize(pageSize, info.MaxPageSize, prog)
 	if r.Cursor != "" {
 		q.PageSize = cur.PageSize
@@ -298,6 +298,9 @@ func (s *Service) scan(ctx context.Context, in *Instance, plan *driver.Plan, pro
 		res.Scan.Requests++
 		if err != nil {
 			return s.partial(in, res, err, func() { setNext(pos, skip) })
+		}
+		for _, w := range page.Warnings {
+			res.Notes = append(res.Notes, in.Name+" warned: "+w)
 		}
 		if page.TotalKnown && res.Query.Exact && !hydrate {
 			t := page.Total

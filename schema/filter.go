@@ -447,6 +447,9 @@ func referencedFields(a *ast.AST) map[string]bool {
 // whose lists omit a field use it to decide whether records need a full read.
 func (p *Program) Uses(field string) bool { return p.fields[field] || p.fields["*"] }
 
+// Fields lists the incident fields the program reads, sorted; "*" means all.
+func (p *Program) Fields() []string { return slices.Sorted(maps.Keys(p.fields)) }
+
 // Match evaluates the program on one incident. It fails only when the
 // evaluation runs out of budget or time, never for a plain mismatch.
 func (p *Program) Match(ctx context.Context, inc *Incident) (bool, error) {

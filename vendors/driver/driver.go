@@ -55,6 +55,9 @@ type Query struct {
 	// PageSize is the upstream page size the service wants, within
 	// Info.MaxPageSize; vendors with a fixed size ignore it.
 	PageSize int
+	// Fields are the incident fields the filter reads ("*" for all), so a
+	// driver can ask for expensive parts (assets, details) only when needed.
+	Fields []string
 }
 
 // Info is what a driver tells about its vendor.
@@ -113,6 +116,9 @@ type Page struct {
 	RequestID string
 	// RawBytes is the size of the vendor's response body.
 	RawBytes int
+	// Warnings are problems the vendor reported alongside a successful
+	// answer (a partial result, say); the service passes them on.
+	Warnings []string
 }
 
 // UpdateResult reports a write.
