@@ -1,8 +1,8 @@
 package eset
 
 import (
-	"cmp"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -223,7 +223,6 @@ func httpError(method, path string, resp *http.Response, body []byte) *driver.HT
 	}
 	return he
 }
-
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)

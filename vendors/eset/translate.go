@@ -279,4 +279,3 @@ func orderBy(o schema.Order) (string, bool) {
 	}
 	return field, true
 }
-

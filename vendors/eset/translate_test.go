@@ -103,12 +103,12 @@ func TestTranslateFitsLimitMostSelectiveFirst(t *testing.T) {
 
 func TestStringLit(t *testing.T) {
 	for in, want := range map[string]string{
-		`plain`:     `"plain"`,
-		`"`:         `"\""`,
-		`\`:         `"\\"`,
-		"a\nb\x00":  `"a\u000ab\u0000"`,
-		"\x7f":      `"\u007f"`,
-		"日本":        `"\u65e5\u672c"`,
+		`plain`:      `"plain"`,
+		`"`:          `"\""`,
+		`\`:          `"\\"`,
+		"a\nb\x00":   `"a\u000ab\u0000"`,
+		"\x7f":       `"\u007f"`,
+		"日本":         `"\u65e5\u672c"`,
 		"\U0001F600": `"\U0001f600"`,
 	} {
 		if got := stringLit(in); got != want {
