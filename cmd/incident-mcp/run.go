@@ -17,6 +17,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/incident-mcp/incident-mcp/incidents"
+	"github.com/incident-mcp/incident-mcp/internal/demo"
 	"github.com/incident-mcp/incident-mcp/tools"
 	"github.com/incident-mcp/incident-mcp/vendors/eset"
 )
@@ -91,12 +92,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 
 	var instances []*incidents.Instance
 	if o.demo {
-		demo, err := startDemo(ctx, log)
+		env, err := demo.Start(demo.Options{Logger: log})
 		if err != nil {
 			return err
 		}
-		defer demo.Close()
-		instances = demo.instances
+		defer env.Close()
+		log.Info("demo: vendor simulators serving on loopback", "urls", env.URLs)
+		instances = env.Instances
 	} else {
 		instances, err = instancesFromEnv(env, log)
 		if err != nil {
@@ -107,7 +109,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err != nil {
 		return err
 	}
-	mcpServer := newMCPServer(svc, log)
+	mcpServer := tools.NewServer(svc, version, log)
 
 	if o.httpAddr != "" {
 		return serveHTTP(ctx, mcpServer, o.httpAddr, log)
@@ -119,16 +121,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return nil
 	}
 	return err
-}
-
-func newMCPServer(svc *incidents.Service, log *slog.Logger) *server.MCPServer {
-	s := server.NewMCPServer("incident-mcp", version,
-		server.WithToolCapabilities(false),
-		server.WithInstructions(tools.Instructions),
-		server.WithRecovery(),
-	)
-	s.AddTools(tools.Tools(svc, log)...)
-	return s
 }
 
 func serveHTTP(ctx context.Context, s *server.MCPServer, addr string, log *slog.Logger) error {

@@ -1,0 +1,184 @@
+package tools_test
+
+import (
+	"encoding/json"
+	"flag"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/incident-mcp/incident-mcp/incidents"
+	"github.com/incident-mcp/incident-mcp/internal/demo"
+	"github.com/incident-mcp/incident-mcp/tools"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// fixtureNow is the simulators' reference time; tests that need relative
+// times use the service clock pinned to it.
+var fixtureNow = time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+
+// Protocol versions the tests speak: the last with the initialize handshake
+// and the stateless one.
+var protocolVersions = []string{"2025-11-25", "2026-07-28"}
+
+type fixture struct {
+	env *demo.Env
+	svc *incidents.Service
+	c   *client.Client
+}
+
+func newFixture(t *testing.T, protocol string) *fixture {
+	t.Helper()
+	env, err := demo.Start(demo.Options{Seed: 11, Incidents: 300, Now: fixtureNow, Unlimited: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(env.Close)
+	sealer, err := incidents.NewSealer([]byte(strings.Repeat("k", 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := incidents.New(env.Instances, sealer, slog.New(slog.DiscardHandler), incidents.WithClock(func() time.Time { return fixtureNow }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.NewInProcessClient(tools.NewServer(svc, "test", slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	init := mcp.InitializeRequest{}
+	init.Params.ProtocolVersion = protocol
+	init.Params.ClientInfo = mcp.Implementation{Name: "tools-test", Version: "1"}
+	if _, err := c.Initialize(t.Context(), init); err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{env: env, svc: svc, c: c}
+}
+
+// call runs a tool and returns its result and structured content as JSON.
+func (f *fixture) call(t *testing.T, tool string, args map[string]any) (*mcp.CallToolResult, map[string]any) {
+	t.Helper()
+	req := mcp.CallToolRequest{}
+	req.Params.Name = tool
+	req.Params.Arguments = args
+	res, err := f.c.CallTool(t.Context(), req)
+	if err != nil {
+		t.Fatalf("%s(%v): protocol error %v", tool, args, err)
+	}
+	var sc map[string]any
+	b, _ := json.Marshal(res.StructuredContent)
+	json.Unmarshal(b, &sc)
+	return res, sc
+}
+
+func text(res *mcp.CallToolResult) string {
+	var parts []string
+	for _, c := range res.Content {
+		if tc, ok := c.(mcp.TextContent); ok {
+			parts = append(parts, tc.Text)
+		}
+	}
+	return strings.Join(parts, "\n")
+}
+
+func TestToolsListGolden(t *testing.T) {
+	for _, pv := range protocolVersions {
+		t.Run(pv, func(t *testing.T) {
+			f := newFixture(t, pv)
+			res, err := f.c.ListTools(t.Context(), mcp.ListToolsRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var buf strings.Builder
+			enc := json.NewEncoder(&buf)
+			enc.SetEscapeHTML(false)
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(res.Tools); err != nil {
+				t.Fatal(err)
+			}
+			got := []byte(buf.String())
+			golden := filepath.Join("testdata", "tools_list.golden.json")
+			if *update {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.TrimSpace(string(want)) != strings.TrimSpace(string(got)) {
+				t.Errorf("tools/list changed; if intended, run go test ./tools -run TestToolsListGolden -update\n%s", got)
+			}
+		})
+	}
+}
+
+var snakeCase = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+
+// TestToolInvariants holds for every tool, present and future.
+func TestToolInvariants(t *testing.T) {
+	f := newFixture(t, protocolVersions[0])
+	res, err := f.c.ListTools(t.Context(), mcp.ListToolsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Tools) == 0 {
+		t.Fatal("no tools")
+	}
+	for _, tool := range res.Tools {
+		t.Run(tool.Name, func(t *testing.T) {
+			a := tool.Annotations
+			if a.ReadOnlyHint == nil || a.DestructiveHint == nil || a.IdempotentHint == nil || a.OpenWorldHint == nil || a.Title == "" {
+				t.Errorf("annotations must set title and all four hints: %+v", a)
+			}
+			if a.ReadOnlyHint != nil && *a.ReadOnlyHint && a.DestructiveHint != nil && *a.DestructiveHint {
+				t.Error("a read-only tool cannot be destructive")
+			}
+			if !snakeCase.MatchString(tool.Name) {
+				t.Errorf("name %q is not snake_case", tool.Name)
+			}
+			if len(tool.Description) < 100 {
+				t.Errorf("description too short for a model: %q", tool.Description)
+			}
+			var s struct {
+				Type                 string                    `json:"type"`
+				AdditionalProperties *bool                     `json:"additionalProperties"`
+				Properties           map[string]map[string]any `json:"properties"`
+			}
+			raw, _ := json.Marshal(tool)
+			var wire struct {
+				InputSchema json.RawMessage `json:"inputSchema"`
+			}
+			if err := json.Unmarshal(raw, &wire); err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(wire.InputSchema, &s); err != nil {
+				t.Fatal(err)
+			}
+			if s.Type != "object" || s.AdditionalProperties == nil || *s.AdditionalProperties {
+				t.Errorf("input schema must be an object refusing unknown properties: %s", wire.InputSchema)
+			}
+			for name, p := range s.Properties {
+				if !snakeCase.MatchString(name) {
+					t.Errorf("argument %q is not snake_case", name)
+				}
+				if d, _ := p["description"].(string); len(d) < 10 {
+					t.Errorf("argument %q has no useful description", name)
+				}
+			}
+		})
+	}
+}
