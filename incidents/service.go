@@ -256,16 +256,14 @@ func (s *Service) List(ctx context.Context, r ListRequest) (*ListResult, error) 
 		return res, nil
 	}
 	hydrate := slices.ContainsFunc(info.ListOmits, prog.Uses)
-	err = s.scan(ctx, in, plan, prog, hydrate, cur, pageSize, res)
+	next, err := s.scan(ctx, in, plan, prog, hydrate, cur, pageSize, res)
 	if err != nil {
 		return nil, err
 	}
-	if res.NextCursor != "" {
-		c := cursor{Instance: in.Name, Query: qhash, PageSize: plan.PageSize, Now: now}
-		if err := json.Unmarshal([]byte(res.NextCursor), &c); err != nil {
-			return nil, fmt.Errorf("list incidents: %w", err)
-		}
-		res.NextCursor, err = s.sealer.Seal(cursorKind, c, 0, now)
+	if next != nil {
+		next.Instance, next.Query, next.PageSize, next.Now = in.Name, qhash, plan.PageSize, now
+		res.HasMore = true
+		res.NextCursor, err = s.sealer.Seal(cursorKind, next, 0, now)
 		if err != nil {
 			return nil, fmt.Errorf("list incidents: %w", err)
 		}
@@ -277,27 +275,22 @@ func (s *Service) List(ctx context.Context, r ListRequest) (*ListResult, error) 
 }
 
 // scan reads upstream pages from cur's position, keeping matches, until the
-// page is full, the data ends or the budget is spent. It leaves the next
-// position in res.NextCursor as unsealed JSON for List to seal.
-func (s *Service) scan(ctx context.Context, in *Instance, plan *driver.Plan, prog *schema.Program, hydrate bool, cur cursor, pageSize int, res *ListResult) error {
+// page is full, the data ends or the budget is spent. It returns the
+// position to continue from, or nil when nothing is left.
+func (s *Service) scan(ctx context.Context, in *Instance, plan *driver.Plan, prog *schema.Program, hydrate bool, cur cursor, pageSize int, res *ListResult) (*cursor, error) {
 	start := time.Now()
 	pos, skip := cur.Pos, cur.Offset
-	setNext := func(p string, off int) {
-		b, _ := json.Marshal(cursor{Pos: p, Offset: off})
-		res.NextCursor = string(b)
-		res.HasMore = true
-	}
+	at := func(p string, off int) *cursor { return &cursor{Pos: p, Offset: off} }
 	for {
 		if res.Scan.Requests >= s.budget.Requests || time.Since(start) >= s.budget.Time {
 			res.Scan.BudgetReached = true
 			res.Notes = append(res.Notes, fmt.Sprintf("stopped after %d upstream requests and %d records scanned (the per-call budget); more may match: call again with next_cursor", res.Scan.Requests, res.Scan.Scanned))
-			setNext(pos, skip)
-			return nil
+			return at(pos, skip), nil
 		}
 		page, err := in.Driver.List(ctx, plan, pos)
 		res.Scan.Requests++
 		if err != nil {
-			return s.partial(in, res, err, func() { setNext(pos, skip) })
+			return s.partial(in, res, err, at(pos, skip))
 		}
 		for _, w := range page.Warnings {
 			res.Notes = append(res.Notes, in.Name+" warned: "+w)
@@ -313,7 +306,7 @@ func (s *Service) scan(ctx context.Context, in *Instance, plan *driver.Plan, pro
 				full, err := in.Driver.Get(ctx, nativeID(inc.ID))
 				res.Scan.Requests++
 				if err != nil {
-					return s.partial(in, res, err, func() { setNext(pos, i) })
+					return s.partial(in, res, err, at(pos, i))
 				}
 				s.own(in, full)
 				full.Details = nil
@@ -322,26 +315,24 @@ func (s *Service) scan(ctx context.Context, in *Instance, plan *driver.Plan, pro
 			res.Scan.Scanned++
 			ok, err := prog.Match(ctx, inc)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if !ok {
 				continue
 			}
 			if len(res.Incidents) == pageSize {
 				// A further match proves there is more; resume right here.
-				setNext(pos, i)
-				return nil
+				return at(pos, i), nil
 			}
 			inc.Raw = nil
 			res.Incidents = append(res.Incidents, *inc)
 		}
 		if page.Next == "" {
-			return nil
+			return nil, nil
 		}
 		pos, skip = page.Next, 0
 		if len(res.Incidents) == pageSize {
-			setNext(pos, 0)
-			return nil
+			return at(pos, 0), nil
 		}
 	}
 }
@@ -349,14 +340,13 @@ func (s *Service) scan(ctx context.Context, in *Instance, plan *driver.Plan, pro
 // partial turns an upstream failure into an error when nothing was found yet,
 // or into a shortened page with a cursor to retry from, so that nothing
 // already read is lost.
-func (s *Service) partial(in *Instance, res *ListResult, err error, retryHere func()) error {
+func (s *Service) partial(in *Instance, res *ListResult, err error, retry *cursor) (*cursor, error) {
 	werr := s.wrap(in, "list incidents", err)
 	if len(res.Incidents) == 0 {
-		return werr
+		return nil, werr
 	}
-	retryHere()
 	res.Notes = append(res.Notes, fmt.Sprintf("stopped early: %v; call again with next_cursor to retry from where this page stopped", werr))
-	return nil
+	return retry, nil
 }
 
 // own stamps an incident from a driver with its instance.

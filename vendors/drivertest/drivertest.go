@@ -162,19 +162,19 @@ func testGet(t *testing.T, h Harness) {
 	}
 }
 
-// dataset lists every incident in full (through Get when lists omit fields
-// that filters read), with ids prefixed as the service would.
-func dataset(t *testing.T, d driver.Driver) []schema.Incident {
-	t.Helper()
-	all, _, err := ListAll(t.Context(), d, driver.Query{Order: schema.DefaultOrder, PageSize: d.Info().MaxPageSize})
+// Dataset lists every incident of d in full (through Get when lists omit
+// fields that filters read), with ids prefixed by instance as the service
+// would: what a filter is evaluated over to know the true matches.
+func Dataset(ctx context.Context, d driver.Driver, instance string) ([]schema.Incident, error) {
+	all, _, err := ListAll(ctx, d, driver.Query{Order: schema.DefaultOrder, PageSize: d.Info().MaxPageSize})
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	if len(d.Info().ListOmits) > 0 {
 		for i := range all {
-			full, err := d.Get(t.Context(), all[i].ID)
+			full, err := d.Get(ctx, all[i].ID)
 			if err != nil {
-				t.Fatal(err)
+				return nil, err
 			}
 			full.Details, full.Raw = nil, nil
 			all[i] = *full
@@ -183,8 +183,9 @@ func dataset(t *testing.T, d driver.Driver) []schema.Incident {
 	for i := range all {
 		all[i].ID = schema.JoinID(instance, all[i].ID)
 		all[i].Instance = instance
+		all[i].Vendor = d.Info().Vendor
 	}
-	return all
+	return all, nil
 }
 
 // Filters derives a table of filters from a dataset: each value present in
@@ -243,7 +244,10 @@ func Filters(all []schema.Incident, now time.Time) map[string]schema.Filter {
 
 func testPushdown(t *testing.T, h Harness) {
 	d, _ := h.MakeDriver(t)
-	all := dataset(t, d)
+	all, err := Dataset(t.Context(), d, instance)
+	if err != nil {
+		t.Fatal(err)
+	}
 	now := time.Now().UTC()
 	filters := Filters(all, now)
 	for _, name := range slices.Sorted(maps.Keys(filters)) {
