@@ -192,6 +192,7 @@ var oddTitles = []string{
 	`Script ran \\fileserver\share\payload.ps1 on {host}`,
 	`Ransomware note 'README_RESTORE.txt' found on {host}`,
 	`Rule "Suspicious \"quoted\" args" (v2) matched on {host}`,
+	`Rule x") || true || (" matched on {host}`,
 	`Zugriff auf Anmeldedaten (lsass) – Gerät {host}`,
 }
 
