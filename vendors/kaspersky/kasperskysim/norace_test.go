@@ -1,0 +1,5 @@
+//go:build !race
+
+package kasperskysim
+
+const raceEnabled = false
