@@ -35,7 +35,9 @@ type fixture struct {
 	c   *client.Client
 }
 
-func newFixture(t *testing.T, protocol string) *fixture {
+func newFixture(t *testing.T, protocol string) *fixture { return newFixtureTB(t, protocol) }
+
+func newFixtureTB(t testing.TB, protocol string) *fixture {
 	t.Helper()
 	env, err := demo.Start(demo.Options{Seed: 11, Incidents: 300, Now: fixtureNow, Unlimited: true})
 	if err != nil {

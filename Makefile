@@ -1,0 +1,56 @@
+# incident-mcp — run `make help` for the targets.
+GO      ?= go
+BIN     := bin/incident-mcp
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## build bin/incident-mcp
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/incident-mcp
+
+.PHONY: demo
+demo: build ## serve the demo over stdio (three vendor simulators, no credentials)
+	./$(BIN) --demo
+
+.PHONY: test
+test: lint test-go test-clients ## everything CI runs: lint, Go tests with -race, third-party clients
+
+.PHONY: lint
+lint: ## gofmt and go vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+.PHONY: test-go
+test-go: ## Go unit, conformance, equivalence and end-to-end tests, with the race detector
+	$(GO) test -race -count=1 ./...
+
+.PHONY: test-short
+test-short: ## fast Go tests, no race detector, no binary builds
+	$(GO) test -short ./...
+
+.PHONY: test-clients
+test-clients: build ## drive the binary with third-party MCP clients from npm
+	test/clients/inspector.sh $(BIN)
+
+.PHONY: golden
+golden: ## rewrite golden files (tools/list snapshot, README tools table) after an intended change
+	$(GO) test ./tools -run 'Golden|README' -update
+
+.PHONY: bench
+bench: ## benchmarks: filter compile and check, decode+normalize, one list call (prints ns/op, allocs/op)
+	$(GO) test -run '^$$' -bench . -benchmem ./schema ./vendors/... ./tools
+
+.PHONY: fuzz
+fuzz: ## fuzz the filter compiler and the ESET literal escaping (FUZZTIME=1m each)
+	$(GO) test -run '^$$' -fuzz FuzzCompile -fuzztime $${FUZZTIME:-1m} ./schema
+	$(GO) test -run '^$$' -fuzz FuzzStringLit -fuzztime $${FUZZTIME:-1m} ./vendors/eset
+
+.PHONY: clean
+clean: ## remove build output
+	rm -rf bin

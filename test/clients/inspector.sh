@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Drives the built server with the MCP Inspector CLI, a third-party client,
+# over stdio in demo mode. Usage: inspector.sh path/to/incident-mcp
+set -euo pipefail
+bin=$(realpath "${1:?usage: inspector.sh path/to/incident-mcp}")
+cd "$(dirname "$0")"
+[ -d node_modules/@modelcontextprotocol/inspector ] || npm ci --no-audit --no-fund --loglevel=error
+
+passed=0 failed=0
+check() { # name, command output, expected substring
+  if grep -qF -- "$3" <<<"$2"; then
+    passed=$((passed + 1)); echo "ok   $1"
+  else
+    failed=$((failed + 1)); echo "FAIL $1: output lacks $3"; head -c 2000 <<<"$2"; echo
+  fi
+}
+inspector() { INCIDENT_MCP_SECRET=inspector-test-secret-of-32-bytes-or-more npx --no-install mcp-inspector --cli "$bin" --demo "$@" 2>/dev/null || true; }
+
+out=$(inspector --method tools/list)
+check "tools/list names list_incidents" "$out" '"name": "list_incidents"'
+check "tools/list names get_incident" "$out" '"name": "get_incident"'
+
+out=$(inspector --method tools/call --tool-name list_incidents --tool-arg instance=eset --tool-arg min_severity=high --tool-arg page_size=5)
+check "list_incidents returns normalized incidents" "$out" '"vendor": "eset"'
+check "list_incidents keeps only high severity" "$out" '"severity": "high"'
+check "list_incidents echoes the native request" "$out" 'INCIDENT_SEVERITY_LEVEL_HIGH'
+if grep -q '"severity": "low"\|"severity": "medium"' <<<"$out"; then
+  failed=$((failed + 1)); echo "FAIL list_incidents returned a lower severity"
+else
+  passed=$((passed + 1)); echo "ok   no lower severity"
+fi
+
+id=$(grep -o '"id": "eset:[^"]*"' <<<"$out" | head -n1 | cut -d'"' -f4)
+out=$(inspector --method tools/call --tool-name get_incident --tool-arg "id=$id")
+check "get_incident reads the listed incident" "$out" "\"id\": \"$id\""
+
+out=$(inspector --method tools/call --tool-name list_incidents --tool-arg instance=eset --tool-arg where=incident.nope)
+check "bad where is an isError result" "$out" '"isError": true'
+
+echo "inspector: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
