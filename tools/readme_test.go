@@ -1,0 +1,72 @@
+package tools_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+// TestREADMEToolsTable keeps the README's tools table in step with the tools.
+func TestREADMEToolsTable(t *testing.T) {
+	f := newFixture(t, protocolVersions[0])
+	res, err := f.c.ListTools(t.Context(), mcp.ListToolsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := toolsTable(t, res.Tools)
+	const start, end = "<!-- tools:start -->\n", "<!-- tools:end -->"
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(readme)
+	i, j := strings.Index(s, start), strings.Index(s, end)
+	if i < 0 || j < i {
+		t.Fatalf("README.md lacks the %q … %q markers", start, end)
+	}
+	want := s[:i+len(start)] + table + s[j:]
+	if *update {
+		if err := os.WriteFile("../README.md", []byte(want), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if want != s {
+		t.Errorf("README tools table is stale; run make golden. Want:\n%s", table)
+	}
+}
+
+func toolsTable(t *testing.T, tools []mcp.Tool) string {
+	var b strings.Builder
+	b.WriteString("| tool | what it does | arguments | hints |\n|---|---|---|---|\n")
+	for _, tool := range tools {
+		raw, _ := json.Marshal(tool)
+		var wire struct {
+			InputSchema struct {
+				Properties map[string]any `json:"properties"`
+				Required   []string       `json:"required"`
+			} `json:"inputSchema"`
+		}
+		if err := json.Unmarshal(raw, &wire); err != nil {
+			t.Fatal(err)
+		}
+		var args []string
+		for name := range wire.InputSchema.Properties {
+			if slices.Contains(wire.InputSchema.Required, name) {
+				name += " (required)"
+			}
+			args = append(args, "`"+name+"`")
+		}
+		slices.Sort(args)
+		summary, _, _ := strings.Cut(tool.Description, "\n")
+		a := tool.Annotations
+		hints := fmt.Sprintf("read-only: %v, destructive: %v, idempotent: %v, open-world: %v", *a.ReadOnlyHint, *a.DestructiveHint, *a.IdempotentHint, *a.OpenWorldHint)
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", tool.Name, summary, strings.Join(args, ", "), hints)
+	}
+	return b.String()
+}
