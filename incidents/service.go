@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/incident-mcp/incident-mcp/audit"
 	"github.com/incident-mcp/incident-mcp/schema"
 	"github.com/incident-mcp/incident-mcp/vendors/driver"
 )
@@ -50,6 +51,7 @@ type Service struct {
 	budget    Budget
 	log       *slog.Logger
 	now       func() time.Time
+	audit     *audit.Log
 }
 
 // Option configures a Service.

@@ -11,7 +11,7 @@ import (
 // BenchmarkListIncidents is one list_incidents call in-process, through the
 // MCP client, the service and the ESET driver, against esetsim on loopback.
 func BenchmarkListIncidents(b *testing.B) {
-	f := newFixtureTB(b, protocolVersions[1])
+	f := newFixtureTB(b, protocolVersions[1], setup{})
 	req := mcp.CallToolRequest{}
 	req.Params.Name = tools.ListIncidents
 	req.Params.Arguments = map[string]any{"instance": "eset", "min_severity": "high", "status": []string{"open", "in_progress"}, "created_after": "30d", "page_size": 20}

@@ -1,6 +1,10 @@
 package tools
 
 import (
+	"context"
+	"slices"
+
+	"github.com/mark3labs/mcp-go/mcp"
 	"log/slog"
 
 	"github.com/mark3labs/mcp-go/server"
@@ -8,13 +12,32 @@ import (
 	"github.com/incident-mcp/incident-mcp/incidents"
 )
 
+// Options configure the server.
+type Options struct {
+	// ReadOnly removes update_incident from listing and calling.
+	ReadOnly bool
+	Update   UpdateOptions
+}
+
 // NewServer returns the MCP server with every tool over svc.
-func NewServer(svc *incidents.Service, version string, log *slog.Logger) *server.MCPServer {
+func NewServer(svc *incidents.Service, version string, log *slog.Logger, opts Options) *server.MCPServer {
+	writable := !opts.ReadOnly && slices.ContainsFunc(svc.Instances(), func(in incidents.InstanceInfo) bool { return !in.ReadOnly })
 	s := server.NewMCPServer("incident-mcp", version,
 		server.WithToolCapabilities(false),
 		server.WithInstructions(Instructions),
 		server.WithRecovery(),
+		// The filter is an access boundary in mcp-go: a tool it hides can
+		// neither be listed nor called. Read-only mode is enforced here,
+		// not only by leaving the tool out.
+		server.WithToolFilter(func(_ context.Context, tools []mcp.Tool) []mcp.Tool {
+			if writable {
+				return tools
+			}
+			return slices.DeleteFunc(tools, func(t mcp.Tool) bool { return t.Name == UpdateIncident })
+		}),
 	)
 	s.AddTools(Tools(svc, log)...)
+	h := &updateHandler{svc: svc, opts: opts.Update}
+	s.AddTool(updateTool(svc), h.handle)
 	return s
 }

@@ -13,7 +13,9 @@ import (
 
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/incident-mcp/incident-mcp/audit"
 	"github.com/incident-mcp/incident-mcp/incidents"
 	"github.com/incident-mcp/incident-mcp/internal/demo"
 	"github.com/incident-mcp/incident-mcp/tools"
@@ -30,14 +32,22 @@ var fixtureNow = time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
 var protocolVersions = []string{"2025-11-25", "2026-07-28"}
 
 type fixture struct {
-	env *demo.Env
-	svc *incidents.Service
-	c   *client.Client
+	env   *demo.Env
+	svc   *incidents.Service
+	srv   *server.MCPServer
+	c     *client.Client
+	audit string
 }
 
-func newFixture(t *testing.T, protocol string) *fixture { return newFixtureTB(t, protocol) }
+// setup configures a fixture beyond its protocol version.
+type setup struct {
+	tools  tools.Options
+	elicit client.ElicitationHandler
+}
 
-func newFixtureTB(t testing.TB, protocol string) *fixture {
+func newFixture(t *testing.T, protocol string) *fixture { return newFixtureTB(t, protocol, setup{}) }
+
+func newFixtureTB(t testing.TB, protocol string, o setup) *fixture {
 	t.Helper()
 	env, err := demo.Start(demo.Options{Seed: 11, Incidents: 300, Now: fixtureNow, Unlimited: true})
 	if err != nil {
@@ -48,11 +58,23 @@ func newFixtureTB(t testing.TB, protocol string) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := incidents.New(env.Instances, sealer, slog.New(slog.DiscardHandler), incidents.WithClock(func() time.Time { return fixtureNow }))
+	auditPath := filepath.Join(t.TempDir(), "audit.jsonl")
+	auditLog, err := audit.Open(auditPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := client.NewInProcessClient(tools.NewServer(svc, "test", slog.New(slog.DiscardHandler)))
+	t.Cleanup(func() { auditLog.Close() })
+	svc, err := incidents.New(env.Instances, sealer, slog.New(slog.DiscardHandler),
+		incidents.WithClock(func() time.Time { return fixtureNow }), incidents.WithAudit(auditLog))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := tools.NewServer(svc, "test", slog.New(slog.DiscardHandler), o.tools)
+	var copts []client.ClientOption
+	if o.elicit != nil {
+		copts = append(copts, client.WithElicitationHandler(o.elicit))
+	}
+	c, err := client.NewInProcessClientWithOptions(srv, copts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,10 +85,13 @@ func newFixtureTB(t testing.TB, protocol string) *fixture {
 	init := mcp.InitializeRequest{}
 	init.Params.ProtocolVersion = protocol
 	init.Params.ClientInfo = mcp.Implementation{Name: "tools-test", Version: "1"}
+	if o.elicit != nil {
+		init.Params.Capabilities.Elicitation = &mcp.ElicitationCapability{}
+	}
 	if _, err := c.Initialize(t.Context(), init); err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{env: env, svc: svc, c: c}
+	return &fixture{env: env, svc: svc, srv: srv, c: c, audit: auditPath}
 }
 
 // call runs a tool and returns its result and structured content as JSON.

@@ -33,7 +33,7 @@ func TestStdioDemo(t *testing.T) {
 	bin := buildBinary(t)
 	for _, pv := range []string{"2025-11-25", "2026-07-28"} {
 		t.Run(pv, func(t *testing.T) {
-			c, err := client.NewStdioMCPClient(bin, []string{"INCIDENT_MCP_SECRET=" + strings.Repeat("s", 32)}, "--demo", "--log-level", "warn")
+			c, err := client.NewStdioMCPClient(bin, []string{"INCIDENT_MCP_SECRET=" + strings.Repeat("s", 32), "XDG_STATE_HOME=" + t.TempDir()}, "--demo", "--log-level", "warn")
 			if err != nil {
 				t.Fatal(err)
 			}

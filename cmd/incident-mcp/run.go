@@ -10,12 +10,14 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/lmittmann/tint"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/incident-mcp/incident-mcp/audit"
 	"github.com/incident-mcp/incident-mcp/incidents"
 	"github.com/incident-mcp/incident-mcp/internal/demo"
 	"github.com/incident-mcp/incident-mcp/tools"
@@ -26,10 +28,13 @@ import (
 var version = "dev"
 
 type options struct {
-	demo     bool
-	logLevel slog.Level
-	httpAddr string
-	version  bool
+	demo            bool
+	readOnly        bool
+	elicitationOnly bool
+	auditLog        string
+	logLevel        slog.Level
+	httpAddr        string
+	version         bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -40,6 +45,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error (logs go to stderr)")
 	fs.StringVar(&o.httpAddr, "http", "", "serve streamable HTTP at `ADDR` (e.g. 127.0.0.1:8080) on /mcp instead of stdio")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	fs.BoolVar(&o.readOnly, "read-only", false, "never write: update_incident is neither listed nor callable")
+	fs.BoolVar(&o.elicitationOnly, "elicitation-only", false, "confirm writes only through the client's elicitation prompt, never with confirmation tokens")
+	fs.StringVar(&o.auditLog, "audit-log", "", "append every write to this JSON-lines `FILE` (default: $XDG_STATE_HOME/incident-mcp/audit.jsonl)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: incident-mcp [flags]\n\nAn MCP server for security incidents. Configuration comes from the environment:\n%s\nFlags:\n", envHelp)
 		fs.PrintDefaults()
@@ -105,11 +113,27 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return err
 		}
 	}
-	svc, err := incidents.New(instances, sealer, log)
+	svcOpts := []incidents.Option{}
+	if !o.readOnly {
+		path := o.auditLog
+		if path == "" {
+			if path, err = defaultAuditPath(env); err != nil {
+				return err
+			}
+		}
+		auditLog, err := audit.Open(path)
+		if err != nil {
+			return err
+		}
+		defer auditLog.Close()
+		log.Info("writes are audited", "path", path)
+		svcOpts = append(svcOpts, incidents.WithAudit(auditLog))
+	}
+	svc, err := incidents.New(instances, sealer, log, svcOpts...)
 	if err != nil {
 		return err
 	}
-	mcpServer := tools.NewServer(svc, version, log)
+	mcpServer := tools.NewServer(svc, version, log, tools.Options{ReadOnly: o.readOnly, Update: tools.UpdateOptions{ElicitationOnly: o.elicitationOnly}})
 
 	if o.httpAddr != "" {
 		return serveHTTP(ctx, mcpServer, o.httpAddr, log)
@@ -164,6 +188,19 @@ func (e envReader) secret(name string) (string, error) {
 		return strings.TrimRight(string(b), "\r\n"), nil
 	}
 	return e.get(name), nil
+}
+
+// defaultAuditPath follows the XDG base directory spec for state.
+func defaultAuditPath(env envReader) (string, error) {
+	dir := env.get("XDG_STATE_HOME")
+	if dir == "" {
+		home := env.get("HOME")
+		if home == "" {
+			return "", errors.New("no audit log path: set --audit-log, XDG_STATE_HOME or HOME")
+		}
+		dir = filepath.Join(home, ".local", "state")
+	}
+	return filepath.Join(dir, "incident-mcp", "audit.jsonl"), nil
 }
 
 func instancesFromEnv(env envReader, log *slog.Logger) ([]*incidents.Instance, error) {

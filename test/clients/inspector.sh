@@ -14,7 +14,8 @@ check() { # name, command output, expected substring
     failed=$((failed + 1)); echo "FAIL $1: output lacks $3"; head -c 2000 <<<"$2"; echo
   fi
 }
-inspector() { INCIDENT_MCP_SECRET=inspector-test-secret-of-32-bytes-or-more npx --no-install mcp-inspector --cli "$bin" --demo "$@" 2>/dev/null || true; }
+state=$(mktemp -d); trap 'rm -rf "$state"' EXIT
+inspector() { XDG_STATE_HOME=$state INCIDENT_MCP_SECRET=inspector-test-secret-of-32-bytes-or-more npx --no-install mcp-inspector --cli "$bin" --demo "$@" 2>/dev/null || true; }
 
 out=$(inspector --method tools/list)
 check "tools/list names list_incidents" "$out" '"name": "list_incidents"'

@@ -181,3 +181,11 @@ func CodeForStatus(status int) schema.Code {
 	}
 	return schema.CodeInternal
 }
+
+// PatchChecker is implemented by drivers whose vendor has rules on a change
+// that depend on the incident's current state (ESET: the assignee may be
+// empty only while the incident is open). The service calls it before it
+// shows a preview, so a change that would fail is refused up front.
+type PatchChecker interface {
+	CheckPatch(current *schema.Incident, patch schema.Patch) error
+}

@@ -116,7 +116,7 @@ func (d *Driver) Info() driver.Info {
 			{Key: schema.OrderUpdatedAt, Desc: true}, {Key: schema.OrderUpdatedAt},
 			{Key: schema.OrderSeverity, Desc: true}, {Key: schema.OrderSeverity},
 		},
-		Updates: []schema.PatchField{schema.PatchTitle, schema.PatchDescription, schema.PatchSeverity, schema.PatchAssignee, schema.PatchClose, schema.PatchReopen, schema.PatchResolution, schema.PatchComment},
+		Updates: updatable,
 		Notes: []string{
 			"severities: low, medium, high (no informational or critical)",
 			"statuses: open, in_progress, on_hold, closed (no resolved)",
@@ -191,11 +191,6 @@ func (d *Driver) Get(ctx context.Context, nativeID string) (*schema.Incident, er
 	inc := normalize(&w, true)
 	inc.Raw = gr.Incident
 	return &inc, nil
-}
-
-// Update implements driver.Driver. Writes arrive with the confirmation flow.
-func (d *Driver) Update(ctx context.Context, nativeID string, patch schema.Patch) (*driver.UpdateResult, error) {
-	return nil, schema.Errorf(schema.CodeUnsupported, "updates are not available yet")
 }
 
 // ErrorCode implements driver.Driver.

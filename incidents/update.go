@@ -1,0 +1,353 @@
+package incidents
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/incident-mcp/incident-mcp/audit"
+	"github.com/incident-mcp/incident-mcp/schema"
+	"github.com/incident-mcp/incident-mcp/vendors/driver"
+)
+
+// ConfirmTTL is how long a preview can be confirmed.
+const ConfirmTTL = 5 * time.Minute
+
+// Confirmation kinds. A token for one path is refused on the other.
+const (
+	ConfirmToken       = "confirm-token"
+	ConfirmElicitation = "confirm-elicitation"
+)
+
+// WithAudit records every applied or failed write in log.
+func WithAudit(log *audit.Log) Option { return func(s *Service) { s.audit = log } }
+
+// Change is one field of a preview: its value now and after the write.
+type Change struct {
+	Field string `json:"field"`
+	From  any    `json:"from,omitempty"`
+	To    any    `json:"to"`
+}
+
+// Preview is a validated, not yet applied change.
+type Preview struct {
+	ID       string           `json:"id"`
+	Instance string           `json:"instance"`
+	Vendor   string           `json:"vendor"`
+	Title    string           `json:"title"`
+	Changes  []Change         `json:"changes"`
+	Current  *schema.Incident `json:"-"`
+	patch    schema.Patch
+}
+
+// binding ties a confirmation to exactly one change of one incident in one
+// state; it is what confirmation tokens and elicitation states seal.
+type binding struct {
+	Instance string    `json:"i"`
+	ID       string    `json:"d"`
+	Patch    string    `json:"p"`
+	Updated  time.Time `json:"u"`
+	State    string    `json:"s"`
+	Nonce    string    `json:"n"`
+}
+
+// Actor is who confirmed a write, for the audit log.
+type Actor struct {
+	Client  string
+	Session string
+}
+
+// Applied reports a write.
+type Applied struct {
+	ID       string           `json:"id"`
+	Changes  []Change         `json:"changes"`
+	Steps    []driver.Step    `json:"vendor_calls"`
+	Incident *schema.Incident `json:"incident,omitempty"`
+}
+
+// writable returns the instance of id when it accepts writes.
+func (s *Service) writable(id string) (*Instance, string, error) {
+	name, native, ok := schema.SplitID(id)
+	if !ok {
+		return nil, "", schema.ArgError("id", "%q is not an incident id; ids look like \"<instance>:<native id>\", as list_incidents returns them", id)
+	}
+	in, err := s.instance(name)
+	if err != nil {
+		return nil, "", schema.ArgError("id", "the id names instance %q, which is not configured", name)
+	}
+	if in.ReadOnly {
+		return nil, "", schema.Errorf(schema.CodePermissionDenied, "instance %s is read-only on this server; nothing was written", in.Name)
+	}
+	return in, native, nil
+}
+
+// Preview reads the incident, validates p against the vendor's capabilities
+// and rules, and returns the field-by-field change. It writes nothing.
+func (s *Service) Preview(ctx context.Context, id string, p schema.Patch) (*Preview, error) {
+	in, native, err := s.writable(id)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkPatchShape(p); err != nil {
+		return nil, err
+	}
+	info := in.Driver.Info()
+	var unsupported []string
+	for _, f := range patchFields(p) {
+		if !slices.Contains(info.Updates, f) {
+			unsupported = append(unsupported, string(f))
+		}
+	}
+	if len(unsupported) > 0 {
+		return nil, schema.Errorf(schema.CodeUnsupported, "%s (%s) cannot change %s; its API allows: %s. Nothing was written",
+			in.Name, info.Vendor, strings.Join(unsupported, ", "), joinFields(info.Updates))
+	}
+	cur, err := in.Driver.Get(ctx, native)
+	if err != nil {
+		return nil, s.wrap(in, "read incident "+id, err)
+	}
+	s.own(in, cur)
+	if pc, ok := in.Driver.(driver.PatchChecker); ok {
+		if err := pc.CheckPatch(cur, p); err != nil {
+			return nil, err
+		}
+	}
+	changes := diff(cur, p)
+	if len(changes) == 0 {
+		return nil, schema.Errorf(schema.CodeFailedPrecondition, "nothing would change: %s already has these values", id)
+	}
+	return &Preview{ID: id, Instance: in.Name, Vendor: info.Vendor, Title: cur.Title, Changes: changes, Current: cur, patch: p}, nil
+}
+
+// Seal issues a confirmation of the given kind for pv.
+func (s *Service) Seal(kind string, pv *Preview) (string, time.Time, error) {
+	nonce := make([]byte, 12)
+	rand.Read(nonce)
+	now := s.now()
+	b := binding{Instance: pv.Instance, ID: pv.ID, Patch: patchHash(pv.patch), Updated: pv.Current.UpdatedAt, State: stateHash(pv.Current), Nonce: hex.EncodeToString(nonce)}
+	tok, err := s.sealer.Seal(kind, b, ConfirmTTL, now)
+	return tok, now.Add(ConfirmTTL), err
+}
+
+// Verify checks that a confirmation of kind was issued for exactly this
+// change of this incident; Apply re-checks the incident's state.
+func (s *Service) Verify(kind, token, id string, p schema.Patch) error {
+	_, err := s.open(kind, token, id, p)
+	return err
+}
+
+func (s *Service) open(kind, token, id string, p schema.Patch) (*binding, error) {
+	arg := "confirmation_token"
+	if kind == ConfirmElicitation {
+		arg = "requestState"
+	}
+	var b binding
+	switch err := s.sealer.Open(kind, token, s.now(), &b); {
+	case errors.Is(err, ErrExpired):
+		return nil, schema.ArgError(arg, "the confirmation expired (they last %v); call update_incident again without it for a fresh preview", ConfirmTTL)
+	case err != nil:
+		return nil, schema.ArgError(arg, "not a confirmation this server issued (%v); call update_incident without it for a preview, and show it to the user", err)
+	}
+	if b.ID != id || b.Patch != patchHash(p) {
+		return nil, schema.ArgError(arg, "this confirmation was issued for a different change; it applies only to the exact id and changes of its preview")
+	}
+	return &b, nil
+}
+
+// Apply writes a confirmed change: it re-reads the incident, refuses if it
+// changed since the preview, calls the driver, and audits the outcome.
+func (s *Service) Apply(ctx context.Context, kind, token, id string, p schema.Patch, who Actor) (*Applied, error) {
+	in, native, err := s.writable(id)
+	if err != nil {
+		return nil, err
+	}
+	b, err := s.open(kind, token, id, p)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := in.Driver.Get(ctx, native)
+	if err != nil {
+		return nil, s.wrap(in, "re-read incident "+id, err)
+	}
+	s.own(in, cur)
+	if !cur.UpdatedAt.Equal(b.Updated) || stateHash(cur) != b.State {
+		return nil, &schema.Error{Code: schema.CodeFailedPrecondition, Msg: fmt.Sprintf(
+			"%s changed since the preview (now: status %s, severity %s, assignee %s, updated %s); nothing was written. Call update_incident again without the confirmation for a new preview",
+			id, cur.Status, cur.Severity, assigneeOf(cur), cur.UpdatedAt.Format(time.RFC3339))}
+	}
+	changes := diff(cur, p)
+	res, werr := in.Driver.Update(ctx, native, p)
+	applied := &Applied{ID: id, Changes: changes}
+	if res != nil {
+		applied.Steps = res.Steps
+		if res.Incident != nil {
+			s.own(in, res.Incident)
+			res.Incident.Raw = nil
+			applied.Incident = res.Incident
+		}
+	}
+	outcome := "applied"
+	if werr != nil {
+		outcome = "failed"
+		if slices.ContainsFunc(applied.Steps, func(st driver.Step) bool { return st.OK }) {
+			outcome = "partial"
+		}
+	}
+	if err := s.record(in, id, p, cur, applied, outcome, werr, kind, who); err != nil {
+		s.log.Error("audit log write failed", "id", id, "err", err)
+		if werr == nil {
+			werr = fmt.Errorf("the change was applied but could not be written to the audit log: %w", err)
+		}
+	}
+	if werr != nil {
+		e := s.wrap(in, "update incident "+id, werr)
+		if outcome == "partial" {
+			var done []string
+			for _, st := range applied.Steps {
+				if st.OK {
+					done = append(done, st.Call)
+				}
+			}
+			e = &schema.Error{Code: schema.CodeOf(e), Msg: fmt.Sprintf("partly applied: %s succeeded, then", strings.Join(done, ", ")), Err: e}
+		}
+		return applied, e
+	}
+	return applied, nil
+}
+
+func (s *Service) record(in *Instance, id string, p schema.Patch, before *schema.Incident, a *Applied, outcome string, werr error, kind string, who Actor) error {
+	if s.audit == nil {
+		return nil
+	}
+	raw := func(v any) json.RawMessage {
+		if v == nil {
+			return nil
+		}
+		b, _ := json.Marshal(v)
+		return b
+	}
+	b := *before
+	b.Raw, b.Details = nil, nil
+	r := audit.Record{
+		Time: s.now().UTC(), Instance: in.Name, ID: id, Outcome: outcome, Patch: raw(p), Before: raw(&b),
+		Steps: raw(a.Steps), Confirm: strings.TrimPrefix(kind, "confirm-"), Client: who.Client, Session: who.Session,
+	}
+	if a.Incident != nil {
+		r.After = raw(a.Incident)
+	}
+	if werr != nil {
+		r.Error = werr.Error()
+	}
+	return s.audit.Append(r)
+}
+
+// checkPatchShape holds for every vendor: something to change, status only
+// open or closed, and a resolution exactly when closing.
+func checkPatchShape(p schema.Patch) error {
+	if len(patchFields(p)) == 0 {
+		return schema.ArgError("changes", "nothing to change: pass at least one of title, description, severity, assignee, status, resolution, comment")
+	}
+	if p.Status != nil && *p.Status != schema.StatusOpen && *p.Status != schema.StatusClosed {
+		return schema.ArgError("status", "status can be \"closed\" (with a resolution) or \"open\" (reopen); no vendor API sets %q", *p.Status)
+	}
+	closing := p.Status != nil && *p.Status == schema.StatusClosed
+	if closing && p.Resolution == nil {
+		return schema.ArgError("resolution", "closing needs a resolution: true_positive, false_positive, suspicious, low_priority, or a vendor's own reason")
+	}
+	if !closing && p.Resolution != nil {
+		return schema.ArgError("resolution", "a resolution is set only when closing: add status \"closed\"")
+	}
+	if p.Title != nil && strings.TrimSpace(*p.Title) == "" {
+		return schema.ArgError("title", "a title cannot be empty")
+	}
+	return nil
+}
+
+func patchFields(p schema.Patch) []schema.PatchField {
+	var out []schema.PatchField
+	add := func(set bool, f schema.PatchField) {
+		if set {
+			out = append(out, f)
+		}
+	}
+	add(p.Title != nil, schema.PatchTitle)
+	add(p.Description != nil, schema.PatchDescription)
+	add(p.Severity != nil, schema.PatchSeverity)
+	add(p.Assignee != nil, schema.PatchAssignee)
+	add(p.Status != nil && *p.Status == schema.StatusClosed, schema.PatchClose)
+	add(p.Status != nil && *p.Status != schema.StatusClosed, schema.PatchReopen)
+	add(p.Resolution != nil, schema.PatchResolution)
+	add(p.Comment != nil, schema.PatchComment)
+	return out
+}
+
+func joinFields(fs []schema.PatchField) string {
+	if len(fs) == 0 {
+		return "no changes at all"
+	}
+	s := make([]string, len(fs))
+	for i, f := range fs {
+		s[i] = string(f)
+	}
+	return strings.Join(s, ", ")
+}
+
+// diff lists what p changes on cur; values already in place are left out.
+func diff(cur *schema.Incident, p schema.Patch) []Change {
+	var out []Change
+	add := func(field string, from, to any) {
+		if from != to {
+			out = append(out, Change{Field: field, From: from, To: to})
+		}
+	}
+	if p.Title != nil {
+		add("title", cur.Title, *p.Title)
+	}
+	if p.Description != nil {
+		add("description", cur.Description, *p.Description)
+	}
+	if p.Severity != nil {
+		add("severity", string(cur.Severity), string(*p.Severity))
+	}
+	if p.Assignee != nil {
+		add("assignee", assigneeOf(cur), *p.Assignee)
+	}
+	if p.Status != nil {
+		add("status", string(cur.Status), string(*p.Status))
+	}
+	if p.Resolution != nil {
+		add("resolution", string(cur.Resolution), string(*p.Resolution))
+	}
+	if p.Comment != nil {
+		out = append(out, Change{Field: "comment", To: *p.Comment})
+	}
+	return out
+}
+
+func assigneeOf(inc *schema.Incident) string {
+	if inc.Assignee == nil {
+		return ""
+	}
+	return inc.Assignee.ID
+}
+
+func patchHash(p schema.Patch) string {
+	b, _ := json.Marshal(p)
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:16])
+}
+
+// stateHash fingerprints what a change can touch, so a confirmation is void
+// once any of it moved, even on a vendor whose updated_at is coarse.
+func stateHash(inc *schema.Incident) string {
+	b, _ := json.Marshal([]any{inc.Title, inc.Description, inc.Severity, inc.Status, inc.Resolution, assigneeOf(inc), inc.UpdatedAt})
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:16])
+}

@@ -1,0 +1,279 @@
+package tools
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/incident-mcp/incident-mcp/incidents"
+	"github.com/incident-mcp/incident-mcp/schema"
+)
+
+// UpdateIncident is the one write tool.
+const UpdateIncident = "update_incident"
+
+// elicitID keys the confirmation in an input request.
+const elicitID = "confirm"
+
+// UpdateArgs are the arguments of update_incident.
+type UpdateArgs struct {
+	ID                string  `json:"id" jsonschema:"required" jsonschema_description:"The incident id as list_incidents returns it: '<instance>:<native id>'."`
+	Title             *string `json:"title,omitempty" jsonschema_description:"New title."`
+	Description       *string `json:"description,omitempty" jsonschema_description:"New description."`
+	Severity          string  `json:"severity,omitempty" jsonschema:"enum=informational,enum=low,enum=medium,enum=high,enum=critical" jsonschema_description:"New severity."`
+	Assignee          *string `json:"assignee,omitempty" jsonschema_description:"New assignee: the vendor's user id (ESET user uuid, DLP analyst e-mail); an empty string removes the assignee."`
+	Status            string  `json:"status,omitempty" jsonschema:"enum=closed,enum=open" jsonschema_description:"'closed' closes the incident (needs resolution); 'open' reopens it."`
+	Resolution        string  `json:"resolution,omitempty" jsonschema_description:"Why it is closed, with status 'closed': true_positive, false_positive, suspicious (ESET), low_priority (Kaspersky), or a DLP reason (valid, invalid_data_mislabled, invalid_destination_not_risk, invalid_user_exempt, invalid_other)."`
+	Comment           *string `json:"comment,omitempty" jsonschema_description:"A comment to add (ESET), the closing note (ESET, DLP)."`
+	ConfirmationToken string  `json:"confirmation_token,omitempty" jsonschema_description:"Only on the second call of the token flow: the confirmation_token from the preview, after the user approved that preview. Never invent one."`
+}
+
+func (a *UpdateArgs) patch() (schema.Patch, error) {
+	p := schema.Patch{Title: a.Title, Description: a.Description, Assignee: a.Assignee, Comment: a.Comment}
+	if a.Severity != "" {
+		s, ok := schema.ParseSeverity(a.Severity)
+		if !ok {
+			return p, schema.ArgError("severity", "unknown severity %q", a.Severity)
+		}
+		p.Severity = &s
+	}
+	if a.Status != "" {
+		s, ok := schema.ParseStatus(a.Status)
+		if !ok {
+			return p, schema.ArgError("status", "use \"closed\" or \"open\"")
+		}
+		p.Status = &s
+	}
+	if a.Resolution != "" {
+		r := schema.Resolution(strings.ToLower(strings.TrimSpace(a.Resolution)))
+		p.Resolution = &r
+	}
+	return p, nil
+}
+
+// UpdateOptions configure the write tool.
+type UpdateOptions struct {
+	// ElicitationOnly refuses the token path: only a human answering an
+	// elicitation in the client can confirm a write.
+	ElicitationOnly bool
+}
+
+func updateTool(svc *incidents.Service) mcp.Tool {
+	var b strings.Builder
+	b.WriteString(`Change one incident: title, description, severity, assignee, close (status 'closed' with a resolution, optionally a comment), reopen (status 'open'), or add a comment. Nothing is written without the user's confirmation:
+
+1. Call with the id and the changes. The server reads the incident, validates the change against what the vendor allows, and either asks the user directly (clients with elicitation) or returns a preview (current → proposed, field by field) and a confirmation_token.
+2. Token flow: show the preview to the user, ask them, and only if they approve call again with exactly the same arguments plus confirmation_token. The token expires in 5 minutes and is void if the incident changes meanwhile.
+
+What each instance can change:`)
+	for _, in := range svc.Instances() {
+		switch {
+		case in.ReadOnly:
+			fmt.Fprintf(&b, "\n- %s (%s): read-only on this server", in.Name, in.Info.Vendor)
+		default:
+			fmt.Fprintf(&b, "\n- %s (%s): %s", in.Name, in.Info.Vendor, joinPatchFields(in.Info.Updates))
+		}
+	}
+	return annotate(mcp.NewToolWithRawSchema(UpdateIncident, b.String(), schema.InputSchema[UpdateArgs]()),
+		"Update incident", false, true, false, true)
+}
+
+func joinPatchFields(fs []schema.PatchField) string {
+	if len(fs) == 0 {
+		return "nothing (its API has no write calls)"
+	}
+	s := make([]string, len(fs))
+	for i, f := range fs {
+		s[i] = string(f)
+	}
+	return strings.Join(s, ", ")
+}
+
+type updateHandler struct {
+	svc  *incidents.Service
+	opts UpdateOptions
+}
+
+func (h *updateHandler) handle(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	args, err := bind[UpdateArgs](req)
+	if err != nil {
+		return errorResult(err), nil
+	}
+	if args.ID == "" {
+		return errorResult(schema.ArgError("id", "required: pass an id from list_incidents")), nil
+	}
+	patch, err := args.patch()
+	if err != nil {
+		return errorResult(err), nil
+	}
+	who := actor(ctx, req)
+
+	// The second round of the elicitation path: only a state this server
+	// sealed for exactly this change can carry the user's answer. Answers
+	// without it (a client pre-answering "accept") are refused.
+	if len(req.Params.InputResponses) > 0 || req.Params.RequestState != "" {
+		if req.Params.RequestState == "" {
+			return errorResult(schema.ArgError("inputResponses", "answers without a request state this server issued are refused; call update_incident without them to start a confirmation")), nil
+		}
+		if err := h.svc.Verify(incidents.ConfirmElicitation, req.Params.RequestState, args.ID, patch); err != nil {
+			return errorResult(err), nil
+		}
+		answer := server.ElicitationResponse(req.Params.InputResponses, elicitID)
+		if answer == nil {
+			return errorResult(schema.ArgError("inputResponses", "no answer to the confirmation request; nothing was written")), nil
+		}
+		switch answer.Action {
+		case mcp.ElicitationResponseActionAccept:
+			if !confirmed(answer.Content) {
+				return declined(args.ID, "the user did not tick the confirmation"), nil
+			}
+			return h.apply(ctx, incidents.ConfirmElicitation, req.Params.RequestState, args.ID, patch, who)
+		case mcp.ElicitationResponseActionDecline:
+			return declined(args.ID, "the user declined"), nil
+		default:
+			return declined(args.ID, "the user cancelled"), nil
+		}
+	}
+
+	if args.ConfirmationToken != "" {
+		if h.opts.ElicitationOnly {
+			return errorResult(schema.Errorf(schema.CodeFailedPrecondition, "this server confirms writes only through the client's elicitation prompt; confirmation tokens are not accepted")), nil
+		}
+		return h.apply(ctx, incidents.ConfirmToken, args.ConfirmationToken, args.ID, patch, who)
+	}
+
+	pv, err := h.svc.Preview(ctx, args.ID, patch)
+	if err != nil {
+		return errorResult(err), nil
+	}
+	if clientCanElicit(ctx, req) {
+		state, _, err := h.svc.Seal(incidents.ConfirmElicitation, pv)
+		if err != nil {
+			return nil, fmt.Errorf("update incident: %w", err)
+		}
+		return server.NewInputRequestBuilder(state).Elicit(elicitID, mcp.ElicitationParams{
+			Message: "Apply this change?\n" + renderPreview(pv),
+			RequestedSchema: map[string]any{
+				"type": "object",
+				"properties": map[string]any{
+					"confirm": map[string]any{"type": "boolean", "title": "Apply this change to " + pv.ID, "default": false},
+				},
+				"required": []string{"confirm"},
+			},
+		}).ToolResult(), nil
+	}
+	if h.opts.ElicitationOnly {
+		return errorResult(schema.Errorf(schema.CodeFailedPrecondition, "this server confirms writes only through the client's elicitation prompt, and this client did not declare elicitation; nothing was written")), nil
+	}
+	token, expires, err := h.svc.Seal(incidents.ConfirmToken, pv)
+	if err != nil {
+		return nil, fmt.Errorf("update incident: %w", err)
+	}
+	text := "PREVIEW — nothing was written.\n" + renderPreview(pv) +
+		"\nShow this preview to the user and ask whether to apply it. Only if they approve, call update_incident again with exactly the same arguments plus confirmation_token. It expires at " + expires.Format(time.RFC3339) + "."
+	return mcp.NewToolResultStructured(map[string]any{
+		"preview": pv, "confirmation_token": token, "expires_at": expires, "applied": false,
+	}, text+"\nconfirmation_token: "+token), nil
+}
+
+func (h *updateHandler) apply(ctx context.Context, kind, token, id string, p schema.Patch, who incidents.Actor) (*mcp.CallToolResult, error) {
+	applied, err := h.svc.Apply(ctx, kind, token, id, p, who)
+	if err != nil {
+		r := errorResult(err)
+		if applied != nil && len(applied.Steps) > 0 {
+			r.StructuredContent = map[string]any{"error": r.StructuredContent.(map[string]any)["error"], "vendor_calls": applied.Steps}
+		}
+		return r, nil
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "APPLIED to %s:\n", id)
+	for _, c := range applied.Changes {
+		fmt.Fprintf(&b, "- %s: %s → %s\n", c.Field, show(c.From), show(c.To))
+	}
+	for _, s := range applied.Steps {
+		fmt.Fprintf(&b, "vendor call %s ok (request %s)\n", s.Call, s.RequestID)
+	}
+	return mcp.NewToolResultStructured(map[string]any{"applied": true, "result": applied}, strings.TrimSpace(b.String())), nil
+}
+
+func declined(id, why string) *mcp.CallToolResult {
+	return mcp.NewToolResultStructured(map[string]any{"applied": false, "id": id, "reason": why},
+		fmt.Sprintf("NOT APPLIED: %s; nothing was written to %s.", why, id))
+}
+
+// confirmed reads the form answer; an accept without content counts, since
+// some clients send only the action for a form with one boolean.
+func confirmed(content any) bool {
+	m, ok := content.(map[string]any)
+	if !ok {
+		return content == nil
+	}
+	v, present := m["confirm"]
+	if !present {
+		return true
+	}
+	b, ok := v.(bool)
+	return ok && b
+}
+
+func renderPreview(pv *incidents.Preview) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s (%s) %q\n", pv.ID, pv.Vendor, truncate(pv.Title, maxTitleInText))
+	for _, c := range pv.Changes {
+		fmt.Fprintf(&b, "- %s: %s → %s\n", c.Field, show(c.From), show(c.To))
+	}
+	return b.String()
+}
+
+func show(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return "(none)"
+	case string:
+		if v == "" {
+			return "(none)"
+		}
+		return fmt.Sprintf("%q", truncate(v, 200))
+	}
+	return fmt.Sprint(v)
+}
+
+// clientCanElicit checks the client's declared capability: per request in
+// the stateless protocol, from the initialize handshake before it. mcp-go
+// does not check it for us.
+func clientCanElicit(ctx context.Context, req mcp.CallToolRequest) bool {
+	if req.Params.Meta != nil {
+		if caps := req.Params.Meta.ClientCapabilities(); caps != nil {
+			return caps.Elicitation != nil
+		}
+	}
+	if server.IsModernRequest(ctx) {
+		return false
+	}
+	if s, ok := server.ClientSessionFromContext(ctx).(server.SessionWithClientInfo); ok {
+		return s.GetClientCapabilities().Elicitation != nil
+	}
+	return false
+}
+
+func actor(ctx context.Context, req mcp.CallToolRequest) incidents.Actor {
+	var a incidents.Actor
+	if req.Params.Meta != nil {
+		if ci := req.Params.Meta.ClientInfo(); ci != nil {
+			a.Client = ci.Name + " " + ci.Version
+		}
+	}
+	sess := server.ClientSessionFromContext(ctx)
+	if sess != nil {
+		a.Session = sess.SessionID()
+		if s, ok := sess.(server.SessionWithClientInfo); ok && a.Client == "" {
+			ci := s.GetClientInfo()
+			a.Client = strings.TrimSpace(ci.Name + " " + ci.Version)
+		}
+	}
+	return a
+}

@@ -1,0 +1,261 @@
+package tools_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/incident-mcp/incident-mcp/audit"
+	"github.com/incident-mcp/incident-mcp/tools"
+)
+
+// answer is a scripted human answering elicitations.
+type answer struct {
+	action  mcp.ElicitationResponseAction
+	content any
+	asked   atomic.Int32
+	message atomic.Value
+}
+
+func (a *answer) Elicit(_ context.Context, req mcp.ElicitationRequest) (*mcp.ElicitationResult, error) {
+	a.asked.Add(1)
+	a.message.Store(req.Params.Message)
+	return &mcp.ElicitationResult{ElicitationResponse: mcp.ElicitationResponse{Action: a.action, Content: a.content}}, nil
+}
+
+// openIncident finds an open ESET incident to change.
+func openIncident(t *testing.T, f *fixture) map[string]any {
+	t.Helper()
+	_, sc := f.call(t, tools.ListIncidents, map[string]any{"instance": "eset", "status": []string{"open"}, "page_size": 1})
+	incs := sc["incidents"].([]any)
+	if len(incs) == 0 {
+		t.Fatal("no open incident in the fixture")
+	}
+	return incs[0].(map[string]any)
+}
+
+func auditRecords(t *testing.T, f *fixture) []audit.Record {
+	t.Helper()
+	recs, torn, err := audit.Read(f.audit)
+	if err != nil || torn != 0 {
+		t.Fatalf("audit log: %v, %d torn", err, torn)
+	}
+	return recs
+}
+
+func TestUpdateTokenPath(t *testing.T) {
+	for _, pv := range protocolVersions {
+		t.Run(pv, func(t *testing.T) {
+			f := newFixtureTB(t, pv, setup{})
+			inc := openIncident(t, f)
+			id := inc["id"].(string)
+			change := map[string]any{"id": id, "severity": "high", "title": "Confirmed ransomware on host", "comment": "escalated"}
+
+			res, preview := f.call(t, tools.UpdateIncident, change)
+			if res.IsError || preview["applied"] != false {
+				t.Fatalf("first call: %s", text(res))
+			}
+			token, _ := preview["confirmation_token"].(string)
+			if token == "" || !strings.Contains(text(res), "PREVIEW") || !strings.Contains(text(res), "Confirmed ransomware on host") {
+				t.Fatalf("preview lacks the token or the diff: %s", text(res))
+			}
+			if _, got := f.call(t, tools.GetIncident, map[string]any{"id": id}); got["title"] != inc["title"] {
+				t.Fatal("the preview wrote")
+			}
+			if n := len(auditRecords(t, f)); n != 0 {
+				t.Fatalf("%d audit records before any write", n)
+			}
+
+			// A token is bound to its exact change.
+			other := map[string]any{"id": id, "severity": "low", "confirmation_token": token}
+			if res, _ := f.call(t, tools.UpdateIncident, other); !res.IsError || !strings.Contains(text(res), "different change") {
+				t.Errorf("token used for another change: %s", text(res))
+			}
+			tampered := []byte(token)
+			tampered[10] ^= 2
+			with := func(tok string) map[string]any {
+				m := map[string]any{"confirmation_token": tok}
+				for k, v := range change {
+					m[k] = v
+				}
+				return m
+			}
+			if res, _ := f.call(t, tools.UpdateIncident, with(string(tampered))); !res.IsError {
+				t.Errorf("tampered token accepted: %s", text(res))
+			}
+
+			res, done := f.call(t, tools.UpdateIncident, with(token))
+			if res.IsError || done["applied"] != true {
+				t.Fatalf("confirmed call: %s", text(res))
+			}
+			if _, got := f.call(t, tools.GetIncident, map[string]any{"id": id}); got["title"] != "Confirmed ransomware on host" || got["severity"] != "high" {
+				t.Errorf("read back %v / %v", got["title"], got["severity"])
+			}
+			recs := auditRecords(t, f)
+			if len(recs) != 1 || recs[0].ID != id || recs[0].Outcome != "applied" || recs[0].Confirm != "token" || !strings.Contains(string(recs[0].Steps), "basic-attributes:update") {
+				t.Fatalf("audit = %+v", recs)
+			}
+
+			// The write changed the incident: the same token is now void.
+			if res, _ := f.call(t, tools.UpdateIncident, with(token)); !res.IsError || !strings.Contains(text(res), "changed since the preview") {
+				t.Errorf("reused token: %s", text(res))
+			}
+			if n := len(auditRecords(t, f)); n != 1 {
+				t.Errorf("%d audit records after a refused reuse", n)
+			}
+		})
+	}
+}
+
+func TestUpdateElicitation(t *testing.T) {
+	for _, pv := range protocolVersions {
+		for _, tc := range []struct {
+			name    string
+			action  mcp.ElicitationResponseAction
+			content any
+			applied bool
+		}{
+			{"accept", mcp.ElicitationResponseActionAccept, map[string]any{"confirm": true}, true},
+			{"accept unticked", mcp.ElicitationResponseActionAccept, map[string]any{"confirm": false}, false},
+			{"decline", mcp.ElicitationResponseActionDecline, nil, false},
+			{"cancel", mcp.ElicitationResponseActionCancel, nil, false},
+		} {
+			t.Run(pv+"/"+tc.name, func(t *testing.T) {
+				human := &answer{action: tc.action, content: tc.content}
+				f := newFixtureTB(t, pv, setup{elicit: human})
+				inc := openIncident(t, f)
+				id := inc["id"].(string)
+				res, sc := f.call(t, tools.UpdateIncident, map[string]any{"id": id, "status": "closed", "resolution": "false_positive", "comment": "benign admin script"})
+				if res.IsError {
+					t.Fatalf("update: %s", text(res))
+				}
+				if human.asked.Load() != 1 {
+					t.Fatalf("the human was asked %d times", human.asked.Load())
+				}
+				if msg, _ := human.message.Load().(string); !strings.Contains(msg, "status") || !strings.Contains(msg, `"closed"`) {
+					t.Errorf("the prompt does not show the diff: %q", msg)
+				}
+				_, got := f.call(t, tools.GetIncident, map[string]any{"id": id})
+				recs := auditRecords(t, f)
+				if tc.applied {
+					if sc["applied"] != true || got["status"] != "closed" || got["resolution"] != "false_positive" {
+						t.Errorf("accepted but incident is %v/%v: %s", got["status"], got["resolution"], text(res))
+					}
+					if len(recs) != 1 || recs[0].Confirm != "elicitation" || recs[0].Client == "" {
+						t.Errorf("audit = %+v", recs)
+					}
+					return
+				}
+				if sc["applied"] != false || got["status"] != "open" || !strings.Contains(text(res), "NOT APPLIED") {
+					t.Errorf("%s: result %s, incident %v", tc.name, text(res), got["status"])
+				}
+				if len(recs) != 0 {
+					t.Errorf("audit has %d records after %s", len(recs), tc.name)
+				}
+			})
+		}
+	}
+}
+
+// TestUpdatePreAnswered: a client that sends "accept" with its first call,
+// without a request state this server sealed, writes nothing.
+func TestUpdatePreAnswered(t *testing.T) {
+	f := newFixtureTB(t, protocolVersions[1], setup{})
+	inc := openIncident(t, f)
+	id := inc["id"].(string)
+	accept := json.RawMessage(`{"confirm":{"action":"accept","content":{"confirm":true}}}`)
+	for _, tc := range []struct {
+		name  string
+		state string
+	}{
+		{"no state", ""},
+		{"forged state", "eyJrIjoiY29uZmlybS1lbGljaXRhdGlvbiJ9.AAAA"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			params := map[string]any{
+				"name":           tools.UpdateIncident,
+				"arguments":      map[string]any{"id": id, "severity": "low"},
+				"inputResponses": accept,
+				"_meta": map[string]any{
+					"io.modelcontextprotocol/protocolVersion":    protocolVersions[1],
+					"io.modelcontextprotocol/clientCapabilities": map[string]any{"elicitation": map[string]any{}},
+					"io.modelcontextprotocol/clientInfo":         map[string]any{"name": "forger", "version": "1"},
+				},
+			}
+			if tc.state != "" {
+				params["requestState"] = tc.state
+			}
+			msg, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params})
+			reply, _ := json.Marshal(f.srv.HandleMessage(t.Context(), msg))
+			if !strings.Contains(string(reply), `"isError":true`) {
+				t.Errorf("pre-answered call was not refused: %s", reply)
+			} else if !strings.Contains(string(reply), "inputResponses") && !strings.Contains(string(reply), "requestState") {
+				t.Errorf("refused for another reason: %s", reply)
+			}
+			if _, got := f.call(t, tools.GetIncident, map[string]any{"id": id}); got["severity"] != inc["severity"] {
+				t.Errorf("severity changed to %v", got["severity"])
+			}
+		})
+	}
+	if n := len(auditRecords(t, f)); n != 0 {
+		t.Errorf("%d audit records", n)
+	}
+}
+
+func TestUpdateRefusals(t *testing.T) {
+	f := newFixture(t, protocolVersions[0])
+	id := openIncident(t, f)["id"].(string)
+	for _, tc := range []struct {
+		name string
+		args map[string]any
+		want string
+	}{
+		{"nothing", map[string]any{"id": id}, "nothing to change"},
+		{"close without resolution", map[string]any{"id": id, "status": "closed"}, "needs a resolution"},
+		{"resolution without close", map[string]any{"id": id, "resolution": "true_positive"}, "only when closing"},
+		{"ESET has no critical", map[string]any{"id": id, "severity": "critical"}, "low, medium and high"},
+		{"ESET reasons", map[string]any{"id": id, "status": "closed", "resolution": "low_priority"}, "true_positive, false_positive or suspicious"},
+		{"reopen an open incident", map[string]any{"id": id, "status": "open"}, "already open"},
+		{"unknown argument", map[string]any{"id": id, "tags": []string{"x"}}, "unknown argument"},
+		{"bad id", map[string]any{"id": "nope", "severity": "low"}, "not an incident id"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, _ := f.call(t, tools.UpdateIncident, tc.args)
+			if !res.IsError || !strings.Contains(text(res), tc.want) {
+				t.Errorf("want an error mentioning %q, got %s", tc.want, text(res))
+			}
+		})
+	}
+}
+
+func TestReadOnly(t *testing.T) {
+	f := newFixtureTB(t, protocolVersions[0], setup{tools: tools.Options{ReadOnly: true}})
+	list, err := f.c.ListTools(t.Context(), mcp.ListToolsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tool := range list.Tools {
+		if tool.Name == tools.UpdateIncident {
+			t.Fatal("read-only server lists update_incident")
+		}
+	}
+	req := mcp.CallToolRequest{}
+	req.Params.Name = tools.UpdateIncident
+	req.Params.Arguments = map[string]any{"id": openIncident(t, f)["id"], "severity": "low"}
+	res, err := f.c.CallTool(t.Context(), req)
+	if err == nil && (res == nil || !res.IsError) {
+		t.Fatalf("read-only server ran update_incident: %v", res)
+	}
+}
+
+func TestElicitationOnly(t *testing.T) {
+	f := newFixtureTB(t, protocolVersions[0], setup{tools: tools.Options{Update: tools.UpdateOptions{ElicitationOnly: true}}})
+	res, _ := f.call(t, tools.UpdateIncident, map[string]any{"id": openIncident(t, f)["id"], "severity": "low"})
+	if !res.IsError || !strings.Contains(text(res), "elicitation") {
+		t.Errorf("client without elicitation got %s", text(res))
+	}
+}
