@@ -2,9 +2,6 @@ package main_test
 
 import (
 	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -12,25 +9,10 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 )
 
-// buildBinary builds the command once per test binary run.
-func buildBinary(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "incident-mcp")
-	cmd := exec.CommandContext(t.Context(), "go", "build", "-o", bin, ".")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("go build: %v", err)
-	}
-	return bin
-}
-
 // TestStdioDemo drives the built binary as an MCP client over stdio with both
 // protocol generations: list, page to the end, get, bad input.
 func TestStdioDemo(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
-	bin := buildBinary(t)
+	bin := sharedBinary(t)
 	for _, pv := range []string{"2025-11-25", "2026-07-28"} {
 		t.Run(pv, func(t *testing.T) {
 			c, err := client.NewStdioMCPClient(bin, []string{"INCIDENT_MCP_SECRET=" + strings.Repeat("s", 32), "XDG_STATE_HOME=" + t.TempDir()}, "--demo", "--log-level", "warn")
