@@ -37,6 +37,7 @@ test-short: ## fast Go tests, no race detector, no binary builds
 .PHONY: test-clients
 test-clients: build ## drive the binary with third-party MCP clients from npm
 	test/clients/inspector.sh $(BIN)
+	cd test/clients && node elicitation.mjs ../../$(BIN)
 
 .PHONY: golden
 golden: ## rewrite golden files (tools/list snapshot, README tools table) after an intended change
