@@ -265,15 +265,15 @@ func TestRateLimits(t *testing.T) {
 			}
 			st := sim.Stats()
 			t.Logf("%d requests (%d token) in %v: max %d at once, max %d in a window, %d answered 429",
-				st.Requests, st.TokenRequests, elapsed.Round(time.Millisecond), st.MaxConcurrentSeen, st.MaxInWindow, st.TooMany)
+				st.Requests, st.TokenRequests, elapsed.Round(time.Millisecond), st.MaxConcurrentAttempted, st.MaxAttemptsInWindow, st.TooMany)
 			if st.Requests != calls+1 || st.TokenRequests != 1 {
 				t.Errorf("the simulator saw %d requests (%d token), want %d lists and one token exchange", st.Requests, st.TokenRequests, calls)
 			}
-			if st.MaxConcurrentSeen > concurrent {
-				t.Errorf("%d requests at once, the limit is %d", st.MaxConcurrentSeen, concurrent)
+			if st.MaxConcurrentAttempted > concurrent {
+				t.Errorf("%d requests at once, the limit is %d", st.MaxConcurrentAttempted, concurrent)
 			}
-			if st.MaxInWindow > tc.limit {
-				t.Errorf("%d requests in one window, the limit is %d", st.MaxInWindow, tc.limit)
+			if st.MaxAttemptsInWindow > tc.limit {
+				t.Errorf("%d requests in one window, the limit is %d", st.MaxAttemptsInWindow, tc.limit)
 			}
 			if st.TooMany != 0 {
 				t.Errorf("the simulator answered 429 %d times: the client's schedule let too many through", st.TooMany)

@@ -77,12 +77,16 @@ const (
 
 // Stats counts what the simulator saw; tests assert the driver's manners with it.
 type Stats struct {
-	Requests          int            // every request received, token exchanges included
-	TokenRequests     int            // requests to the token endpoint
-	TooMany           int            // 429 answers sent (rate, concurrency and injected)
-	MaxConcurrentSeen int            // most requests in flight at once on one endpoint
-	MaxInWindow       int            // most requests accepted in one rate window for one key
-	ByPath            map[string]int // requests per URL path
+	Requests          int // every request received, token exchanges included
+	TokenRequests     int // requests to the token endpoint
+	TooMany           int // 429 answers sent (rate, concurrency and injected)
+	MaxConcurrentSeen int // most requests in flight at once on one endpoint
+	MaxInWindow       int // most requests accepted in one rate window for one key
+	// The attempted counts include requests the simulator refused: what a
+	// client tried to send, so a test can prove it stayed within limits.
+	MaxConcurrentAttempted int            // most requests arriving while others were in flight on one endpoint, plus one
+	MaxAttemptsInWindow    int            // most requests arriving in one rate window for one key
+	ByPath                 map[string]int // requests per URL path
 }
 
 // Incident is the vendor's incident object, with the vendor's JSON names. Details
@@ -137,8 +141,9 @@ type tokenInfo struct {
 }
 
 type rateWindow struct {
-	index int64 // window number since the epoch
-	count int   // requests accepted in it
+	index    int64 // window number since the epoch
+	count    int   // requests accepted in it
+	attempts int   // requests that arrived in it, refused ones included
 }
 
 // Server is the simulator; it is an http.Handler and safe for concurrent use.
@@ -517,8 +522,13 @@ func (s *Server) admit(rt route, key string) (limit, string) {
 		s.windows[key] = w
 	}
 	if w.index != idx {
-		w.index, w.count = idx, 0
+		w.index, w.count, w.attempts = idx, 0, 0
 	}
+	// Attempts are recorded before any refusal, so a test can assert what a
+	// client tried, not only what the simulator let through.
+	w.attempts++
+	s.stats.MaxAttemptsInWindow = max(s.stats.MaxAttemptsInWindow, w.attempts)
+	s.stats.MaxConcurrentAttempted = max(s.stats.MaxConcurrentAttempted, s.inflight[rt]+1)
 	lim := limit{remaining: max(s.cfg.RateLimit-w.count, 0), reset: reset}
 	if s.inflight[rt] >= s.cfg.MaxConcurrent {
 		// X-RateLimit-Remaining stays truthful here (it may be > 0), which is how a
