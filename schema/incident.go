@@ -126,8 +126,18 @@ const (
 	ResolutionMerged        Resolution = "merged"
 )
 
-// Resolutions lists the normalized resolutions.
-var Resolutions = []Resolution{ResolutionTruePositive, ResolutionFalsePositive, ResolutionSuspicious, ResolutionLowPriority, ResolutionMerged}
+// Cyberhaven DLP close reasons without a normalized equivalent, kept
+// verbatim (the valid and mislabelled reasons map to true_positive and
+// false_positive).
+const (
+	ResolutionDestinationNotRisk Resolution = "invalid_destination_not_risk"
+	ResolutionUserExempt         Resolution = "invalid_user_exempt"
+	ResolutionInvalidOther       Resolution = "invalid_other"
+)
+
+// Resolutions lists every resolution an incident can carry.
+var Resolutions = []Resolution{ResolutionTruePositive, ResolutionFalsePositive, ResolutionSuspicious, ResolutionLowPriority, ResolutionMerged,
+	ResolutionDestinationNotRisk, ResolutionUserExempt, ResolutionInvalidOther}
 
 // ParseSeverity accepts a severity name in any case.
 func ParseSeverity(s string) (Severity, bool) {

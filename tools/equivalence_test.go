@@ -55,7 +55,7 @@ func TestEquivalence(t *testing.T) {
 						}
 					}
 					args := tc.args(in.Name)
-					args["page_size"] = 1 + len(name)%9
+					args["page_size"] = 3 + len(name)%17
 					got := ids(listAll(t, f, args))
 					if len(got) != len(want) || !sameSet(got, want) {
 						t.Errorf("filter %+v where %q: list_incidents returned %d incidents, the program over the dataset selects %d\ngot  %v\nwant %v",

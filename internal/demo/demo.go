@@ -12,8 +12,12 @@ import (
 	"time"
 
 	"github.com/incident-mcp/incident-mcp/incidents"
+	"github.com/incident-mcp/incident-mcp/vendors/dlp"
+	"github.com/incident-mcp/incident-mcp/vendors/dlp/dlpsim"
 	"github.com/incident-mcp/incident-mcp/vendors/eset"
 	"github.com/incident-mcp/incident-mcp/vendors/eset/esetsim"
+	"github.com/incident-mcp/incident-mcp/vendors/kaspersky"
+	"github.com/incident-mcp/incident-mcp/vendors/kaspersky/kasperskysim"
 )
 
 // Defaults of the demo dataset: a fixed seed so the demo shows the same
@@ -39,6 +43,8 @@ type Options struct {
 type Env struct {
 	Instances []*incidents.Instance
 	ESET      *esetsim.Server
+	Kaspersky *kasperskysim.Server
+	DLP       *dlpsim.Server
 	// URLs maps an instance name to its simulator's base URL.
 	URLs    map[string]string
 	servers []*http.Server
@@ -78,6 +84,35 @@ func Start(o Options) (*Env, error) {
 		return nil, err
 	}
 	e.Instances = append(e.Instances, &incidents.Instance{Name: "eset", Driver: ed})
+
+	e.Kaspersky = kasperskysim.New(kasperskysim.Config{Seed: o.Seed, Incidents: o.Incidents, Now: o.Now})
+	if u, err = e.serve("kaspersky", e.Kaspersky, o.Logger); err != nil {
+		return nil, err
+	}
+	kd, err := kaspersky.New(kaspersky.Config{BaseURL: u, Token: kasperskysim.DefaultToken, Logger: o.Logger.With("instance", "kaspersky")})
+	if err != nil {
+		e.Close()
+		return nil, err
+	}
+	e.Instances = append(e.Instances, &incidents.Instance{Name: "kaspersky", Driver: kd})
+
+	dcfg := dlpsim.Config{Seed: o.Seed, Incidents: o.Incidents, Now: o.Now}
+	dd := dlp.Config{APIKey: dlpsim.DefaultAPIKey, Logger: o.Logger.With("instance", "dlp")}
+	if o.Unlimited {
+		dcfg.RateLimit, dcfg.MaxConcurrent = 1_000_000, 1000
+		dd.RateLimit, dd.MaxConcurrent = 1_000_000, 1000
+	}
+	e.DLP = dlpsim.New(dcfg)
+	if u, err = e.serve("dlp", e.DLP, o.Logger); err != nil {
+		return nil, err
+	}
+	dd.BaseURL = u
+	ddrv, err := dlp.New(dd)
+	if err != nil {
+		e.Close()
+		return nil, err
+	}
+	e.Instances = append(e.Instances, &incidents.Instance{Name: "dlp", Driver: ddrv})
 	return e, nil
 }
 

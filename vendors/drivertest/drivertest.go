@@ -166,7 +166,7 @@ func testGet(t *testing.T, h Harness) {
 // fields that filters read), with ids prefixed by instance as the service
 // would: what a filter is evaluated over to know the true matches.
 func Dataset(ctx context.Context, d driver.Driver, instance string) ([]schema.Incident, error) {
-	all, _, err := ListAll(ctx, d, driver.Query{Order: schema.DefaultOrder, PageSize: d.Info().MaxPageSize})
+	all, _, err := ListAll(ctx, d, driver.Query{Order: schema.DefaultOrder, PageSize: d.Info().MaxPageSize, Fields: []string{"*"}})
 	if err != nil {
 		return nil, err
 	}
