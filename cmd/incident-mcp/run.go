@@ -21,7 +21,9 @@ import (
 	"github.com/incident-mcp/incident-mcp/incidents"
 	"github.com/incident-mcp/incident-mcp/internal/demo"
 	"github.com/incident-mcp/incident-mcp/tools"
+	"github.com/incident-mcp/incident-mcp/vendors/dlp"
 	"github.com/incident-mcp/incident-mcp/vendors/eset"
+	"github.com/incident-mcp/incident-mcp/vendors/kaspersky"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -66,6 +68,15 @@ const envHelp = `  INCIDENT_MCP_SECRET, INCIDENT_MCP_SECRET_FILE  key that signs
   ESET_API_URL, ESET_TOKEN_URL                   explicit endpoints instead of a region
   ESET_USERNAME, ESET_USERNAME_FILE              ESET Connect API user
   ESET_PASSWORD, ESET_PASSWORD_FILE              its password
+  KASPERSKY_URL                                  console API base, e.g. https://api.xdr.example.com
+  KASPERSKY_TOKEN, KASPERSKY_TOKEN_FILE          API token made in the console
+  KASPERSKY_TENANTS                              comma-separated tenant IDs (default: every readable tenant)
+  KASPERSKY_CA_FILE                              PEM CA bundle for an on-premises certificate
+  KASPERSKY_INSECURE=true                        skip certificate checks (logged loudly)
+  DLP_URL                                        Cyberhaven tenant, e.g. https://acme.cyberhaven.io
+  DLP_PATH_PREFIX                                /v2 (default) or /public/v2
+  DLP_API_KEY, DLP_API_KEY_FILE                  API key
+  ESET_READ_ONLY, KASPERSKY_READ_ONLY, DLP_READ_ONLY=true   refuse writes to that instance
 `
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -190,6 +201,16 @@ func (e envReader) secret(name string) (string, error) {
 	return e.get(name), nil
 }
 
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
 // defaultAuditPath follows the XDG base directory spec for state.
 func defaultAuditPath(env envReader) (string, error) {
 	dir := env.get("XDG_STATE_HOME")
@@ -221,10 +242,36 @@ func instancesFromEnv(env envReader, log *slog.Logger) ([]*incidents.Instance, e
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, &incidents.Instance{Name: "eset", Driver: d})
+		out = append(out, &incidents.Instance{Name: "eset", Driver: d, ReadOnly: env.get("ESET_READ_ONLY") == "true"})
+	}
+	ktoken, err := env.secret("KASPERSKY_TOKEN")
+	if err != nil {
+		return nil, err
+	}
+	if ktoken != "" || env.get("KASPERSKY_URL") != "" {
+		d, err := kaspersky.New(kaspersky.Config{
+			BaseURL: env.get("KASPERSKY_URL"), Token: ktoken, Tenants: splitList(env.get("KASPERSKY_TENANTS")),
+			CAFile: env.get("KASPERSKY_CA_FILE"), Insecure: env.get("KASPERSKY_INSECURE") == "true",
+			Logger: log.With("instance", "kaspersky"),
+		})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, &incidents.Instance{Name: "kaspersky", Driver: d, ReadOnly: env.get("KASPERSKY_READ_ONLY") == "true"})
+	}
+	key, err := env.secret("DLP_API_KEY")
+	if err != nil {
+		return nil, err
+	}
+	if key != "" || env.get("DLP_URL") != "" {
+		d, err := dlp.New(dlp.Config{BaseURL: env.get("DLP_URL"), PathPrefix: env.get("DLP_PATH_PREFIX"), APIKey: key, Logger: log.With("instance", "dlp")})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, &incidents.Instance{Name: "dlp", Driver: d, ReadOnly: env.get("DLP_READ_ONLY") == "true"})
 	}
 	if len(out) == 0 {
-		return nil, errors.New("no vendor configured: set ESET_REGION, ESET_USERNAME and ESET_PASSWORD, or run with --demo to try the built-in simulators")
+		return nil, errors.New("no vendor configured: set ESET_*, KASPERSKY_* or DLP_* variables (see -help), or run with --demo to try the built-in simulators")
 	}
 	return out, nil
 }
