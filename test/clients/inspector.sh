@@ -35,6 +35,14 @@ id=$(grep -o '"id": "eset:[^"]*"' <<<"$out" | head -n1 | cut -d'"' -f4)
 out=$(inspector --method tools/call --tool-name get_incident --tool-arg "id=$id")
 check "get_incident reads the listed incident" "$out" "\"id\": \"$id\""
 
+out=$(inspector --method tools/call --tool-name list_incidents --tool-arg instance=kaspersky --tool-arg 'title_contains=a.b*(c)[d]+$')
+check "kaspersky: a title with PCRE metacharacters matches literally" "$out" 'a.b*(c)[d]+$'
+check "kaspersky: the name parameter is escaped" "$out" '\\.b\\*\\(c\\)'
+
+out=$(inspector --method tools/call --tool-name list_incidents --tool-arg instance=dlp --tool-arg min_severity=critical --tool-arg page_size=3)
+check "dlp: normalized incidents" "$out" '"vendor": "dlp"'
+check "dlp: the filters object is echoed" "$out" '"critical"'
+
 out=$(inspector --method tools/call --tool-name list_incidents --tool-arg instance=eset --tool-arg where=incident.nope)
 check "bad where is an isError result" "$out" '"isError": true'
 
