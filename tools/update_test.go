@@ -3,6 +3,7 @@ package tools_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -257,5 +258,63 @@ func TestElicitationOnly(t *testing.T) {
 	res, _ := f.call(t, tools.UpdateIncident, map[string]any{"id": openIncident(t, f)["id"], "severity": "low"})
 	if !res.IsError || !strings.Contains(text(res), "elicitation") {
 		t.Errorf("client without elicitation got %s", text(res))
+	}
+}
+
+// TestUpdateEachVendor: through the token path, a change each vendor
+// supports is applied and reads back; one it does not support is refused
+// naming what it allows, before anything is written.
+func TestUpdateEachVendor(t *testing.T) {
+	f := newFixtureTB(t, protocolVersions[1], setup{})
+	for _, tc := range []struct {
+		instance    string
+		change      map[string]any
+		check       func(got map[string]any) bool
+		unsupported map[string]any
+		allows      string
+	}{
+		{"kaspersky", map[string]any{"status": "closed", "resolution": "low_priority"},
+			func(got map[string]any) bool { return got["status"] == "closed" && got["resolution"] == "low_priority" },
+			map[string]any{"title": "renamed"}, "close"},
+		{"dlp", map[string]any{"assignee": "analyst@example.com"},
+			func(got map[string]any) bool {
+				a, _ := got["assignee"].(map[string]any)
+				return a["id"] == "analyst@example.com"
+			},
+			map[string]any{"severity": "low"}, "assignee"},
+		{"dlp", map[string]any{"status": "closed", "resolution": "invalid_user_exempt", "comment": "exempt contractor"},
+			func(got map[string]any) bool { return got["status"] == "closed" && got["resolution"] == "invalid_user_exempt" },
+			nil, ""},
+	} {
+		t.Run(tc.instance+"/"+fmt.Sprint(tc.change), func(t *testing.T) {
+			_, sc := f.call(t, tools.ListIncidents, map[string]any{"instance": tc.instance, "status": []string{"open"}, "page_size": 1 + len(tc.change)})
+			incs := sc["incidents"].([]any)
+			id := incs[len(incs)-1].(map[string]any)["id"].(string)
+			if tc.unsupported != nil {
+				args := map[string]any{"id": id}
+				for k, v := range tc.unsupported {
+					args[k] = v
+				}
+				res, _ := f.call(t, tools.UpdateIncident, args)
+				if !res.IsError || !strings.Contains(text(res), "cannot change") || !strings.Contains(text(res), tc.allows) {
+					t.Errorf("unsupported change: %s", text(res))
+				}
+			}
+			args := map[string]any{"id": id}
+			for k, v := range tc.change {
+				args[k] = v
+			}
+			res, pv := f.call(t, tools.UpdateIncident, args)
+			if res.IsError {
+				t.Fatalf("preview: %s", text(res))
+			}
+			args["confirmation_token"] = pv["confirmation_token"]
+			if res, _ := f.call(t, tools.UpdateIncident, args); res.IsError {
+				t.Fatalf("apply: %s", text(res))
+			}
+			if _, got := f.call(t, tools.GetIncident, map[string]any{"id": id}); !tc.check(got) {
+				t.Errorf("read back: %v", got)
+			}
+		})
 	}
 }
