@@ -283,7 +283,9 @@ func TestUpdateEachVendor(t *testing.T) {
 			},
 			map[string]any{"severity": "low"}, "assignee"},
 		{"dlp", map[string]any{"status": "closed", "resolution": "invalid_user_exempt", "comment": "exempt contractor"},
-			func(got map[string]any) bool { return got["status"] == "closed" && got["resolution"] == "invalid_user_exempt" },
+			func(got map[string]any) bool {
+				return got["status"] == "closed" && got["resolution"] == "invalid_user_exempt"
+			},
 			nil, ""},
 	} {
 		t.Run(tc.instance+"/"+fmt.Sprint(tc.change), func(t *testing.T) {
