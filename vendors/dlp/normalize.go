@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/incident-mcp/incident-mcp/schema"
+	"github.com/incident-mcp/incident-mcp/vendors/internal/wire"
 )
 
 // The mapping between Cyberhaven's values and the normalized ones: the one
@@ -58,9 +59,9 @@ var (
 		"valid":                  schema.ResolutionTruePositive,
 		"invalid_data_mislabled": schema.ResolutionFalsePositive,
 	}
-	severityToDLP   = invert(severityFromDLP)
-	statusToDLP     = invert(statusFromDLP)
-	resolutionToDLP = invert(resolutionFromDLP)
+	severityToDLP   = wire.Invert(severityFromDLP)
+	statusToDLP     = wire.Invert(statusFromDLP)
+	resolutionToDLP = wire.Invert(resolutionFromDLP)
 )
 
 // The vendor's values in its own order: filters list them in this order.
@@ -75,14 +76,6 @@ var (
 // Details feed no normalized field a filter reads (they are extras shown on
 // get), so lists omit nothing and never need a full read per record.
 var listOmits []string
-
-func invert[K, V comparable](m map[K]V) map[V]K {
-	out := make(map[V]K, len(m))
-	for k, v := range m {
-		out[v] = k
-	}
-	return out
-}
 
 // wireIncident is the vendor's Incident object (seed 003, plus the fields
 // PATCH sets).

@@ -224,15 +224,4 @@ func httpError(method, path string, resp *http.Response, body []byte) *driver.HT
 	return he
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 var errNotConfigured = errors.New("eset: username and password are required")

@@ -19,6 +19,7 @@ import (
 
 	"github.com/incident-mcp/incident-mcp/schema"
 	"github.com/incident-mcp/incident-mcp/vendors/driver"
+	"github.com/incident-mcp/incident-mcp/vendors/internal/wire"
 )
 
 // Vendor is this driver's vendor key.
@@ -85,7 +86,7 @@ func New(cfg Config) (*Driver, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.Sleep == nil {
-		cfg.Sleep = sleepCtx
+		cfg.Sleep = wire.Sleep
 	}
 	c := &client{
 		http: cfg.HTTPClient, apiURL: strings.TrimRight(cfg.APIURL, "/"), tokenURL: cfg.TokenURL,

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/incident-mcp/incident-mcp/schema"
+	"github.com/incident-mcp/incident-mcp/vendors/internal/wire"
 )
 
 // The mapping tables between ESET's enums and the normalized ones: the one
@@ -26,18 +27,10 @@ var (
 		"INCIDENT_RESOLVE_REASON_FALSE_POSITIVE": schema.ResolutionFalsePositive,
 		"INCIDENT_RESOLVE_REASON_SUSPICIOUS":     schema.ResolutionSuspicious,
 	}
-	severityToESET   = invert(severityFromESET)
-	statusToESET     = invert(statusFromESET)
-	resolutionToESET = invert(resolutionFromESET)
+	severityToESET   = wire.Invert(severityFromESET)
+	statusToESET     = wire.Invert(statusFromESET)
+	resolutionToESET = wire.Invert(resolutionFromESET)
 )
-
-func invert[K, V comparable](m map[K]V) map[V]K {
-	out := make(map[V]K, len(m))
-	for k, v := range m {
-		out[v] = k
-	}
-	return out
-}
 
 // wireIncident is ESET's Incident as the API sends it.
 type wireIncident struct {

@@ -151,15 +151,4 @@ func authHeaderRejected(he *driver.HTTPError) bool {
 	return he.Status == http.StatusBadRequest && strings.HasPrefix(he.Message, "invalid authorization header")
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 var errNoToken = errors.New("kaspersky: an API token is required (create one in the console under the API user)")

@@ -27,6 +27,7 @@ import (
 
 	"github.com/incident-mcp/incident-mcp/schema"
 	"github.com/incident-mcp/incident-mcp/vendors/driver"
+	"github.com/incident-mcp/incident-mcp/vendors/internal/wire"
 )
 
 // Vendor is this driver's vendor key.
@@ -101,7 +102,7 @@ func New(cfg Config) (*Driver, error) {
 		return nil, err
 	}
 	d := &Driver{
-		c:        &client{http: hc, baseURL: base.String(), token: cfg.Token, log: cfg.Logger, sleep: sleepCtx},
+		c:        &client{http: hc, baseURL: base.String(), token: cfg.Token, log: cfg.Logger, sleep: wire.Sleep},
 		now:      cfg.Now,
 		log:      cfg.Logger,
 		discover: make(chan struct{}, 1),
