@@ -41,6 +41,9 @@ type Instance struct {
 	Name     string
 	Driver   driver.Driver
 	ReadOnly bool
+	// info is Driver.Info(), read once: it never changes, and records are
+	// stamped with its vendor on the hot path.
+	info driver.Info
 }
 
 // Service lists and reads incidents across configured instances.
@@ -73,6 +76,7 @@ func New(instances []*Instance, sealer *Sealer, log *slog.Logger, opts ...Option
 		if _, dup := s.instances[in.Name]; dup {
 			return nil, fmt.Errorf("instance %q configured twice", in.Name)
 		}
+		in.info = in.Driver.Info()
 		s.instances[in.Name] = in
 		s.names = append(s.names, in.Name)
 	}
@@ -98,7 +102,7 @@ func (s *Service) Instances() []InstanceInfo {
 	out := make([]InstanceInfo, len(s.names))
 	for i, n := range s.names {
 		in := s.instances[n]
-		out[i] = InstanceInfo{Name: n, ReadOnly: in.ReadOnly, Info: in.Driver.Info()}
+		out[i] = InstanceInfo{Name: n, ReadOnly: in.ReadOnly, Info: in.info}
 	}
 	return out
 }
@@ -229,7 +233,7 @@ func (s *Service) List(ctx context.Context, r ListRequest) (*ListResult, error) 
 	if err != nil {
 		return nil, err
 	}
-	info := in.Driver.Info()
+	info := in.info
 	q := driver.Query{Criteria: nativeCriteria(prog.Criteria, in.Name), Order: order, Fields: prog.Fields()}
 	q.PageSize = upstreamPageSize(pageSize, info.MaxPageSize, prog)
 	if r.Cursor != "" {
@@ -357,7 +361,7 @@ func (s *Service) own(in *Instance, inc *schema.Incident) {
 		inc.ID = schema.JoinID(in.Name, inc.ID)
 	}
 	inc.Instance = in.Name
-	inc.Vendor = in.Driver.Info().Vendor
+	inc.Vendor = in.info.Vendor
 }
 
 func nativeID(id string) string {
@@ -388,7 +392,7 @@ func nativeCriteria(c schema.Criteria, instance string) schema.Criteria {
 // drop records, so that one call rarely needs many round trips.
 func upstreamPageSize(pageSize, vendorMax int, prog *schema.Program) int {
 	n := pageSize + 1
-	if prog.Where != "" || prog.Criteria.TitleContains != "" || !prog.Criteria.Empty() {
+	if prog.Where != "" || !prog.Criteria.Empty() {
 		n = max(pageSize*5, 100)
 	}
 	return min(n, vendorMax)

@@ -98,7 +98,7 @@ func (s *Service) Preview(ctx context.Context, id string, p schema.Patch) (*Prev
 	if err := checkPatchShape(p); err != nil {
 		return nil, err
 	}
-	info := in.Driver.Info()
+	info := in.info
 	var unsupported []string
 	for _, f := range patchFields(p) {
 		if !slices.Contains(info.Updates, f) {

@@ -17,6 +17,7 @@ import (
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/ext"
+	"cel.dev/cel-go/interpreter"
 )
 
 // Limits of the filter language. They bound what one request can cost the
@@ -469,11 +470,25 @@ func (p *Program) Match(ctx context.Context, inc *Incident) (bool, error) {
 	return ok && b, nil
 }
 
-func (p *Program) activation(inc *Incident) map[string]any {
-	vars := make(map[string]any, len(p.args)+1)
-	maps.Copy(vars, p.args)
-	vars[varIncident] = toCEL(inc)
-	return vars
+// activation resolves `incident` to one record and every other name to the
+// program's arguments, so evaluating a record does not copy the arguments.
+type activation struct {
+	inc  *celIncident
+	args map[string]any
+}
+
+func (a *activation) ResolveName(name string) (any, bool) {
+	if name == varIncident {
+		return a.inc, true
+	}
+	v, ok := a.args[name]
+	return v, ok
+}
+
+func (a *activation) Parent() interpreter.Activation { return nil }
+
+func (p *Program) activation(inc *Incident) *activation {
+	return &activation{inc: toCEL(inc), args: p.args}
 }
 
 func toCEL(inc *Incident) *celIncident {

@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // Incident is one security incident in the normalized model. Fields a vendor
@@ -160,5 +159,3 @@ func SplitID(id string) (instance, native string, ok bool) {
 
 // JoinID is the inverse of SplitID.
 func JoinID(instance, native string) string { return instance + ":" + native }
-
-func utf8Valid(s string) bool { return utf8.ValidString(s) }

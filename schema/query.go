@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Unassigned is the assignee value that selects incidents nobody owns.
@@ -193,7 +194,7 @@ func checkValue(arg, v string) error {
 	if len(v) > MaxValueLen {
 		return ArgError(arg, "value is %d bytes long, the limit is %d", len(v), MaxValueLen)
 	}
-	if !utf8Valid(v) {
+	if !utf8.ValidString(v) {
 		return ArgError(arg, "value is not valid UTF-8")
 	}
 	return nil
@@ -249,11 +250,13 @@ func ParseOrder(s string) (Order, error) {
 		return DefaultOrder, nil
 	}
 	key, dir, _ := strings.Cut(s, " ")
-	o := Order{Key: OrderKey(key), Desc: dir == "desc"}
-	if !slices.Contains(OrderValues, string(o.Key)+" "+map[bool]string{true: "desc", false: "asc"}[o.Desc]) || (dir != "" && dir != "asc" && dir != "desc") {
-		return o, ArgError("order_by", "unknown order %q; use one of %s", s, joinQuoted(OrderValues))
+	if dir == "" {
+		dir = "asc"
 	}
-	return o, nil
+	if !slices.Contains(OrderValues, key+" "+dir) {
+		return Order{}, ArgError("order_by", "unknown order %q; use one of %s", s, joinQuoted(OrderValues))
+	}
+	return Order{Key: OrderKey(key), Desc: dir == "desc"}, nil
 }
 
 func (o Order) String() string {
@@ -263,7 +266,7 @@ func (o Order) String() string {
 	return string(o.Key) + " asc"
 }
 
-// Less compares two incidents by o, breaking ties by id so every order is total.
+// Compare orders two incidents by o, breaking ties by id so every order is total.
 func (o Order) Compare(a, b *Incident) int {
 	var c int
 	switch o.Key {

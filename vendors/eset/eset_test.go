@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -76,10 +75,9 @@ func TestNewValidatesConfig(t *testing.T) {
 // recorder is a go-github style harness: it records each request and
 // answers with the scripted responses in order.
 type recorder struct {
-	t      *testing.T
-	reqs   []*http.Request
-	bodies []string
-	next   []func(w http.ResponseWriter, r *http.Request)
+	t    *testing.T
+	reqs []*http.Request
+	next []func(w http.ResponseWriter, r *http.Request)
 }
 
 func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -88,9 +86,7 @@ func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(map[string]any{"access_token": "tok-" + r.PostForm.Get("grant_type"), "refresh_token": "r1", "token_type": "Bearer", "expires_in": 3600})
 		return
 	}
-	body, _ := io.ReadAll(r.Body)
 	rec.reqs = append(rec.reqs, r)
-	rec.bodies = append(rec.bodies, string(body))
 	if len(rec.next) == 0 {
 		rec.t.Errorf("unexpected request %s %s", r.Method, r.URL)
 		w.WriteHeader(500)
