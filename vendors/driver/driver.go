@@ -10,6 +10,7 @@ package driver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -188,4 +189,24 @@ func CodeForStatus(status int) schema.Code {
 // shows a preview, so a change that would fail is refused up front.
 type PatchChecker interface {
 	CheckPatch(current *schema.Incident, patch schema.Patch) error
+}
+
+// ErrOutcomeUnknown marks a write whose request reached the wire but whose
+// answer was lost (a reset, a timeout, a truncated body): the vendor may or
+// may not have applied it. Drivers wrap it (errors.Is finds it); the service
+// audits such a write as "unknown", never "failed", and tells the model to
+// re-read the incident before retrying.
+var ErrOutcomeUnknown = errors.New("the request was sent but its answer was lost; the vendor may have applied it")
+
+// Limiter paces the requests of one vendor credential. The default is a
+// local limiter per instance; a shared one (Redis) makes replicas share the
+// vendor's limit. Wait returns the context's error when it cannot wait.
+type Limiter interface {
+	Wait(ctx context.Context) error
+}
+
+// Semaphore bounds the requests of one vendor credential in flight at once
+// (DLP allows 5). Acquire blocks within ctx; release must be called once.
+type Semaphore interface {
+	Acquire(ctx context.Context) (release func(), err error)
 }
