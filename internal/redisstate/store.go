@@ -56,6 +56,7 @@ func Open(url string, o Options) (*Store, error) {
 	opt.ReadTimeout = time.Second
 	opt.WriteTimeout = time.Second
 	opt.MaxRetries = 1
+	opt.DialerRetries = 1
 	return New(redis.NewClient(opt), o), nil
 }
 
