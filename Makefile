@@ -14,6 +14,14 @@ help: ## list the targets
 build: ## build bin/incident-mcp
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/incident-mcp
 
+.PHONY: build-sim
+build-sim: ## build bin/incident-sim, the three vendor simulators as one process
+	$(GO) build -trimpath -o bin/incident-sim ./cmd/incident-sim
+
+.PHONY: sim
+sim: build-sim ## serve the vendor simulators on loopback (ports 8700-8703; prints the server's variables)
+	./bin/incident-sim
+
 .PHONY: demo
 demo: build ## serve the demo over stdio (three vendor simulators, no credentials)
 	./$(BIN) --demo
