@@ -18,15 +18,15 @@ type Rate struct {
 	Per   time.Duration
 	// Slack is how much later one request may reach the vendor than one
 	// granted before it (scheduling, network) without the vendor seeing more
-	// than Limit in a window; Per/16 when zero. Grants are spaced
-	// (Per+Slack)/Limit apart, so the limiter reaches Per/(Per+Slack) of the
-	// limit: 94 % with the default.
+	// than Limit in a window; Per/16 but at most 250ms when zero. Grants
+	// are spaced (Per+Slack)/Limit apart, so the limiter reaches
+	// Per/(Per+Slack) of the limit: 94 % of 10/s, 99.6 % of 60/min.
 	Slack time.Duration
 }
 
 func (r Rate) interval() time.Duration {
 	if r.Slack <= 0 {
-		r.Slack = r.Per / 16
+		r.Slack = min(r.Per/16, 250*time.Millisecond)
 	}
 	return (r.Per + r.Slack) / time.Duration(max(r.Limit, 1))
 }
