@@ -3,12 +3,12 @@ package redisstate
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"golang.org/x/time/rate"
 )
 
 // Rate is a vendor limit: at most Limit requests in any window of length Per
@@ -55,22 +55,38 @@ return {1, wait}
 `)
 
 // Limiter is a driver.Limiter shared by every replica through Redis, with a
-// local fallback at 1/N of the rate while Redis is away.
+// local fallback while Redis is away.
+//
+// The fallback lets each replica send at most Limit/N requests in any window
+// of Per+Slack (a sliding log, not a rate: N independent rate limiters of
+// Limit/N each could together put N-1 more into one window). It starts with
+// the replica's own shared grants of the last window, so the switch adds
+// nothing while the replicas shared the load evenly. When Redis returns, the
+// local grants of the last window are added to the shared schedule first.
 type Limiter struct {
 	s      *Store
 	name   string
 	key    string
 	every  time.Duration
 	window time.Duration
+	share  int // requests per window each replica allows itself on the fallback
+	// maxLate is how late a waiter may wake for its slot and still send: a
+	// later one would eat into the slack of the requests after it, so it
+	// gives the slot up and queues again.
+	maxLate time.Duration
 
 	mu        sync.Mutex
-	local     *rate.Limiter // non-nil while Redis is away
+	fallback  bool
 	nextProbe time.Time
-	// localGrants are the local grants of the last window, added to the
-	// shared schedule when Redis returns so the vendor does not see both.
-	localGrants []time.Time
+	// recent are this replica's grants of the last window, oldest first.
+	recent []grant
 
-	shared, granted, outages atomic.Uint64
+	shared, granted, outages, late atomic.Uint64
+}
+
+type grant struct {
+	at    time.Time
+	local bool
 }
 
 // LimiterStats are a limiter's counters, for metrics.
@@ -79,6 +95,9 @@ type LimiterStats struct {
 	Local    uint64 // slots granted by the local fallback
 	Outages  uint64 // times Redis was found away
 	Fallback bool   // running on the local fallback now
+	// Late counts shared slots given up because the waiter woke too late
+	// for them (an overloaded host).
+	Late uint64
 }
 
 // Limiter returns the shared limiter of one vendor credential; name
@@ -86,56 +105,92 @@ type LimiterStats struct {
 // the same name and rate.
 func (s *Store) Limiter(name string, r Rate) *Limiter {
 	every := r.interval()
-	return &Limiter{s: s, name: name, key: s.key("rate", name), every: every, window: every * time.Duration(max(r.Limit, 1))}
+	limit := max(r.Limit, 1)
+	return &Limiter{
+		s: s, name: name, key: s.key("rate", name), every: every,
+		window: every * time.Duration(limit), share: max(1, limit/s.n),
+		maxLate: (every*time.Duration(limit) - r.Per) / 2,
+	}
 }
 
 // Stats returns the counters.
 func (l *Limiter) Stats() LimiterStats {
 	l.mu.Lock()
-	fb := l.local != nil
+	fb := l.fallback
 	l.mu.Unlock()
-	return LimiterStats{Shared: l.shared.Load(), Local: l.granted.Load(), Outages: l.outages.Load(), Fallback: fb}
+	return LimiterStats{Shared: l.shared.Load(), Local: l.granted.Load(), Outages: l.outages.Load(), Fallback: fb, Late: l.late.Load()}
 }
 
 // Wait blocks until the request may be sent, or returns an error when the
 // next slot is beyond ctx's deadline.
 func (l *Limiter) Wait(ctx context.Context) error {
-	if pre, ok := l.tryShared(); ok {
-		maxWait := time.Hour
-		if dl, ok := ctx.Deadline(); ok {
-			maxWait = time.Until(dl)
-		}
-		if maxWait <= 0 {
-			return fmt.Errorf("rate limit %s: %w", l.name, context.DeadlineExceeded)
-		}
-		res, err := gcraScript.Run(ctx, l.s.rdb, []string{l.key}, l.every.Microseconds(), maxWait.Microseconds(), pre.Microseconds()).Int64Slice()
-		if err == nil && len(res) == 2 {
-			l.onRedis()
-			wait := time.Duration(res[1]) * time.Microsecond
-			if res[0] == 0 {
-				return fmt.Errorf("rate limit %s: the next free slot is %s away, beyond the deadline", l.name, wait.Round(time.Millisecond))
+	for {
+		if pre, ok := l.tryShared(); ok {
+			done, err := l.waitShared(ctx, pre)
+			if done || err != nil {
+				return err
 			}
-			l.shared.Add(1)
-			return sleep(ctx, wait)
 		}
+		next, ok := l.takeLocal()
+		if ok {
+			return nil
+		}
+		if dl, has := ctx.Deadline(); has && next.After(dl) {
+			return fmt.Errorf("rate limit %s (this replica's share while Redis is away): the next free slot is beyond the deadline", l.name)
+		}
+		if err := sleep(ctx, time.Until(next)); err != nil {
+			return fmt.Errorf("rate limit %s: %w", l.name, err)
+		}
+	}
+}
+
+// waitShared reserves a slot in Redis and sleeps until it. done is false
+// when Redis could not answer and the limiter fell back, or when the waiter
+// woke too late for its slot.
+func (l *Limiter) waitShared(ctx context.Context, pre time.Duration) (done bool, err error) {
+	maxWait := time.Hour
+	if dl, ok := ctx.Deadline(); ok {
+		maxWait = time.Until(dl)
+	}
+	if maxWait <= 0 {
+		return true, fmt.Errorf("rate limit %s: %w", l.name, context.DeadlineExceeded)
+	}
+	res, err := gcraScript.Run(ctx, l.s.rdb, []string{l.key}, l.every.Microseconds(), maxWait.Microseconds(), pre.Microseconds()).Int64Slice()
+	if err == nil && len(res) != 2 {
+		err = fmt.Errorf("unexpected answer %v", res)
+	}
+	if err != nil {
 		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if err == nil {
-			err = fmt.Errorf("unexpected answer %v", res)
+			return true, fmt.Errorf("rate limit %s: %w", l.name, ctx.Err())
 		}
 		l.fallBack(err)
+		return false, nil
 	}
-	return l.waitLocal(ctx)
+	l.onRedis()
+	wait := time.Duration(res[1]) * time.Microsecond
+	if res[0] == 0 {
+		return true, fmt.Errorf("rate limit %s: the next free slot is %s away, beyond the deadline", l.name, wait.Round(time.Millisecond))
+	}
+	slot := time.Now().Add(wait)
+	if err := sleep(ctx, wait); err != nil {
+		return true, fmt.Errorf("rate limit %s: %w", l.name, err)
+	}
+	if wait > 0 && time.Since(slot) > l.maxLate {
+		l.late.Add(1)
+		return false, nil
+	}
+	l.shared.Add(1)
+	l.record(grant{at: time.Now()})
+	return true, nil
 }
 
 // tryShared tells whether to ask Redis: always while it answers, and once
 // per probe interval while it is away. It also returns the precharge the
-// attempt carries.
+// attempt carries: the local grants of the last window.
 func (l *Limiter) tryShared() (time.Duration, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.local == nil {
+	if !l.fallback {
 		return 0, true
 	}
 	now := time.Now()
@@ -144,16 +199,57 @@ func (l *Limiter) tryShared() (time.Duration, bool) {
 	}
 	l.nextProbe = now.Add(l.s.probe)
 	l.trim(now)
-	return time.Duration(len(l.localGrants)) * l.every, true
+	n := 0
+	for _, g := range l.recent {
+		if g.local {
+			n++
+		}
+	}
+	return time.Duration(n) * l.every, true
+}
+
+// takeLocal grants a slot of this replica's share when one is free, else
+// says when to try again (a slot frees, or Redis is due a probe).
+func (l *Limiter) takeLocal() (time.Time, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := time.Now()
+	if !l.fallback {
+		return now, false
+	}
+	l.trim(now)
+	if len(l.recent) < l.share {
+		l.recent = append(l.recent, grant{at: now, local: true})
+		l.granted.Add(1)
+		return now, true
+	}
+	next := l.recent[len(l.recent)-l.share].at.Add(l.window)
+	if l.nextProbe.Before(next) {
+		next = l.nextProbe
+	}
+	return next, false
+}
+
+func (l *Limiter) record(g grant) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.trim(g.at)
+	i := len(l.recent)
+	for i > 0 && l.recent[i-1].at.After(g.at) {
+		i--
+	}
+	l.recent = slices.Insert(l.recent, i, g)
 }
 
 func (l *Limiter) onRedis() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.local == nil {
+	if !l.fallback {
 		return
 	}
-	l.local, l.localGrants = nil, nil
+	l.fallback = false
+	// The local grants are now part of the shared schedule.
+	l.recent = slices.DeleteFunc(l.recent, func(g grant) bool { return g.local })
 	l.s.log.Info("shared rate limit back on Redis", "limiter", l.name)
 }
 
@@ -161,43 +257,22 @@ func (l *Limiter) fallBack(err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.nextProbe = time.Now().Add(l.s.probe)
-	if l.local != nil {
+	if l.fallback {
 		return
 	}
+	l.fallback = true
 	l.outages.Add(1)
-	l.local = rate.NewLimiter(rate.Every(l.every*time.Duration(l.s.n)), 1)
-	// Start empty: the shared schedule may have granted a slot just now.
-	l.local.Reserve()
 	l.s.log.Warn("Redis unavailable: vendor rate limit falls back to this replica's share",
-		"limiter", l.name, "replicas", l.s.n, "per_second", 1/(l.every*time.Duration(l.s.n)).Seconds(), "err", err)
+		"limiter", l.name, "replicas", l.s.n, "requests", l.share, "per", l.window, "err", err)
 }
 
-func (l *Limiter) waitLocal(ctx context.Context) error {
-	l.mu.Lock()
-	lim := l.local
-	l.mu.Unlock()
-	if lim == nil { // Redis came back meanwhile
-		return l.Wait(ctx)
-	}
-	if err := lim.Wait(ctx); err != nil {
-		return fmt.Errorf("rate limit %s: %w", l.name, err)
-	}
-	l.granted.Add(1)
-	l.mu.Lock()
-	now := time.Now()
-	l.trim(now)
-	l.localGrants = append(l.localGrants, now)
-	l.mu.Unlock()
-	return nil
-}
-
-// trim drops local grants older than one window; the caller holds l.mu.
+// trim drops grants older than one window; the caller holds l.mu.
 func (l *Limiter) trim(now time.Time) {
 	i := 0
-	for i < len(l.localGrants) && now.Sub(l.localGrants[i]) > l.window {
+	for i < len(l.recent) && now.Sub(l.recent[i].at) >= l.window {
 		i++
 	}
-	l.localGrants = l.localGrants[i:]
+	l.recent = l.recent[i:]
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
