@@ -97,15 +97,19 @@ func TestUpdateTokenPath(t *testing.T) {
 				t.Errorf("read back %v / %v", got["title"], got["severity"])
 			}
 			recs := auditRecords(t, f)
-			if len(recs) != 1 || recs[0].ID != id || recs[0].Outcome != "applied" || recs[0].Confirm != "token" || !strings.Contains(string(recs[0].Steps), "basic-attributes:update") {
+			if len(recs) != 2 || recs[0].Outcome != audit.Intent || recs[0].Write == "" || recs[0].Write != recs[1].Write ||
+				recs[1].ID != id || recs[1].Outcome != audit.Applied || recs[1].Confirm != "token" || !strings.Contains(string(recs[1].Steps), "basic-attributes:update") {
 				t.Fatalf("audit = %+v", recs)
 			}
+			if p := audit.Pending(recs); len(p) != 0 {
+				t.Errorf("pending after a finished write: %+v", p)
+			}
 
-			// The write changed the incident: the same token is now void.
-			if res, _ := f.call(t, tools.UpdateIncident, with(token)); !res.IsError || !strings.Contains(text(res), "changed since the preview") {
+			// A confirmation applies once.
+			if res, _ := f.call(t, tools.UpdateIncident, with(token)); !res.IsError || !strings.Contains(text(res), "already used") {
 				t.Errorf("reused token: %s", text(res))
 			}
-			if n := len(auditRecords(t, f)); n != 1 {
+			if n := len(auditRecords(t, f)); n != 2 {
 				t.Errorf("%d audit records after a refused reuse", n)
 			}
 		})
@@ -122,6 +126,9 @@ func TestUpdateElicitation(t *testing.T) {
 		}{
 			{"accept", mcp.ElicitationResponseActionAccept, map[string]any{"confirm": true}, true},
 			{"accept unticked", mcp.ElicitationResponseActionAccept, map[string]any{"confirm": false}, false},
+			{"accept empty", mcp.ElicitationResponseActionAccept, map[string]any{}, false},
+			{"accept null", mcp.ElicitationResponseActionAccept, nil, false},
+			{"accept string", mcp.ElicitationResponseActionAccept, map[string]any{"confirm": "true"}, false},
 			{"decline", mcp.ElicitationResponseActionDecline, nil, false},
 			{"cancel", mcp.ElicitationResponseActionCancel, nil, false},
 		} {
@@ -146,7 +153,7 @@ func TestUpdateElicitation(t *testing.T) {
 					if sc["applied"] != true || got["status"] != "closed" || got["resolution"] != "false_positive" {
 						t.Errorf("accepted but incident is %v/%v: %s", got["status"], got["resolution"], text(res))
 					}
-					if len(recs) != 1 || recs[0].Confirm != "elicitation" || recs[0].Client == "" {
+					if len(recs) != 2 || recs[1].Outcome != audit.Applied || recs[1].Confirm != "elicitation" || recs[1].Client == "" {
 						t.Errorf("audit = %+v", recs)
 					}
 					return
