@@ -327,3 +327,51 @@ func TestUpdateEachVendor(t *testing.T) {
 		})
 	}
 }
+
+// TestRefusedBeforePreview: every value a vendor would refuse is refused at
+// the preview, naming the argument and what the vendor takes, so the human
+// is never asked to confirm a change that cannot be written.
+func TestRefusedBeforePreview(t *testing.T) {
+	f := newFixtureTB(t, protocolVersions[0], setup{})
+	firstOpen := func(instance string) string {
+		_, sc := f.call(t, tools.ListIncidents, map[string]any{"instance": instance, "status": []string{"open"}, "page_size": 1})
+		return sc["incidents"].([]any)[0].(map[string]any)["id"].(string)
+	}
+	ids := map[string]string{"eset": firstOpen("eset"), "kaspersky": firstOpen("kaspersky"), "dlp": firstOpen("dlp")}
+	for _, tc := range []struct {
+		instance string
+		args     map[string]any
+		want     []string
+	}{
+		{"kaspersky", map[string]any{"status": "closed", "resolution": "suspicious"}, []string{"resolution", "false_positive, low_priority, true_positive"}},
+		{"kaspersky", map[string]any{"comment": "x"}, []string{"comment", "close"}},
+		{"dlp", map[string]any{"status": "closed", "resolution": "suspicious"}, []string{"resolution", "invalid_user_exempt"}},
+		{"dlp", map[string]any{"status": "closed", "resolution": "low_priority"}, []string{"resolution", "true_positive"}},
+		{"dlp", map[string]any{"assignee": "not-an-email"}, []string{"assignee", "e-mail"}},
+		{"dlp", map[string]any{"assignee": "analyst@localhost"}, []string{"assignee", "e-mail"}},
+		{"dlp", map[string]any{"comment": "note on an open incident"}, []string{"comment", "only on closed incidents"}},
+		{"dlp", map[string]any{"status": "closed", "resolution": "invalid_other", "comment": strings.Repeat("n", 4097)}, []string{"comment", "at most 4096"}},
+		{"eset", map[string]any{"assignee": "e2e-analyst"}, []string{"assignee", "UUID"}},
+		{"eset", map[string]any{"title": strings.Repeat("t", 257)}, []string{"title", "at most 256"}},
+		{"eset", map[string]any{"comment": "  "}, []string{"comment"}},
+	} {
+		t.Run(tc.instance+"/"+fmt.Sprint(tc.args), func(t *testing.T) {
+			args := map[string]any{"id": ids[tc.instance]}
+			for k, v := range tc.args {
+				args[k] = v
+			}
+			res, sc := f.call(t, tools.UpdateIncident, args)
+			if !res.IsError || sc["confirmation_token"] != nil {
+				t.Fatalf("not refused at the preview: %s", text(res))
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(text(res), w) {
+					t.Errorf("refusal does not mention %q: %s", w, text(res))
+				}
+			}
+		})
+	}
+	if n := len(auditRecords(t, f)); n != 0 {
+		t.Errorf("%d audit records", n)
+	}
+}

@@ -35,14 +35,26 @@ const simIncidents = 300
 
 type harness struct{}
 
-type backend struct{ *kasperskysim.Server }
+type backend struct {
+	*kasperskysim.Server
+	rec *drivertest.WriteRecorder
+}
+
+func (b backend) Recorder() *drivertest.WriteRecorder { return b.rec }
+func (backend) Assignee() string                       { return "" } // no assignees through the API
+
+// isWrite tells Kaspersky's one write call, the close.
+func isWrite(r *http.Request) bool {
+	return r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/incidents/close")
+}
 
 // MissingID is a well-formed UUID of no incident.
 func (backend) MissingID() string { return "00000000-0000-4000-8000-000000000000" }
 
 func (harness) MakeDriver(t *testing.T) (driver.Driver, drivertest.Backend) {
 	sim := kasperskysim.New(kasperskysim.Config{Seed: 7, Incidents: simIncidents, Now: simNow})
-	return newSimDriver(t, sim, kaspersky.Config{}), backend{sim}
+	rec := drivertest.NewWriteRecorder(sim, isWrite)
+	return newSimDriver(t, rec, kaspersky.Config{}), backend{sim, rec}
 }
 
 // newSimDriver serves h and points a driver at it; cfg's BaseURL and Token
