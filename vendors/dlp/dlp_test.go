@@ -30,7 +30,7 @@ type backend struct {
 }
 
 func (b backend) Recorder() *drivertest.WriteRecorder { return b.rec }
-func (backend) Assignee() string                       { return "analyst@example.com" }
+func (backend) Assignee() string                      { return "analyst@example.com" }
 
 // isWrite tells DLP's one write call, the PATCH.
 func isWrite(r *http.Request) bool { return r.Method == http.MethodPatch }

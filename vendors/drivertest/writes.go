@@ -106,7 +106,6 @@ func (w *WriteRecorder) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	rw.Write(rec.Body.Bytes())
 }
 
-
 // candidate is one change the suite proposes.
 type candidate struct {
 	name  string

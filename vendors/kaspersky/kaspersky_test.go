@@ -41,7 +41,7 @@ type backend struct {
 }
 
 func (b backend) Recorder() *drivertest.WriteRecorder { return b.rec }
-func (backend) Assignee() string                       { return "" } // no assignees through the API
+func (backend) Assignee() string                      { return "" } // no assignees through the API
 
 // isWrite tells Kaspersky's one write call, the close.
 func isWrite(r *http.Request) bool {
