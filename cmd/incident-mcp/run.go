@@ -64,6 +64,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 }
 
 const envHelp = `  INCIDENT_MCP_SECRET, INCIDENT_MCP_SECRET_FILE  key that signs cursors (>= 32 bytes); random per process when unset
+  INCIDENT_MCP_REDIS_URL, _FILE                  redis:// or rediss:// URL of the Redis replicas share (confirmations, write locks, vendor limits)
+  INCIDENT_MCP_REPLICAS                          replicas sharing the vendor limits; each keeps to 1/N of them while Redis is down (default 1)
   ESET_REGION                                    eu, de, us, ca or jpn
   ESET_API_URL, ESET_TOKEN_URL                   explicit endpoints instead of a region
   ESET_USERNAME, ESET_USERNAME_FILE              ESET Connect API user
@@ -109,6 +111,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return fmt.Errorf("INCIDENT_MCP_SECRET: %w", err)
 	}
 
+	redisURL, err := env.secret("INCIDENT_MCP_REDIS_URL")
+	if err != nil {
+		return err
+	}
+	shared, err := openShared(redisURL, env.get("INCIDENT_MCP_REPLICAS"), log)
+	if err != nil {
+		return err
+	}
+	svcOpts := []incidents.Option{}
+	if shared != nil {
+		defer shared.Close()
+		svcOpts = append(svcOpts, incidents.WithNonceStore(shared), incidents.WithLocker(shared))
+	}
+
 	var instances []*incidents.Instance
 	if o.demo {
 		env, err := demo.Start(demo.Options{Logger: log})
@@ -124,7 +140,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return err
 		}
 	}
-	svcOpts := []incidents.Option{}
 	if !o.readOnly {
 		path := o.auditLog
 		if path == "" {
