@@ -27,7 +27,7 @@ demo: build ## serve the demo over stdio (three vendor simulators, no credential
 	./$(BIN) --demo
 
 .PHONY: test
-test: lint test-go test-clients ## everything CI runs: lint, Go tests with -race, third-party clients
+test: lint test-go test-clients test-replicas ## everything CI runs: lint, Go tests with -race, third-party clients, replica limits
 
 .PHONY: lint
 lint: ## gofmt and go vet
@@ -37,6 +37,14 @@ lint: ## gofmt and go vet
 .PHONY: test-go
 test-go: ## Go unit, conformance, equivalence and end-to-end tests, with the race detector
 	$(GO) test -race -count=1 ./...
+
+.PHONY: test-replicas
+test-replicas: ## three replicas on one Redis and incident-sim: long ESET and DLP scans stay within the vendor limits (~3 min)
+	INCIDENT_MCP_LONG_TESTS=1 $(GO) test -count=1 -v -run 'TestVendorLimitsAcrossReplicas' ./test/replicas
+
+.PHONY: bench-replicas
+bench-replicas: ## 1, 2 and 3 replicas sharing ESET's 10/s: calls per second and the vendor's observed rate
+	$(GO) test -run '^$$' -bench Replicas -benchtime 60x ./test/replicas
 
 .PHONY: test-short
 test-short: ## fast Go tests, no race detector, no binary builds
