@@ -106,11 +106,13 @@ type LimiterStats struct {
 func (s *Store) Limiter(name string, r Rate) *Limiter {
 	every := r.interval()
 	limit := max(r.Limit, 1)
-	return &Limiter{
+	l := &Limiter{
 		s: s, name: name, key: s.key("rate", name), every: every,
 		window: every * time.Duration(limit), share: max(1, limit/s.n),
 		maxLate: (every*time.Duration(limit) - r.Per) / 2,
 	}
+	s.register("rate:"+name, l)
+	return l
 }
 
 // Stats returns the counters.

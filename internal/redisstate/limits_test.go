@@ -123,8 +123,8 @@ func TestLimiterFallsBackToItsShareAndRecovers(t *testing.T) {
 	if perSecond < 14 {
 		t.Errorf("reads nearly stopped during the outage: %.2f grants/s", perSecond)
 	}
-	for i, l := range lims {
-		if st := l.Stats(); !st.Fallback || st.Outages != 1 || st.Local == 0 {
+	for i, s := range stores {
+		if st := s.Stats()["rate:eset"]; !st.Fallback || st.Outages != 1 || st.Local == 0 {
 			t.Errorf("replica %d during the outage: %+v, want fallback with local grants", i, st)
 		}
 	}

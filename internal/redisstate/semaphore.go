@@ -55,7 +55,9 @@ type Semaphore struct {
 
 // Semaphore returns the shared semaphore of one vendor credential.
 func (s *Store) Semaphore(name string, slots int) *Semaphore {
-	return &Semaphore{s: s, name: name, key: s.key("sem", name), slots: max(slots, 1)}
+	m := &Semaphore{s: s, name: name, key: s.key("sem", name), slots: max(slots, 1)}
+	s.register("sem:"+name, m)
+	return m
 }
 
 // Stats returns the counters (Shared and Local count acquisitions).

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -40,6 +41,9 @@ type Store struct {
 	probe  time.Duration
 	lease  time.Duration
 	log    *slog.Logger
+
+	mu     sync.Mutex
+	limits map[string]interface{ Stats() LimiterStats }
 }
 
 // Open connects to the Redis at url: redis://[user:password@]host:port/db,
@@ -78,6 +82,29 @@ func New(rdb redis.UniversalClient, o Options) *Store {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Store{rdb: rdb, prefix: o.Prefix, n: o.Replicas, probe: o.ProbeInterval, lease: o.SemaphoreLease, log: o.Logger}
+}
+
+// Stats returns the counters of every limiter ("rate:<name>") and
+// semaphore ("sem:<name>") made from s, for a metrics package: grants
+// through Redis and through the local fallback, outages, and whether each
+// runs on its fallback now.
+func (s *Store) Stats() map[string]LimiterStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]LimiterStats, len(s.limits))
+	for k, l := range s.limits {
+		out[k] = l.Stats()
+	}
+	return out
+}
+
+func (s *Store) register(key string, l interface{ Stats() LimiterStats }) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.limits == nil {
+		s.limits = map[string]interface{ Stats() LimiterStats }{}
+	}
+	s.limits[key] = l
 }
 
 // Ping tells whether Redis answers.
