@@ -254,10 +254,11 @@ func (d *Decoder) Secret(key string) Secret {
 	if d.err != nil {
 		return Secret{}
 	}
-	set := 0
-	for _, v := range []string{inline, file, env} {
+	set, last := 0, ""
+	for i, v := range []string{inline, file, env} {
 		if v != "" {
 			set++
+			last = key + []string{"", "_file", "_env"}[i]
 		}
 	}
 	switch {
@@ -265,7 +266,7 @@ func (d *Decoder) Secret(key string) Secret {
 		d.err = d.errAt(key+"_file", fmt.Sprintf("missing credential: set %s_file (a file holding it) or %s_env (an environment variable holding it)", key, key))
 		return Secret{}
 	case set > 1:
-		d.err = d.errAt(key, fmt.Sprintf("set only one of %s, %s_file and %s_env", key, key, key))
+		d.err = d.errAt(last, fmt.Sprintf("set only one of %s, %s_file and %s_env", key, key, key))
 		return Secret{}
 	}
 	switch {
