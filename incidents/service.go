@@ -182,6 +182,9 @@ type AppliedQuery struct {
 	Pushed []string `json:"pushed,omitempty"`
 	// Exact is true when the vendor's selection needed no local narrowing.
 	Exact bool `json:"exact"`
+	// Unsatisfiable names the criterion this instance's incidents can never
+	// satisfy, when that is why nothing was asked.
+	Unsatisfiable string `json:"unsatisfiable,omitempty"`
 }
 
 // ScanStats says how much upstream work a call did.
@@ -189,6 +192,9 @@ type ScanStats struct {
 	Requests      int  `json:"upstream_requests"`
 	Scanned       int  `json:"records_scanned"`
 	BudgetReached bool `json:"budget_reached,omitempty"`
+	// Error is the upstream failure that cut the scan short, when matches
+	// found before it are returned.
+	Error string `json:"error,omitempty"`
 }
 
 // cursor is the sealed state of a listing between calls.
@@ -276,7 +282,12 @@ func (s *Service) List(ctx context.Context, r ListRequest) (*ListResult, error) 
 	if plan.Skip || q.Criteria.Impossible {
 		zero := 0
 		res.Total = &zero
-		res.Notes = append(res.Notes, "no incident can match these arguments together; the vendor was not called")
+		if plan.SkipReason != "" && !q.Criteria.Impossible {
+			res.Query.Unsatisfiable = plan.SkipReason
+			res.Notes = append(res.Notes, fmt.Sprintf("no incident of %s can match (%s); the vendor was not called", in.Name, plan.SkipReason))
+		} else {
+			res.Notes = append(res.Notes, "no incident can match these arguments together; the vendor was not called")
+		}
 		return res, nil
 	}
 	hydrate := slices.ContainsFunc(info.ListOmits, prog.Uses)
@@ -370,6 +381,7 @@ func (s *Service) partial(in *Instance, res *ListResult, err error, retry *curso
 	if len(res.Incidents) == 0 {
 		return nil, werr
 	}
+	res.Scan.Error = werr.Error()
 	res.Notes = append(res.Notes, fmt.Sprintf("stopped early: %v; call again with next_cursor to retry from where this page stopped", werr))
 	return retry, nil
 }
