@@ -287,6 +287,8 @@ func (s *Service) advance(o *one) *part {
 	switch {
 	case o.prev.D:
 		return o.prev
+	case o.err != nil && !transient(o.err):
+		return &part{D: true} // retrying cannot help (a refused argument, credentials)
 	case o.err != nil || o.res == nil:
 		return o.prev // retry from the same place
 	case o.used < len(o.cand):
@@ -336,8 +338,10 @@ func manyNotes(ones []*one, order schema.Order) []string {
 	var notes []string
 	for _, o := range ones {
 		switch {
-		case o.err != nil:
+		case o.err != nil && transient(o.err):
 			notes = append(notes, fmt.Sprintf("%s failed: %v; its incidents are missing from this page, and next_cursor retries it", o.name, o.err))
+		case o.err != nil:
+			notes = append(notes, fmt.Sprintf("%s failed: %v; retrying will not help, so it is left out of this listing", o.name, o.err))
 		case o.res == nil:
 		case o.res.Query.Unsatisfiable != "":
 			notes = append(notes, fmt.Sprintf("%s was not asked: %s", o.name, o.res.Query.Unsatisfiable))
@@ -346,4 +350,13 @@ func manyNotes(ones []*one, order schema.Order) []string {
 		}
 	}
 	return notes
+}
+
+// transient reports whether a failed instance may answer if asked again.
+func transient(err error) bool {
+	switch schema.CodeOf(err) {
+	case schema.CodeRateLimited, schema.CodeUnavailable, schema.CodeDeadlineExceeded, schema.CodeInternal:
+		return true
+	}
+	return false
 }
