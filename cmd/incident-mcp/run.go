@@ -115,13 +115,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		defer env.Close()
 		log.Info("demo: vendor simulators serving on loopback", "urls", env.URLs)
 		instances = env.Instances
-		// The demo honours <VENDOR>_READ_ONLY like a real deployment.
-		for _, in := range instances {
-			ro, err := config.Env{Get: getenv}.Bool(strings.ToUpper(in.Name) + "_READ_ONLY")
-			if err != nil {
-				return err
-			}
-			in.ReadOnly = in.ReadOnly || ro
+		if err := readOnlyFromEnv(instances, getenv); err != nil {
+			return err
 		}
 	case o.configFile != "":
 		f, err := registry.Load(o.configFile, getenv)
@@ -261,6 +256,19 @@ func checkConfig(path string, getenv func(string) string, stdout io.Writer) erro
 	}
 	if f.RedisURL != "" {
 		fmt.Fprintln(stdout, "redis_url is set")
+	}
+	return nil
+}
+
+// readOnlyFromEnv applies <INSTANCE>_READ_ONLY to the demo's instances, as
+// the environment does for a real deployment.
+func readOnlyFromEnv(instances []*incidents.Instance, getenv func(string) string) error {
+	for _, in := range instances {
+		ro, err := config.Env{Get: getenv}.Bool(strings.ToUpper(in.Name) + "_READ_ONLY")
+		if err != nil {
+			return err
+		}
+		in.ReadOnly = in.ReadOnly || ro
 	}
 	return nil
 }
