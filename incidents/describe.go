@@ -22,6 +22,8 @@ type Capabilities struct {
 	Unsatisfiable map[string]string `json:"unsatisfiable_filters,omitempty"`
 	Sorts         []string          `json:"sorts"`
 	Writable      []string          `json:"writable"`
+	// Write says what write values look like (resolutions, assignee).
+	Write *driver.WriteInfo `json:"write,omitempty"`
 	RateLimit     string            `json:"rate_limit,omitempty"`
 	Budget        Budget            `json:"-"`
 	BudgetText    string            `json:"budget"`
@@ -94,6 +96,9 @@ func (s *Service) Describe() []Capabilities {
 		}
 		if in.ReadOnly {
 			c.Writable = []string{}
+		} else if len(in.info.Updates) > 0 {
+			w := in.info.Write
+			c.Write = &w
 		}
 		if t := in.LastContact(); !t.IsZero() {
 			c.LastContact = &t

@@ -35,6 +35,21 @@ func (h *handlers) describe(_ context.Context, req mcp.CallToolRequest) (*mcp.Ca
 			mode = "no writes"
 		}
 		fmt.Fprintf(&b, "%s (%s): %s\n  native filters: %s\n  local filters: %s\n", c.Name, c.Vendor, mode, strings.Join(c.Native, ", "), strings.Join(c.Local, ", "))
+		if w := c.Write; w != nil {
+			if len(w.Resolutions) > 0 {
+				rs := make([]string, len(w.Resolutions))
+				for i, r := range w.Resolutions {
+					rs[i] = string(r)
+				}
+				fmt.Fprintf(&b, "  resolutions: %s\n", strings.Join(rs, ", "))
+			}
+			if w.Assignee != "" {
+				fmt.Fprintf(&b, "  assignee: %s\n", w.Assignee)
+			}
+			if w.Comment != "" {
+				fmt.Fprintf(&b, "  comment: %s\n", w.Comment)
+			}
+		}
 		for _, arg := range slices.Sorted(maps.Keys(c.Unsatisfiable)) {
 			fmt.Fprintf(&b, "  never matches: %s\n", c.Unsatisfiable[arg])
 		}
