@@ -23,11 +23,11 @@ type Capabilities struct {
 	Sorts         []string          `json:"sorts"`
 	Writable      []string          `json:"writable"`
 	// Write says what write values look like (resolutions, assignee).
-	Write *driver.WriteInfo `json:"write,omitempty"`
-	RateLimit     string            `json:"rate_limit,omitempty"`
-	Budget        Budget            `json:"-"`
-	BudgetText    string            `json:"budget"`
-	Notes         []string          `json:"notes,omitempty"`
+	Write      *driver.WriteInfo `json:"write,omitempty"`
+	RateLimit  string            `json:"rate_limit,omitempty"`
+	Budget     Budget            `json:"-"`
+	BudgetText string            `json:"budget"`
+	Notes      []string          `json:"notes,omitempty"`
 	// LastContact is when the vendor last answered this server.
 	LastContact *time.Time `json:"last_contact,omitempty"`
 }
