@@ -65,63 +65,19 @@ type UpdateOptions struct {
 
 func updateTool(svc *incidents.Service) mcp.Tool {
 	var b strings.Builder
-	b.WriteString(`Change one incident: title, description, severity, assignee, close (status 'closed' with a resolution, optionally a comment), reopen (status 'open'), or add a comment. Nothing is written without the user's confirmation:
-
-1. Call with the id and the changes. The server reads the incident, validates the change against what the vendor allows, and either asks the user directly (clients with elicitation) or returns a preview (current → proposed, field by field) and a confirmation_token.
-2. Token flow: show the preview to the user, ask them, and only if they approve call again with exactly the same arguments plus confirmation_token. The token expires in 5 minutes and is void if the incident changes meanwhile.
-
-What each instance can change:`)
+	b.WriteString(`Change one incident, only with the user's confirmation: the first call validates and asks the user (elicitation) or returns a preview and a confirmation_token; show it, and only if the user approves call again with the same arguments plus confirmation_token (5 minutes; void if the incident changes). What each instance can change: describe_instances.`)
+	var readOnly []string
 	for _, in := range svc.Instances() {
-		switch {
-		case in.ReadOnly:
-			fmt.Fprintf(&b, "\n- %s (%s): read-only on this server", in.Name, in.Info.Vendor)
-		default:
-			fmt.Fprintf(&b, "\n- %s (%s): %s%s", in.Name, in.Info.Vendor, joinPatchFields(in.Info.Updates), writeFacts(in))
+		if in.ReadOnly {
+			readOnly = append(readOnly, in.Name)
 		}
 	}
-	b.WriteString("\n\nEach confirmation applies at most once, and writes to one incident are serialized. If a result says the outcome is unknown, call get_incident to re-read the incident before trying again.")
+	if len(readOnly) > 0 {
+		fmt.Fprintf(&b, " Read-only here: %s.", strings.Join(readOnly, ", "))
+	}
+	b.WriteString(" Each confirmation applies at most once; if the outcome is unknown, re-read the incident with get_incident before retrying.")
 	return annotate(mcp.NewToolWithRawSchema(UpdateIncident, b.String(), schema.InputSchema[UpdateArgs]()),
 		"Update incident", false, true, false, true)
-}
-
-func joinPatchFields(fs []schema.PatchField) string {
-	if len(fs) == 0 {
-		return "nothing (its API has no write calls)"
-	}
-	s := make([]string, len(fs))
-	for i, f := range fs {
-		s[i] = string(f)
-	}
-	return strings.Join(s, ", ")
-}
-
-// writeFacts renders what a driver says its write values look like.
-func writeFacts(in incidents.InstanceInfo) string {
-	w := in.Info.Write
-	var parts []string
-	if len(w.Resolutions) > 0 {
-		rs := make([]string, len(w.Resolutions))
-		for i, r := range w.Resolutions {
-			rs[i] = string(r)
-		}
-		parts = append(parts, "resolutions: "+strings.Join(rs, ", "))
-	}
-	if w.Assignee != "" {
-		parts = append(parts, "assignee: "+w.Assignee)
-	}
-	if w.Comment != "" {
-		parts = append(parts, "comment: "+w.Comment)
-	}
-	if w.MaxTitle > 0 {
-		parts = append(parts, fmt.Sprintf("title at most %d characters", w.MaxTitle))
-	}
-	if w.MaxText > 0 {
-		parts = append(parts, fmt.Sprintf("description and comment at most %d characters", w.MaxText))
-	}
-	if len(parts) == 0 {
-		return ""
-	}
-	return ". " + strings.Join(parts, "; ")
 }
 
 type updateHandler struct {

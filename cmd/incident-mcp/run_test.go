@@ -28,9 +28,13 @@ func TestInstancesFromEnv(t *testing.T) {
 			"DLP_URL": "https://acme.cyberhaven.io", "DLP_API_KEY_FILE": keyFile, "DLP_READ_ONLY": "true",
 		}, []string{"eset", "kaspersky", "dlp"}, ""},
 		{"missing secret file", map[string]string{"DLP_URL": "https://x", "DLP_API_KEY_FILE": "/nonexistent/key"}, nil, "DLP_API_KEY_FILE"},
+		{"read-only as 1", map[string]string{"DLP_URL": "https://x", "DLP_API_KEY": "k", "DLP_READ_ONLY": "1"}, []string{"dlp"}, ""},
+		{"read-only as YES", map[string]string{"DLP_URL": "https://x", "DLP_API_KEY": "k", "DLP_READ_ONLY": "YES"}, []string{"dlp"}, ""},
+		{"read-only not a boolean", map[string]string{"DLP_URL": "https://x", "DLP_API_KEY": "k", "DLP_READ_ONLY": "ture"}, nil, "DLP_READ_ONLY"},
+		{"insecure not a boolean", map[string]string{"KASPERSKY_URL": "https://x", "KASPERSKY_TOKEN": "t", "KASPERSKY_INSECURE": "on"}, nil, "KASPERSKY_INSECURE"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := instancesFromEnv(envReader{func(k string) string { return tc.env[k] }}, slog.New(slog.DiscardHandler))
+			got, err := instancesFromEnv(envReader{func(k string) string { return tc.env[k] }}, nil, slog.New(slog.DiscardHandler))
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("error = %v, want one mentioning %q", err, tc.wantErr)

@@ -9,21 +9,29 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/incident-mcp/incident-mcp/config"
 	"github.com/incident-mcp/incident-mcp/internal/redisstate"
-	"github.com/incident-mcp/incident-mcp/vendors/dlp"
+	"github.com/incident-mcp/incident-mcp/vendors/driver"
 )
 
 // openShared connects to the Redis that replicas share, when one is
-// configured; nil means one process keeps its state in memory.
-func openShared(url string, replicas string, log *slog.Logger) (*redisstate.Store, error) {
+// configured: INCIDENT_MCP_REDIS_URL (or _FILE), else the config file's
+// redis_url. nil means one process keeps its state in memory.
+func openShared(env envReader, fileURL string, log *slog.Logger) (*redisstate.Store, error) {
+	url, err := env.secret("INCIDENT_MCP_REDIS_URL")
+	if err != nil {
+		return nil, err
+	}
+	if url == "" {
+		url = fileURL
+	}
 	if url == "" {
 		return nil, nil
 	}
 	n := 1
-	if replicas != "" {
-		var err error
-		if n, err = strconv.Atoi(replicas); err != nil || n < 1 {
-			return nil, fmt.Errorf("INCIDENT_MCP_REPLICAS=%q: want the number of replicas sharing the vendor limits, at least 1", replicas)
+	if s := env.get("INCIDENT_MCP_REPLICAS"); s != "" {
+		if n, err = strconv.Atoi(s); err != nil || n < 1 {
+			return nil, fmt.Errorf("INCIDENT_MCP_REPLICAS=%q: want the number of replicas sharing the vendor limits, at least 1", s)
 		}
 	}
 	log = log.With("component", "redis")
@@ -32,7 +40,7 @@ func openShared(url string, replicas string, log *slog.Logger) (*redisstate.Stor
 	redis.SetLogger(redisLog{log})
 	store, err := redisstate.Open(url, redisstate.Options{Replicas: n, Logger: log})
 	if err != nil {
-		return nil, fmt.Errorf("INCIDENT_MCP_REDIS_URL: %w", err)
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
@@ -50,9 +58,21 @@ func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
 	l.log.DebugContext(ctx, fmt.Sprintf(format, v...))
 }
 
-// Vendor limits per credential that replicas share. The drivers keep the
-// same numbers for their local limiters; here they become shared schedules.
-var (
-	esetRate = redisstate.Rate{Limit: 10, Per: time.Second}
-	dlpRate  = redisstate.Rate{Limit: dlp.DefaultRateLimit, Per: dlp.DefaultRateWindow}
-)
+// sharedLimits hands the drivers the vendor limits shared through Redis, or
+// nil (each driver's local limits) without Redis.
+func sharedLimits(s *redisstate.Store) config.SharedLimits {
+	if s == nil {
+		return nil
+	}
+	return redisLimits{s}
+}
+
+type redisLimits struct{ s *redisstate.Store }
+
+func (r redisLimits) Limiter(name string, limit int, per time.Duration) driver.Limiter {
+	return r.s.Limiter(name, redisstate.Rate{Limit: limit, Per: per})
+}
+
+func (r redisLimits) Semaphore(name string, slots int) driver.Semaphore {
+	return r.s.Semaphore(name, slots)
+}

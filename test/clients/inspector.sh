@@ -43,6 +43,20 @@ out=$(inspector --method tools/call --tool-name list_incidents --tool-arg instan
 check "dlp: normalized incidents" "$out" '"vendor": "dlp"'
 check "dlp: the filters object is echoed" "$out" '"critical"'
 
+out=$(inspector --method tools/call --tool-name list_incidents --tool-arg min_severity=high --tool-arg page_size=30)
+check "fan-out: one call lists eset" "$out" '"vendor": "eset"'
+check "fan-out: one call lists kaspersky" "$out" '"vendor": "kaspersky"'
+check "fan-out: one call lists dlp" "$out" '"vendor": "dlp"'
+check "fan-out: per-instance status" "$out" '"status": "ok"'
+
+out=$(inspector --method tools/call --tool-name list_incidents --tool-arg 'count_by=["severity","instance"]' --tool-arg 'status=["open"]')
+check "counts: exact total" "$out" '"exact": true'
+check "counts: by instance" "$out" '"kaspersky":'
+check "counts: by severity" "$out" '"critical":'
+
+out=$(inspector --method tools/call --tool-name describe_instances)
+check "describe_instances: native filters" "$out" '"native_filters"'
+
 out=$(inspector --method tools/call --tool-name list_incidents --tool-arg instance=eset --tool-arg where=incident.nope)
 check "bad where is an isError result" "$out" '"isError": true'
 
