@@ -26,8 +26,8 @@ import (
 
 // File is a validated configuration.
 type File struct {
-	// RedisURL is reserved for the shared state of replicas (nonces, locks,
-	// rate limits); parsed and exposed, wired by the command.
+	// RedisURL is the Redis the replicas share (confirmation nonces, write
+	// locks, vendor limits); INCIDENT_MCP_REDIS_URL overrides it.
 	RedisURL string
 	// Budget is the per-call scan budget for every instance without its own.
 	Budget Budget
