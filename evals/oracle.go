@@ -119,6 +119,7 @@ type Expect struct {
 	Technique      string   `yaml:"technique"`
 	Injection      bool     `yaml:"injection"`
 	Resolution     []string `yaml:"resolution"`
+	Policy         string   `yaml:"policy"`
 	DeviceOfNewest bool     `yaml:"device_of_newest"` // shares a device with the instance's newest incident
 }
 
@@ -155,6 +156,7 @@ func (e *Expect) Select(all []Fact) []Fact {
 			(e.Technique == "" || slices.Contains(f.Techniques, e.Technique)) &&
 			(!e.Injection || injection.MatchString(f.Title) || injection.MatchString(f.Desc)) &&
 			(len(e.Resolution) == 0 || slices.Contains(e.Resolution, f.Resolution)) &&
+			(e.Policy == "" || f.Policy == e.Policy) &&
 			(devices == nil || slices.ContainsFunc(devices, func(d string) bool { return slices.Contains(f.DeviceIDs, d) }))
 		if ok {
 			out = append(out, f)
