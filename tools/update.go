@@ -3,6 +3,7 @@ package tools
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -188,7 +189,7 @@ func (h *updateHandler) apply(ctx context.Context, kind, token, id string, p sch
 	var b strings.Builder
 	fmt.Fprintf(&b, "APPLIED to %s:\n", id)
 	for _, c := range applied.Changes {
-		fmt.Fprintf(&b, "- %s: %s → %s\n", c.Field, show(c.From), show(c.To))
+		fmt.Fprintf(&b, "- %s: %s → %s\n", c.Field, showField(c.Field, c.From), showField(c.Field, c.To))
 	}
 	for _, s := range applied.Steps {
 		fmt.Fprintf(&b, "vendor call %s ok (request %s)\n", s.Call, s.RequestID)
@@ -215,9 +216,9 @@ func confirmed(content any) bool {
 
 func renderPreview(pv *incidents.Preview) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s (%s) %q\n", pv.ID, pv.Vendor, truncate(pv.Title, maxTitleInText))
+	fmt.Fprintf(&b, "%s (%s) %s\n", pv.ID, pv.Vendor, quoteTitle(pv.Title))
 	for _, c := range pv.Changes {
-		fmt.Fprintf(&b, "- %s: %s → %s\n", c.Field, show(c.From), show(c.To))
+		fmt.Fprintf(&b, "- %s: %s → %s\n", c.Field, showField(c.Field, c.From), showField(c.Field, c.To))
 	}
 	return b.String()
 }
@@ -233,6 +234,15 @@ func show(v any) string {
 		return fmt.Sprintf("%q", truncate(v, 200))
 	}
 	return fmt.Sprint(v)
+}
+
+// showField fences the free-text fields, which hold vendor text (and the
+// user's replacement for it); enum values stay quoted.
+func showField(field string, v any) string {
+	if s, ok := v.(string); ok && s != "" && slices.Contains([]string{"title", "description", "comment", "assignee"}, field) {
+		return fence(truncate(s, 200))
+	}
+	return show(v)
 }
 
 // clientCanElicit checks the client's declared capability: per request in

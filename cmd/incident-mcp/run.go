@@ -154,6 +154,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	if !o.readOnly {
 		path := o.auditLog
+		if path == "" && o.demo {
+			// The demo writes to simulators that vanish with the process:
+			// its audit belongs in a temporary file, not the user's state.
+			dir, err := os.MkdirTemp("", "incident-mcp-demo-")
+			if err != nil {
+				return fmt.Errorf("demo audit log: %w", err)
+			}
+			path = filepath.Join(dir, "audit.jsonl")
+		}
 		if path == "" {
 			if path, err = defaultAuditPath(env); err != nil {
 				return err
@@ -164,7 +173,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return err
 		}
 		defer auditLog.Close()
-		log.Info("writes are audited", "path", path)
+		log.Info("writes are audited", "path", path, "demo", o.demo)
 		svcOpts = append(svcOpts, incidents.WithAudit(auditLog))
 	}
 	svc, err := incidents.New(instances, sealer, log, svcOpts...)

@@ -74,3 +74,21 @@ func TestRunFlags(t *testing.T) {
 		t.Errorf("a short secret: %v", err)
 	}
 }
+
+// TestDemoAuditInTempFile: the demo keeps its audit log out of the user's
+// state directory and says where it is.
+func TestDemoAuditInTempFile(t *testing.T) {
+	tmp, home := t.TempDir(), t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	var out, errs bytes.Buffer
+	env := map[string]string{"HOME": home}
+	if err := run(t.Context(), []string{"-demo"}, func(k string) string { return env[k] }, strings.NewReader(""), &out, &errs); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(errs.String(), "writes are audited") || !strings.Contains(errs.String(), filepath.Join(tmp, "incident-mcp-demo-")) {
+		t.Errorf("the log does not say the audit is in a temporary file under %s:\n%s", tmp, errs.String())
+	}
+	if _, err := os.Stat(filepath.Join(home, ".local")); !os.IsNotExist(err) {
+		t.Errorf("the demo wrote under HOME: %v", err)
+	}
+}

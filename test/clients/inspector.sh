@@ -15,7 +15,9 @@ check() { # name, command output, expected substring
   fi
 }
 state=$(mktemp -d); trap 'rm -rf "$state"' EXIT
-inspector() { XDG_STATE_HOME=$state INCIDENT_MCP_SECRET=inspector-test-secret-of-32-bytes-or-more npx --no-install mcp-inspector --cli "$bin" --demo "$@" 2>/dev/null || true; }
+# The Inspector forwards only a few variables of its own environment to the
+# server; the rest must be passed with -e.
+inspector() { npx --no-install mcp-inspector --cli -e XDG_STATE_HOME="$state" -e INCIDENT_MCP_SECRET=inspector-test-secret-of-32-bytes-or-more "$bin" --demo "$@" 2>/dev/null || true; }
 
 out=$(inspector --method tools/list)
 check "tools/list names list_incidents" "$out" '"name": "list_incidents"'
