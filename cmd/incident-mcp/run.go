@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -77,6 +78,7 @@ const envHelp = `  INCIDENT_MCP_SECRET, INCIDENT_MCP_SECRET_FILE  key that signs
   DLP_PATH_PREFIX                                /v2 (default) or /public/v2
   DLP_API_KEY, DLP_API_KEY_FILE                  API key
   ESET_READ_ONLY, KASPERSKY_READ_ONLY, DLP_READ_ONLY=true   refuse writes to that instance
+  ESET_RATE_LIMIT, DLP_RATE_LIMIT, DLP_MAX_CONCURRENT       raise the vendor limits (a higher contracted quota, load tests)
 `
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -201,6 +203,19 @@ func (e envReader) secret(name string) (string, error) {
 	return e.get(name), nil
 }
 
+// number reads an optional positive integer; unset is 0 (the default).
+func (e envReader) number(name string) (int, error) {
+	v := strings.TrimSpace(e.get(name))
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%s: %q is not a positive whole number", name, v)
+	}
+	return n, nil
+}
+
 func splitList(s string) []string {
 	var out []string
 	for _, v := range strings.Split(s, ",") {
@@ -235,9 +250,13 @@ func instancesFromEnv(env envReader, log *slog.Logger) ([]*incidents.Instance, e
 		return nil, err
 	}
 	if user != "" || pass != "" || env.get("ESET_REGION") != "" {
+		rps, err := env.number("ESET_RATE_LIMIT")
+		if err != nil {
+			return nil, err
+		}
 		d, err := eset.New(eset.Config{
 			Region: env.get("ESET_REGION"), APIURL: env.get("ESET_API_URL"), TokenURL: env.get("ESET_TOKEN_URL"),
-			Username: user, Password: pass, Logger: log.With("instance", "eset"),
+			Username: user, Password: pass, RateLimit: float64(rps), Logger: log.With("instance", "eset"),
 		})
 		if err != nil {
 			return nil, err
@@ -264,7 +283,16 @@ func instancesFromEnv(env envReader, log *slog.Logger) ([]*incidents.Instance, e
 		return nil, err
 	}
 	if key != "" || env.get("DLP_URL") != "" {
-		d, err := dlp.New(dlp.Config{BaseURL: env.get("DLP_URL"), PathPrefix: env.get("DLP_PATH_PREFIX"), APIKey: key, Logger: log.With("instance", "dlp")})
+		limit, err := env.number("DLP_RATE_LIMIT")
+		if err != nil {
+			return nil, err
+		}
+		conc, err := env.number("DLP_MAX_CONCURRENT")
+		if err != nil {
+			return nil, err
+		}
+		d, err := dlp.New(dlp.Config{BaseURL: env.get("DLP_URL"), PathPrefix: env.get("DLP_PATH_PREFIX"), APIKey: key,
+			RateLimit: limit, MaxConcurrent: conc, Logger: log.With("instance", "dlp")})
 		if err != nil {
 			return nil, err
 		}
