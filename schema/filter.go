@@ -27,8 +27,8 @@ const (
 	maxNodes           = 500     // AST nodes after macro expansion
 	maxEstimatedCost   = 100_000 // static cost estimate per incident
 	maxRuntimeCost     = 100_000 // actual cost per incident
-	assumedListSize    = 100  // tags, devices, ids: used by the cost estimate
-	assumedStringBytes = 4096 // titles, descriptions
+	assumedListSize    = 100     // tags, devices, ids: used by the cost estimate
+	assumedStringBytes = 4096    // titles, descriptions
 )
 
 // celIncident is the view of an Incident that filters see. Severity is an
