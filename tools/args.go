@@ -10,6 +10,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/incident-mcp/incident-mcp/incidents"
 	"github.com/incident-mcp/incident-mcp/schema"
 )
 
@@ -33,7 +34,7 @@ type ListArgs struct {
 	Tenant        string   `json:"tenant,omitempty" jsonschema_description:"Keep incidents of this tenant id (vendors with tenants)."`
 	Where         string   `json:"where,omitempty" jsonschema_description:"Advanced: a CEL expression over 'incident' that must be true, ANDed with the other arguments. Example: incident.severity >= HIGH && 'ransomware' in incident.tags && incident.created_at > now - duration('72h'). Severity compares with INFORMATIONAL < LOW < MEDIUM < HIGH < CRITICAL; status with OPEN, IN_PROGRESS, ON_HOLD, RESOLVED, CLOSED; incident.title.icontains('x') matches ignoring case."`
 	OrderBy       string   `json:"order_by,omitempty" jsonschema:"enum=created_at desc,enum=created_at asc,enum=updated_at desc,enum=updated_at asc,enum=severity desc,enum=severity asc" jsonschema_description:"Sort order; default 'created_at desc' (newest first). The result says if the vendor cannot sort this way."`
-	PageSize      int      `json:"page_size,omitempty" jsonschema:"minimum=1,maximum=100,default=20" jsonschema_description:"How many matching incidents to return."`
+	PageSize      *int     `json:"page_size,omitempty" jsonschema:"minimum=1,maximum=100,default=20" jsonschema_description:"How many matching incidents to return."`
 	Cursor        string   `json:"cursor,omitempty" jsonschema_description:"next_cursor from the previous call, to get the next page. Repeat the same filter arguments with it."`
 	Explain       bool     `json:"explain,omitempty" jsonschema_description:"Return the query plan (the native vendor request, what is checked locally, the absolute time window) without calling the vendor."`
 }
@@ -46,6 +47,18 @@ func (a *ListArgs) filter() schema.Filter {
 		TitleContains: a.TitleContains, Assignee: a.Assignee, Tags: a.Tags,
 		DeviceIDs: a.DeviceIDs, UserIDs: a.UserIDs, PolicyIDs: a.PolicyIDs, IDs: a.IDs, Tenant: a.Tenant,
 	}
+}
+
+// pageSize is page_size, 0 when left out (the service's default); an
+// explicit 0 is refused like any other size below 1.
+func (a *ListArgs) pageSize() (int, error) {
+	switch {
+	case a.PageSize == nil:
+		return 0, nil
+	case *a.PageSize < 1:
+		return 0, schema.ArgError("page_size", "must be between 1 and %d, got %d; leave it out for %d", incidents.MaxPageSize, *a.PageSize, incidents.DefaultPageSize)
+	}
+	return *a.PageSize, nil
 }
 
 // GetArgs are the arguments of get_incident.

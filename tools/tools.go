@@ -92,9 +92,13 @@ func (h *handlers) list(ctx context.Context, req mcp.CallToolRequest) (*mcp.Call
 	if err != nil {
 		return errorResult(err), nil
 	}
+	pageSize, err := args.pageSize()
+	if err != nil {
+		return errorResult(err), nil
+	}
 	res, err := h.svc.List(ctx, incidents.ListRequest{
 		Instance: args.Instance, Filter: args.filter(), Where: args.Where, OrderBy: args.OrderBy,
-		PageSize: args.PageSize, Cursor: args.Cursor, Explain: args.Explain,
+		PageSize: pageSize, Cursor: args.Cursor, Explain: args.Explain,
 	})
 	if err != nil {
 		return h.failure(ListIncidents, err), nil
