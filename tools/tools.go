@@ -24,7 +24,6 @@ const (
 const (
 	maxTitleInText       = 160
 	maxTitleLen          = 500
-	maxListDescription   = 300
 	maxGetDescriptionLen = 8000
 )
 
@@ -104,7 +103,7 @@ func (h *handlers) list(ctx context.Context, req mcp.CallToolRequest) (*mcp.Call
 		return h.failure(ListIncidents, err), nil
 	}
 	for i := range res.Incidents {
-		capText(&res.Incidents[i], maxListDescription)
+		leanListRecord(&res.Incidents[i])
 	}
 	return mcp.NewToolResultStructured(res, renderList(res, args.Explain)), nil
 }
