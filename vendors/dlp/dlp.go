@@ -212,7 +212,7 @@ func (d *Driver) list(ctx context.Context, req ListRequest) (*listResponse, *res
 		return nil, nil, err
 	}
 	var lr listResponse
-	if err := json.Unmarshal(resp.body, &lr); err != nil {
+	if err := wire.Decode(resp.body, &lr); err != nil {
 		return nil, nil, fmt.Errorf("dlp list: decode response (request-id %s): %w", resp.requestID, err)
 	}
 	return &lr, resp, nil
