@@ -148,9 +148,11 @@ func ParseSeverity(s string) (Severity, bool) {
 
 // ParseStatus accepts a status name in any case, with "-" or " " for "_".
 func ParseStatus(s string) (Status, bool) {
-	v := Status(strings.NewReplacer("-", "_", " ", "_").Replace(strings.ToLower(strings.TrimSpace(s))))
+	v := Status(statusSeparators.Replace(strings.ToLower(strings.TrimSpace(s))))
 	return v, v.Valid()
 }
+
+var statusSeparators = strings.NewReplacer("-", "_", " ", "_")
 
 // SplitID splits "<instance>:<native id>". Native ids may contain colons;
 // instance names may not.
