@@ -3,6 +3,7 @@ GO      ?= go
 BIN     := bin/incident-mcp
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
+GOLANGCI_LINT := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 
 .DEFAULT_GOAL := help
 
@@ -30,9 +31,11 @@ demo: build ## serve the demo over stdio (three vendor simulators, no credential
 test: lint test-go test-clients test-replicas ## everything CI runs: lint, Go tests with -race, third-party clients, replica limits
 
 .PHONY: lint
-lint: ## gofmt and go vet
+lint: ## gofmt, go vet, golangci-lint (pinned; depguard layering, sloglint, staticcheck, errorlint, usetesting, gosec) and go mod tidy -diff
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) run $(GOLANGCI_LINT) run ./...
+	$(GO) mod tidy -diff
 
 .PHONY: test-go
 test-go: ## Go unit, conformance, equivalence and end-to-end tests, with the race detector
