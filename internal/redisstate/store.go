@@ -127,9 +127,3 @@ func (s *Store) key(kind, name string) string {
 func unavailable(err error) error {
 	return fmt.Errorf("%w: %w", ErrUnavailable, err)
 }
-
-// redisDown tells whether err is Redis failing rather than the caller's
-// context ending.
-func redisDown(ctx context.Context, err error) bool {
-	return err != nil && ctx.Err() == nil
-}

@@ -58,7 +58,7 @@ func binary(t testing.TB, name string) string {
 		b.path = filepath.Join(binDir, name)
 		out, err := exec.Command("go", "build", "-o", b.path, "../../cmd/"+name).CombinedOutput()
 		if err != nil {
-			b.err = fmt.Errorf("go build %s: %v\n%s", name, err, out)
+			b.err = fmt.Errorf("go build %s: %w\n%s", name, err, out)
 		}
 	})
 	if b.err != nil {

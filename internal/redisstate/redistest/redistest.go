@@ -72,7 +72,7 @@ func (s *Server) Stop() {
 func (s *Server) Restart() {
 	s.t.Helper()
 	s.Stop()
-	cmd := exec.Command("redis-server",
+	cmd := exec.Command("redis-server", //nolint:gosec // a fixed program; the arguments are a free port and a temp dir
 		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", s.dir,
 		"--logfile", "", "--loglevel", "warning")
