@@ -7,6 +7,7 @@ require (
 	github.com/invopop/jsonschema v0.14.0
 	github.com/lmittmann/tint v1.2.1
 	github.com/mark3labs/mcp-go v1.2.1
+	github.com/sony/gobreaker/v2 v2.4.0
 	golang.org/x/time v0.16.0
 )
 

@@ -135,7 +135,7 @@ func (d *Driver) Info() driver.Info {
 		Notes: []string{
 			"statuses: open, in_progress (DLP \"investigating\"), resolved, closed; none is on_hold",
 			"each incident has one policy, one device (endpoint) and one user; no tenant",
-			"no sort by updated_at: such lists come newest-created first",
+			"no sort by updated_at: such lists come in created_at order, same direction (updated_at desc: newest-created first; updated_at asc: oldest-created first)",
 			"title_contains, assignee and updated_* are checked after the vendor's filter, so narrow lists by severity, status, time, tags or ids",
 			fmt.Sprintf("the API allows %d requests per %s and %d at once: a long scan reads about one page per %s; use page_size 100 and narrow filters",
 				d.c.rateLimit, d.c.rateWindow, cap(d.c.sem), (d.c.rateWindow / time.Duration(d.c.rateLimit)).Round(time.Millisecond)),
