@@ -204,10 +204,12 @@ type attempt struct {
 // wrong with the request's name; a request with side effects that was sent
 // and got no complete answer wraps driver.ErrOutcomeUnknown.
 func (c *Client) Do(ctx context.Context, req *Request) (*Response, error) {
-	name := req.Method + " " + req.Path
 	if req.Path == "" {
-		name = req.Method + " " + pathOf(req.URL)
+		r := *req
+		r.Path = pathOf(req.URL)
+		req = &r
 	}
+	name := req.Method + " " + req.Path
 	for n := 1; ; n++ {
 		a := c.try(ctx, req)
 		retry, wait, reason := c.cfg.Policy.Retry(req, n, a)
@@ -270,8 +272,9 @@ func (c *Client) verdict(ctx context.Context, a attempt) error {
 
 func (c *Client) roundTrip(ctx context.Context, req *Request) attempt {
 	if !req.Unpaced {
+		wctx := context.WithValue(ctx, nameKey{}, [2]string{req.Method, req.Path})
 		if c.cfg.Semaphore != nil {
-			release, err := c.cfg.Semaphore.Acquire(ctx)
+			release, err := c.cfg.Semaphore.Acquire(wctx)
 			if err != nil {
 				return attempt{err: fmt.Errorf("waiting for a free connection slot: %w", err), local: true}
 			}
@@ -279,7 +282,7 @@ func (c *Client) roundTrip(ctx context.Context, req *Request) attempt {
 		}
 		if c.cfg.Limiter != nil {
 			start := time.Now()
-			err := c.cfg.Limiter.Wait(ctx)
+			err := c.cfg.Limiter.Wait(wctx)
 			if c.cfg.Observer != nil {
 				c.cfg.Observer.LimiterWait(c.cfg.Instance, time.Since(start))
 			}
@@ -325,6 +328,15 @@ func (c *Client) roundTrip(ctx context.Context, req *Request) attempt {
 		return attempt{err: fmt.Errorf("%w: status %d, %d bytes of JSON that does not parse", errTruncated, resp.StatusCode, len(b)), sent: true}
 	}
 	return attempt{resp: &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}, sent: true}
+}
+
+type nameKey struct{}
+
+// RequestOf tells a Limiter or Semaphore which request waits on it, for its
+// errors: the method and path of the Request ("", "" outside Do).
+func RequestOf(ctx context.Context) (method, path string) {
+	n, _ := ctx.Value(nameKey{}).([2]string)
+	return n[0], n[1]
 }
 
 func (c *Client) observe(req *Request, status int, start time.Time) {
