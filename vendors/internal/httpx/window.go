@@ -54,11 +54,22 @@ func (l *WindowLimiter) Wait(ctx context.Context) error {
 		return fmt.Errorf("the next request may leave at %s (at most %d per %s), after this call's deadline: %w",
 			at.UTC().Format(time.RFC3339Nano), l.n, l.window, context.DeadlineExceeded)
 	}
-	l.ring[l.next] = at
-	l.next = (l.next + 1) % l.n
+	i := l.next
+	l.ring[i] = at
+	l.next = (i + 1) % l.n
 	l.mu.Unlock()
 	if d := at.Sub(now); d > 0 {
-		return l.sleep(ctx, d)
+		if err := l.sleep(ctx, d); err != nil {
+			return err
+		}
+		// A wake-up later than the place (a busy CPU) moves the place to
+		// when the request really leaves, unless a later request already
+		// counted from it.
+		l.mu.Lock()
+		if l.ring[i].Equal(at) {
+			l.ring[i] = later(at, l.now())
+		}
+		l.mu.Unlock()
 	}
 	return ctx.Err()
 }
