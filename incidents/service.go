@@ -388,14 +388,14 @@ func (s *Service) budgetStop(res *ListResult) {
 // already read is lost. A call whose deadline passed after it scanned some
 // records is a budget stop: its cursor resumes where the time ran out.
 func (s *Service) partial(ctx context.Context, in *Instance, res *ListResult, err error, retry *cursor) (*cursor, error) {
-	timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded)
+	timedOut := errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded)
 	if timedOut && (res.Scan.Scanned > 0 || len(res.Incidents) > 0) {
 		s.budgetStop(res)
 		return retry, nil
 	}
 	werr := s.wrap(in, "list incidents", err)
 	if timedOut {
-		werr = s.timeoutError(in, "list incidents", err)
+		werr = s.timeoutError(in, "list incidents", "try again later, or narrow the filter so that fewer records are read", err)
 	}
 	if len(res.Incidents) == 0 {
 		return nil, werr
@@ -406,11 +406,11 @@ func (s *Service) partial(ctx context.Context, in *Instance, res *ListResult, er
 
 // timeoutError is the error of a call whose deadline passed before it had
 // anything to answer.
-func (s *Service) timeoutError(in *Instance, op string, err error) error {
+func (s *Service) timeoutError(in *Instance, op, hint string, err error) error {
 	s.log.Warn("vendor call timed out", "instance", in.Name, "op", op, "budget", s.budget.Time, "err", err)
 	return &schema.Error{
 		Code: schema.CodeDeadlineExceeded,
-		Msg:  fmt.Sprintf("%s on %s: %s did not answer within this call's time budget of %s; try again later, or narrow the filter so fewer records are read", op, in.Name, in.info.Vendor, s.budget.Time),
+		Msg:  fmt.Sprintf("%s on %s: %s did not answer within this call's time budget of %s; %s", op, in.Name, in.info.Vendor, s.budget.Time, hint),
 		Err:  err,
 	}
 }
@@ -485,8 +485,8 @@ func (s *Service) Get(ctx context.Context, id string, includeRaw bool) (*schema.
 	defer cancel()
 	inc, err := in.Driver.Get(ctx, native)
 	if err != nil {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return nil, s.timeoutError(in, "get incident "+id, err)
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, s.timeoutError(in, "get incident "+id, "try again later", err)
 		}
 		return nil, s.wrap(in, "get incident "+id, err)
 	}
