@@ -112,14 +112,14 @@ func New(cfg Config) (*Driver, error) {
 
 // newLimiter keeps within ESET's limit of perSecond requests in any one
 // second. Fractional and large rates (tests) become whole requests per a
-// proportionally longer or shorter window. Each window is stretched by a
-// quarter of one request's slot so that requests arriving with slightly
-// different delays still never put perSecond+1 into one of ESET's seconds:
-// a long scan runs at 97.5 % of the limit.
+// proportionally longer or shorter window. Each window is stretched by 4 %
+// (40 ms at 10 per second) so that requests that reach ESET after delays
+// differing by up to that much (a busy network or CPU) still never put
+// perSecond+1 into one of its seconds: a long scan runs at 96 % of the limit.
 func newLimiter(perSecond float64, now func() time.Time, sleep func(context.Context, time.Duration) error) driver.Limiter {
 	n := max(int(perSecond), 1)
 	window := time.Duration(float64(time.Second) * float64(n) / perSecond)
-	return httpx.NewWindowLimiter(n, window, window/time.Duration(4*n), now, sleep)
+	return httpx.NewWindowLimiter(n, window, window/25, now, sleep)
 }
 
 func validRegion(r string) bool {
