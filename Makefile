@@ -39,6 +39,10 @@ test-clients: build ## drive the binary with third-party MCP clients from npm
 	test/clients/inspector.sh $(BIN)
 	cd test/clients && node elicitation.mjs ../../$(BIN)
 
+.PHONY: chaos
+chaos: ## fault injection: 20 % faults before every simulator; reads and confirmed writes, in-process and the built binary over HTTP (about 2 min)
+	$(GO) test -tags chaos -count=1 -v -run Chaos ./test/chaos
+
 .PHONY: golden
 golden: ## rewrite golden files (tools/list snapshot, README tools table) after an intended change
 	$(GO) test ./tools -run 'Golden|README' -update

@@ -497,7 +497,7 @@ func TestChaosBinary(t *testing.T) {
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() { reads(ta, call, []string{"eset", "kaspersky"}, 60, 4, limit) })
-	wg.Go(func() { writes(t, ta, call, targets, 6, "bin", limit) })
+	wg.Go(func() { writes(t, ta, call, targets, 8, "bin", limit) })
 	wg.Wait()
 	report(t, "binary over HTTP", ta, r, auditPath)
 }
