@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -111,4 +112,30 @@ func BenchmarkLongScanRate(b *testing.B) {
 	b.ReportMetric(100*rate/10, "%limit")
 	b.ReportMetric(float64(st.TooMany), "429s")
 	b.ReportMetric(float64(st.MaxInSecond), "max/s")
+}
+
+// countingLimiter counts its waits.
+type countingLimiter struct{ waits atomic.Int32 }
+
+func (c *countingLimiter) Wait(ctx context.Context) error { c.waits.Add(1); return ctx.Err() }
+
+// TestSharedLimiter: a configured Limiter replaces the local one and paces
+// every API request (sign-in goes to another host, unpaced).
+func TestSharedLimiter(t *testing.T) {
+	sim := esetsim.New(esetsim.Config{Seed: 2, Incidents: 5, Now: simNow, RateLimit: -1})
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	shared := &countingLimiter{}
+	d, err := eset.New(eset.Config{APIURL: srv.URL, TokenURL: srv.URL + "/oauth/token", Username: "demo", Password: "demo", RateLimit: 0.001, Limiter: shared})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, inc := range sim.Incidents() {
+		if _, err := d.Get(t.Context(), inc.UUID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := sim.Stats(); int(shared.waits.Load()) != st.Requests {
+		t.Errorf("%d API requests, %d waits on the shared limiter", st.Requests, shared.waits.Load())
+	}
 }
