@@ -365,23 +365,35 @@ func report(t *testing.T, name string, ta *tally, r *rig, auditPath string) {
 	for _, u := range ta.unclear {
 		t.Errorf("read: %s", u)
 	}
-	// Every write that reached a vendor has its audit record.
-	recs, _, err := audit.Read(auditPath)
-	if err != nil {
-		t.Fatalf("audit log: %v", err)
+	// Every write that reached a vendor has its intent, written before the
+	// vendor was called, and an outcome; none is left pending.
+	recs, torn, err := audit.Read(auditPath)
+	if err != nil || torn != 0 {
+		t.Fatalf("audit log: %v, %d torn lines", err, torn)
 	}
-	audited := map[string]bool{}
+	intents, outcomes := map[string]int{}, map[string]string{}
 	for _, rec := range recs {
-		audited[rec.ID] = true
+		if rec.Outcome == audit.Intent {
+			intents[rec.ID]++
+		} else {
+			outcomes[rec.ID] = rec.Outcome
+		}
 	}
 	missing := 0
 	for _, w := range ta.writes {
-		if w.atVendor > 0 && !audited[w.id] {
+		if w.atVendor > 0 && intents[w.id] == 0 {
 			missing++
-			t.Errorf("%s reached the vendor without an audit record", w.id)
+			t.Errorf("%s reached the vendor without an audit intent", w.id)
+		}
+		if w.atVendor > 0 && outcomes[w.id] != audit.Applied && outcomes[w.id] != audit.Unknown {
+			t.Errorf("%s reached the vendor; audited %q", w.id, outcomes[w.id])
 		}
 	}
-	t.Logf("%s: audit records %d; vendor writes without one %d", name, len(recs), missing)
+	pending := audit.Pending(recs)
+	for _, p := range pending {
+		t.Errorf("intent without an outcome: %s", p.ID)
+	}
+	t.Logf("%s: audit records %d; vendor writes without an intent %d; intents without an outcome %d", name, len(recs), missing, len(pending))
 }
 
 // TestChaosInProcess drives the tools in-process against all three vendors.
