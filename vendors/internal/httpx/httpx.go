@@ -12,7 +12,6 @@ package httpx
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -324,10 +323,31 @@ func (c *Client) roundTrip(ctx context.Context, req *Request) attempt {
 		return attempt{err: fmt.Errorf("%w: status %d, read body: %w", errTruncated, resp.StatusCode, err), sent: true}
 	case int64(len(b)) > c.cfg.MaxBody:
 		return attempt{err: &BodyTooLargeError{Limit: c.cfg.MaxBody}, sent: true}
-	case resp.StatusCode/100 == 2 && len(b) > 0 && strings.Contains(resp.Header.Get("Content-Type"), "json") && !json.Valid(b):
-		return attempt{err: fmt.Errorf("%w: status %d, %d bytes of JSON that does not parse", errTruncated, resp.StatusCode, len(b)), sent: true}
+	case resp.StatusCode/100 == 2 && cutJSON(resp.Header, b):
+		return attempt{err: fmt.Errorf("%w: status %d, %d bytes of JSON that stop mid-value", errTruncated, resp.StatusCode, len(b)), sent: true}
 	}
 	return attempt{resp: &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}, sent: true}
+}
+
+// cutJSON reports a JSON body that opens an object or array and does not
+// close it: cut short by something that also rewrote Content-Length. It
+// looks at two bytes, not the whole body: the driver's decoder checks the
+// rest, and pages are large.
+func cutJSON(h http.Header, b []byte) bool {
+	if !strings.Contains(h.Get("Content-Type"), "json") {
+		return false
+	}
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return false
+	}
+	switch b[0] {
+	case '{':
+		return b[len(b)-1] != '}'
+	case '[':
+		return b[len(b)-1] != ']'
+	}
+	return false
 }
 
 type nameKey struct{}
