@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/incident-mcp/incident-mcp/audit"
@@ -41,9 +42,9 @@ var DefaultBudget = Budget{Requests: 20, Time: 20 * time.Second}
 // read so far is still answered. No call outlives Budget.Time + answerMargin.
 const answerMargin = time.Second
 
-// deadline bounds one call's upstream work by the budget.
-func (s *Service) deadline(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, s.budget.Time+answerMargin)
+// deadline bounds one call's upstream work by its budget.
+func deadline(ctx context.Context, b Budget) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, b.Time+answerMargin)
 }
 
 // Instance is one configured vendor account.
@@ -51,6 +52,12 @@ type Instance struct {
 	Name     string
 	Driver   driver.Driver
 	ReadOnly bool
+	// Budget overrides the service's per-call budget where non-zero.
+	Budget Budget
+	// RateLimit describes the pace requests are held to, for people.
+	RateLimit string
+	// lastOK is when the vendor last answered a call (Unix nanoseconds).
+	lastOK atomic.Int64
 	// info is Driver.Info(), read once: it never changes, and records are
 	// stamped with its vendor on the hot path.
 	info driver.Info
@@ -110,9 +117,12 @@ func New(instances []*Instance, sealer *Sealer, log *slog.Logger, opts ...Option
 
 // InstanceInfo describes a configured instance.
 type InstanceInfo struct {
-	Name     string      `json:"name"`
-	ReadOnly bool        `json:"read_only,omitempty"`
-	Info     driver.Info `json:"-"`
+	Name      string      `json:"name"`
+	ReadOnly  bool        `json:"read_only,omitempty"`
+	RateLimit string      `json:"rate_limit,omitempty"`
+	Info      driver.Info `json:"-"`
+	// LastContact is when the vendor last answered, zero if never.
+	LastContact time.Time `json:"last_contact,omitzero"`
 }
 
 // Instances lists the configured instances by name.
@@ -120,7 +130,7 @@ func (s *Service) Instances() []InstanceInfo {
 	out := make([]InstanceInfo, len(s.names))
 	for i, n := range s.names {
 		in := s.instances[n]
-		out[i] = InstanceInfo{Name: n, ReadOnly: in.ReadOnly, Info: in.info}
+		out[i] = InstanceInfo{Name: n, ReadOnly: in.ReadOnly, RateLimit: in.RateLimit, Info: in.info, LastContact: in.LastContact()}
 	}
 	return out
 }
@@ -148,6 +158,11 @@ type ListRequest struct {
 	PageSize int
 	Cursor   string
 	Explain  bool
+
+	// now pins the time relative times resolve against, and budget the
+	// upstream work, when a fan-out runs this request for one instance.
+	now    time.Time
+	budget Budget
 }
 
 // ListResult is one page of matches and how they were found.
@@ -185,6 +200,9 @@ type AppliedQuery struct {
 	Pushed []string `json:"pushed,omitempty"`
 	// Exact is true when the vendor's selection needed no local narrowing.
 	Exact bool `json:"exact"`
+	// Unsatisfiable names the criterion this instance's incidents can never
+	// satisfy, when that is why nothing was asked.
+	Unsatisfiable string `json:"unsatisfiable,omitempty"`
 }
 
 // ScanStats says how much upstream work a call did.
@@ -192,6 +210,9 @@ type ScanStats struct {
 	Requests      int  `json:"upstream_requests"`
 	Scanned       int  `json:"records_scanned"`
 	BudgetReached bool `json:"budget_reached,omitempty"`
+	// Error is the upstream failure that cut the scan short, when matches
+	// found before it are returned.
+	Error string `json:"error,omitempty"`
 }
 
 // cursor is the sealed state of a listing between calls.
@@ -237,6 +258,9 @@ func (s *Service) List(ctx context.Context, r ListRequest) (*ListResult, error) 
 	}
 	qhash := queryHash(in.Name, &r)
 	now := s.now().UTC().Truncate(time.Second)
+	if !r.now.IsZero() {
+		now = r.now
+	}
 	var cur cursor
 	if r.Cursor != "" {
 		if err := s.sealer.Open(cursorKind, r.Cursor, now, &cur); err != nil {
@@ -276,16 +300,23 @@ func (s *Service) List(ctx context.Context, r ListRequest) (*ListResult, error) 
 	if plan.Skip || q.Criteria.Impossible {
 		zero := 0
 		res.Total = &zero
-		res.Notes = append(res.Notes, "no incident can match these arguments together; the vendor was not called")
+		if plan.SkipReason != "" && !q.Criteria.Impossible {
+			res.Query.Unsatisfiable = plan.SkipReason
+			res.Notes = append(res.Notes, fmt.Sprintf("no incident of %s can match (%s); the vendor was not called", in.Name, plan.SkipReason))
+		} else {
+			res.Notes = append(res.Notes, "no incident can match these arguments together; the vendor was not called")
+		}
 		return res, nil
 	}
 	hydrate := slices.ContainsFunc(info.ListOmits, prog.Uses)
-	ctx, cancel := s.deadline(ctx)
+	budget := s.budgetFor(in, r.budget)
+	ctx, cancel := deadline(ctx, budget)
 	defer cancel()
-	next, err := s.scan(ctx, in, plan, prog, hydrate, cur, pageSize, res)
+	next, err := s.scan(ctx, in, plan, prog, hydrate, cur, pageSize, budget, res)
 	if err != nil {
 		return nil, err
 	}
+	in.contacted(s.now())
 	if next != nil {
 		next.Instance, next.Query, next.PageSize, next.Now = in.Name, qhash, plan.PageSize, now
 		res.HasMore = true
@@ -308,17 +339,17 @@ func (s *Service) List(ctx context.Context, r ListRequest) (*ListResult, error) 
 // records (hydrate) as much as the pages: before each one the budget and the
 // context are checked, and a spent budget stops the scan with a cursor that
 // resumes at the very record it stopped on.
-func (s *Service) scan(ctx context.Context, in *Instance, plan *driver.Plan, prog *schema.Program, hydrate bool, cur cursor, pageSize int, res *ListResult) (*cursor, error) {
+func (s *Service) scan(ctx context.Context, in *Instance, plan *driver.Plan, prog *schema.Program, hydrate bool, cur cursor, pageSize int, budget Budget, res *ListResult) (*cursor, error) {
 	start := time.Now()
 	pos, skip := cur.Pos, cur.Offset
 	at := func(p string, off int) *cursor { return &cursor{Pos: p, Offset: off} }
 	// spent reports whether another upstream request would pass the
 	// budget, and if so notes the stop.
 	spent := func() bool {
-		if res.Scan.Requests < s.budget.Requests && time.Since(start) < s.budget.Time && ctx.Err() == nil {
+		if res.Scan.Requests < budget.Requests && time.Since(start) < budget.Time && ctx.Err() == nil {
 			return false
 		}
-		s.budgetStop(res)
+		budgetStop(res, budget)
 		return true
 	}
 	for {
@@ -328,7 +359,7 @@ func (s *Service) scan(ctx context.Context, in *Instance, plan *driver.Plan, pro
 		page, err := in.Driver.List(ctx, plan, pos)
 		res.Scan.Requests++
 		if err != nil {
-			return s.partial(ctx, in, res, err, at(pos, skip))
+			return s.partial(ctx, in, budget, res, err, at(pos, skip))
 		}
 		for _, w := range page.Warnings {
 			res.Notes = append(res.Notes, in.Name+" warned: "+w)
@@ -339,7 +370,7 @@ func (s *Service) scan(ctx context.Context, in *Instance, plan *driver.Plan, pro
 		}
 		for i := skip; i < len(page.Incidents); i++ {
 			if err := ctx.Err(); err != nil {
-				return s.partial(ctx, in, res, err, at(pos, i))
+				return s.partial(ctx, in, budget, res, err, at(pos, i))
 			}
 			inc := &page.Incidents[i]
 			s.own(in, inc)
@@ -350,7 +381,7 @@ func (s *Service) scan(ctx context.Context, in *Instance, plan *driver.Plan, pro
 				full, err := in.Driver.Get(ctx, nativeID(inc.ID))
 				res.Scan.Requests++
 				if err != nil {
-					return s.partial(ctx, in, res, err, at(pos, i))
+					return s.partial(ctx, in, budget, res, err, at(pos, i))
 				}
 				s.own(in, full)
 				full.Details = nil
@@ -382,43 +413,44 @@ func (s *Service) scan(ctx context.Context, in *Instance, plan *driver.Plan, pro
 }
 
 // budgetStop notes that the call's budget ended the scan.
-func (s *Service) budgetStop(res *ListResult) {
+func budgetStop(res *ListResult, budget Budget) {
 	if res.Scan.BudgetReached {
 		return
 	}
 	res.Scan.BudgetReached = true
 	res.Notes = append(res.Notes, fmt.Sprintf("stopped after %d upstream requests and %d records scanned (the per-call budget of %d requests and %s); more may match: call again with next_cursor",
-		res.Scan.Requests, res.Scan.Scanned, s.budget.Requests, s.budget.Time))
+		res.Scan.Requests, res.Scan.Scanned, budget.Requests, budget.Time))
 }
 
 // partial turns an upstream failure into an error when nothing was found yet,
 // or into a shortened page with a cursor to retry from, so that nothing
 // already read is lost. A call whose deadline passed after it scanned some
 // records is a budget stop: its cursor resumes where the time ran out.
-func (s *Service) partial(ctx context.Context, in *Instance, res *ListResult, err error, retry *cursor) (*cursor, error) {
+func (s *Service) partial(ctx context.Context, in *Instance, budget Budget, res *ListResult, err error, retry *cursor) (*cursor, error) {
 	timedOut := errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded)
 	if timedOut && (res.Scan.Scanned > 0 || len(res.Incidents) > 0) {
-		s.budgetStop(res)
+		budgetStop(res, budget)
 		return retry, nil
 	}
 	werr := s.wrap(in, "list incidents", err)
 	if timedOut {
-		werr = s.timeoutError(in, "list incidents", "try again later, or narrow the filter so that fewer records are read", err)
+		werr = s.timeoutError(in, budget, "list incidents", "try again later, or narrow the filter so that fewer records are read", err)
 	}
 	if len(res.Incidents) == 0 {
 		return nil, werr
 	}
+	res.Scan.Error = werr.Error()
 	res.Notes = append(res.Notes, fmt.Sprintf("stopped early: %v; call again with next_cursor to retry from where this page stopped", werr))
 	return retry, nil
 }
 
 // timeoutError is the error of a call whose deadline passed before it had
 // anything to answer.
-func (s *Service) timeoutError(in *Instance, op, hint string, err error) error {
-	s.log.Warn("vendor call timed out", "instance", in.Name, "op", op, "budget", s.budget.Time, "err", err)
+func (s *Service) timeoutError(in *Instance, budget Budget, op, hint string, err error) error {
+	s.log.Warn("vendor call timed out", "instance", in.Name, "op", op, "budget", budget.Time, "err", err)
 	return &schema.Error{
 		Code: schema.CodeDeadlineExceeded,
-		Msg:  fmt.Sprintf("%s on %s: %s did not answer within this call's time budget of %s; %s", op, in.Name, in.info.Vendor, s.budget.Time, hint),
+		Msg:  fmt.Sprintf("%s on %s: %s did not answer within this call's time budget of %s; %s", op, in.Name, in.info.Vendor, budget.Time, hint),
 		Err:  err,
 	}
 }
@@ -489,16 +521,18 @@ func (s *Service) Get(ctx context.Context, id string, includeRaw bool) (*schema.
 	if err != nil {
 		return nil, schema.ArgError("id", "the id names instance %q, which is not configured; configured instances: %s", name, strings.Join(s.names, ", "))
 	}
-	ctx, cancel := s.deadline(ctx)
+	budget := s.budgetFor(in, Budget{})
+	ctx, cancel := deadline(ctx, budget)
 	defer cancel()
 	inc, err := in.Driver.Get(ctx, native)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return nil, s.timeoutError(in, "get incident "+id, "try again later", err)
+			return nil, s.timeoutError(in, budget, "get incident "+id, "try again later", err)
 		}
 		return nil, s.wrap(in, "get incident "+id, err)
 	}
 	s.own(in, inc)
+	in.contacted(s.now())
 	if !includeRaw {
 		inc.Raw = nil
 	}
@@ -520,4 +554,29 @@ func (s *Service) wrap(in *Instance, op string, err error) error {
 	}
 	s.log.Warn("vendor call failed", "instance", in.Name, "op", op, "code", code, "err", err)
 	return e
+}
+
+// budgetFor is the budget of one call on in: the request's own (a fan-out
+// share), else the instance's override, else the service's, field by field.
+func (s *Service) budgetFor(in *Instance, req Budget) Budget {
+	b := s.budget
+	for _, o := range []Budget{in.Budget, req} {
+		if o.Requests > 0 {
+			b.Requests = o.Requests
+		}
+		if o.Time > 0 {
+			b.Time = o.Time
+		}
+	}
+	return b
+}
+
+func (in *Instance) contacted(t time.Time) { in.lastOK.Store(t.UnixNano()) }
+
+// LastContact is when the instance's vendor last answered, zero if never.
+func (in *Instance) LastContact() time.Time {
+	if n := in.lastOK.Load(); n != 0 {
+		return time.Unix(0, n).UTC()
+	}
+	return time.Time{}
 }

@@ -11,8 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -170,11 +172,16 @@ func (d *Driver) Plan(q driver.Query) (*driver.Plan, error) {
 	if t.orderBy != "" {
 		order = t.orderBy + " (ESET's orderBy)"
 	}
-	return &driver.Plan{
+	p := &driver.Plan{
 		Native: req, Pushed: t.pushed, Exact: t.exact, Skip: t.skip,
 		Sorted: t.sorted, Order: order,
 		PageSize: size, Request: req,
-	}, nil
+	}
+	if t.skip {
+		p.SkipReason = driver.Unsatisfiable("ESET", q.Criteria, func(arg string) bool { return arg == "device_ids" || arg == "tags" },
+			slices.Collect(maps.Keys(severityToESET)), slices.Collect(maps.Keys(statusToESET)))
+	}
+	return p, nil
 }
 
 // List implements driver.Driver.
