@@ -71,9 +71,9 @@ func TestDeviceFilterWithinBudget(t *testing.T) {
 		if err != nil {
 			t.Fatalf("call %d: %v", calls, err)
 		}
-		// The budget plus the margin the service gives an answer, plus
-		// this machine's scheduling.
-		if took > budget.Time+time.Second+500*time.Millisecond {
+		// The bound: the budget plus 2 s (the service's answer
+		// margin is 1 s of that).
+		if took > budget.Time+2*time.Second {
 			t.Errorf("call %d took %v; the budget is %v", calls, took, budget.Time)
 		}
 		if res.Scan.Requests > budget.Requests {
@@ -122,7 +122,7 @@ func TestPendingForeverTimesOut(t *testing.T) {
 				!strings.Contains(err.Error(), "still preparing the answer") {
 				t.Fatalf("error %v (code %s), want deadline_exceeded naming the pending answer", err, schema.CodeOf(err))
 			}
-			if took > budget.Time+time.Second {
+			if took > budget.Time+2*time.Second {
 				t.Errorf("took %v; the budget is %v", took, budget.Time)
 			}
 			t.Logf("%v after %v", err, took.Round(time.Millisecond))

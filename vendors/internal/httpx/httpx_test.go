@@ -159,10 +159,9 @@ func TestRetryAfterAndDeadline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel()
 	waits = nil
-	start := time.Now()
 	resp, err := c.Do(ctx, &httpx.Request{Method: http.MethodGet, URL: u, Idempotent: true})
-	if err != nil || resp.Status != 429 || len(waits) != 0 || time.Since(start) > 250*time.Millisecond {
-		t.Errorf("with 300ms left: %v, %v, waits %v after %v; want the 429 at once", resp, err, waits, time.Since(start))
+	if err != nil || resp.Status != 429 || len(waits) != 0 {
+		t.Errorf("with 300ms left: %v, %v, waits %v; want the 429 without waiting", resp, err, waits)
 	}
 }
 
