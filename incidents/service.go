@@ -277,11 +277,7 @@ func (s *Service) List(ctx context.Context, r ListRequest) (*ListResult, error) 
 	}
 	info := in.info
 	q := driver.Query{Criteria: nativeCriteria(prog.Criteria, in.Name), Order: order, Fields: prog.Fields()}
-	q.PageSize = upstreamPageSize(pageSize, info.MaxPageSize, prog)
-	if r.Cursor != "" {
-		q.PageSize = cur.PageSize
-	}
-	plan, err := in.Driver.Plan(q)
+	plan, err := planPages(in.Driver, q, pageSize, info.MaxPageSize, prog, r.Cursor != "", cur.PageSize)
 	if err != nil {
 		return nil, s.wrap(in, "plan query", err)
 	}
@@ -488,14 +484,25 @@ func nativeCriteria(c schema.Criteria, instance string) schema.Criteria {
 	return c
 }
 
-// upstreamPageSize reads bigger pages when the local check is likely to
-// drop records, so that one call rarely needs many round trips.
-func upstreamPageSize(pageSize, vendorMax int, prog *schema.Program) int {
-	n := pageSize + 1
-	if prog.Where != "" || !prog.Criteria.Empty() {
-		n = max(pageSize*5, 100)
+// planPages plans q with upstream pages sized for what the call needs. When
+// the vendor's selection is exact (and there is no `where`), every record
+// is a match: page_size + 1 proves whether more follow. Otherwise the local
+// check drops records, possibly most of them (a rare `where`): at least 100
+// records per request keep a scan of a few thousand records within the
+// request budget. A continued listing keeps the size it started with, since
+// positions may count in pages.
+func planPages(d driver.Driver, q driver.Query, pageSize, vendorMax int, prog *schema.Program, resumed bool, resumeSize int) (*driver.Plan, error) {
+	if resumed {
+		q.PageSize = resumeSize
+		return d.Plan(q)
 	}
-	return min(n, vendorMax)
+	q.PageSize = min(max(5*pageSize, 100), vendorMax)
+	plan, err := d.Plan(q)
+	if err != nil || !plan.Exact || prog.Where != "" || q.PageSize == min(pageSize+1, vendorMax) {
+		return plan, err
+	}
+	q.PageSize = min(pageSize+1, vendorMax)
+	return d.Plan(q)
 }
 
 func emptyHint(res *ListResult) string {

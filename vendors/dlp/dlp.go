@@ -211,21 +211,21 @@ func (d *Driver) List(ctx context.Context, plan *driver.Plan, pos string) (*driv
 		return nil, errors.New("dlp: plan from another driver")
 	}
 	req.PageID = pos
-	lr, resp, err := d.list(ctx, req)
+	resp, err := d.c.do(ctx, http.MethodPost, d.listPath(), req, true)
 	if err != nil {
 		return nil, err
 	}
-	page := &driver.Page{Next: lr.NextPageID, RequestID: resp.requestID, RawBytes: len(resp.body), Warnings: warnings(lr.Errors)}
-	if lr.TotalCount != nil {
-		page.Total, page.TotalKnown = *lr.TotalCount, true
+	var lp pageWire
+	if err := wire.Decode(resp.body, &lp); err != nil {
+		return nil, fmt.Errorf("dlp list: decode response (request-id %s): %w", resp.requestID, err)
 	}
-	page.Incidents = make([]schema.Incident, 0, len(lr.Resources))
-	for _, raw := range lr.Resources {
-		var w wireIncident
-		if err := json.Unmarshal(raw, &w); err != nil {
-			return nil, fmt.Errorf("dlp list: decode incident (request-id %s): %w", resp.requestID, err)
-		}
-		page.Incidents = append(page.Incidents, normalize(&w, false))
+	page := &driver.Page{Next: lp.NextPageID, RequestID: resp.requestID, RawBytes: len(resp.body), Warnings: warnings(lp.Errors)}
+	if lp.TotalCount != nil {
+		page.Total, page.TotalKnown = *lp.TotalCount, true
+	}
+	page.Incidents = make([]schema.Incident, len(lp.Resources))
+	for i := range lp.Resources {
+		page.Incidents[i] = normalize(&lp.Resources[i].wireIncident, false)
 	}
 	return page, nil
 }
@@ -236,7 +236,7 @@ func (d *Driver) list(ctx context.Context, req ListRequest) (*listResponse, *res
 		return nil, nil, err
 	}
 	var lr listResponse
-	if err := json.Unmarshal(resp.body, &lr); err != nil {
+	if err := wire.Decode(resp.body, &lr); err != nil {
 		return nil, nil, fmt.Errorf("dlp list: decode response (request-id %s): %w", resp.requestID, err)
 	}
 	return &lr, resp, nil

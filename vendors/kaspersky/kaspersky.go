@@ -356,7 +356,7 @@ func (d *Driver) List(ctx context.Context, plan *driver.Plan, pos string) (*driv
 		return nil, err
 	}
 	var lr listResponse
-	if err := json.Unmarshal(resp.body, &lr); err != nil {
+	if err := wire.Decode(resp.body, &lr); err != nil {
 		return nil, fmt.Errorf("kaspersky list: decode response: %w", err)
 	}
 	out := &driver.Page{RequestID: resp.requestID, RawBytes: len(resp.body), Incidents: make([]schema.Incident, len(lr.Incidents))}
