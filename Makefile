@@ -58,6 +58,10 @@ test-clients: build ## drive the binary with third-party MCP clients from npm
 	test/clients/inspector.sh $(BIN)
 	cd test/clients && node elicitation.mjs ../../$(BIN)
 
+.PHONY: chaos
+chaos: ## fault injection: 20 % faults before every simulator; reads and confirmed writes, in-process and the built binary over HTTP (about 2 min)
+	$(GO) test -tags chaos -count=1 -v -run Chaos ./test/chaos
+
 .PHONY: evals
 evals: ## analyst scenarios, token budget and documentation examples against the demo (prints the tables)
 	$(GO) test -count=1 -v -run 'TestScenarios|TestTokenBudget|TestDocExamples' ./evals | grep -v '^=== RUN\|^    --- PASS'
