@@ -164,8 +164,22 @@ func validRegion(r string) bool {
 
 func (s *esetSettings) Driver(o config.DriverOptions) (driver.Driver, error) {
 	cfg := s.cfg
-	cfg.Logger = o.Logger
+	cfg.Logger, cfg.Instance = o.Logger, o.Instance
+	if o.Shared != nil {
+		// Whole requests per window: 2.5/s is 5 per 2s.
+		r := s.rate()
+		n := max(int(r), 1)
+		cfg.Limiter = o.Shared.Limiter(eset.Vendor+"/"+o.Instance, n, time.Duration(float64(time.Second)*float64(n)/r))
+	}
 	return eset.New(cfg)
+}
+
+// rate is the effective limit in requests per second.
+func (s *esetSettings) rate() float64 {
+	if s.cfg.RateLimit == 0 {
+		return 10 // ESET's documented limit
+	}
+	return s.cfg.RateLimit
 }
 
 func (s *esetSettings) Summary() []string {
@@ -173,11 +187,7 @@ func (s *esetSettings) Summary() []string {
 }
 
 func (s *esetSettings) RateLimit() string {
-	r := s.cfg.RateLimit
-	if r == 0 {
-		r = 10 // ESET's documented limit
-	}
-	return fmt.Sprintf("%g requests per second", r)
+	return fmt.Sprintf("%g requests per second", s.rate())
 }
 
 func esetFromEnv(env config.Env) (config.Settings, bool, bool, error) {
@@ -330,15 +340,17 @@ func decodeDLP(d *config.Decoder) (config.Settings, error) {
 
 func (s *dlpSettings) Driver(o config.DriverOptions) (driver.Driver, error) {
 	cfg := s.cfg
-	cfg.Logger = o.Logger
+	cfg.Logger, cfg.Instance = o.Logger, o.Instance
+	if o.Shared != nil {
+		n, per, c := s.limits()
+		cfg.Limiter = o.Shared.Limiter(dlp.Vendor+"/"+o.Instance, n, per)
+		cfg.Semaphore = o.Shared.Semaphore(dlp.Vendor+"/"+o.Instance, c)
+	}
 	return dlp.New(cfg)
 }
 
-func (s *dlpSettings) Summary() []string {
-	return []string{s.cfg.BaseURL, "API key from " + s.key, "rate limit " + s.RateLimit()}
-}
-
-func (s *dlpSettings) RateLimit() string {
+// limits are the effective requests per window and requests in flight.
+func (s *dlpSettings) limits() (int, time.Duration, int) {
 	n, per, c := s.cfg.RateLimit, s.cfg.RateWindow, s.cfg.MaxConcurrent
 	if n == 0 {
 		n = dlp.DefaultRateLimit
@@ -349,7 +361,15 @@ func (s *dlpSettings) RateLimit() string {
 	if c == 0 {
 		c = dlp.DefaultMaxConcurrent
 	}
-	return rateLimitText(n, per, c)
+	return n, per, c
+}
+
+func (s *dlpSettings) Summary() []string {
+	return []string{s.cfg.BaseURL, "API key from " + s.key, "rate limit " + s.RateLimit()}
+}
+
+func (s *dlpSettings) RateLimit() string {
+	return rateLimitText(s.limits())
 }
 
 func dlpFromEnv(env config.Env) (config.Settings, bool, bool, error) {
