@@ -18,15 +18,15 @@ type Rate struct {
 	Per   time.Duration
 	// Slack is how much later one request may reach the vendor than one
 	// granted before it (scheduling, network) without the vendor seeing more
-	// than Limit in a window; Per/16 but at most 250ms when zero. Grants
+	// than Limit in a window; Per/12 but at most 250ms when zero. Grants
 	// are spaced (Per+Slack)/Limit apart, so the limiter reaches
-	// Per/(Per+Slack) of the limit: 94 % of 10/s, 99.6 % of 60/min.
+	// Per/(Per+Slack) of the limit: 92 % of 10/s, 99.6 % of 60/min.
 	Slack time.Duration
 }
 
 func (r Rate) interval() time.Duration {
 	if r.Slack <= 0 {
-		r.Slack = min(r.Per/16, 250*time.Millisecond)
+		r.Slack = min(r.Per/12, 250*time.Millisecond)
 	}
 	return (r.Per + r.Slack) / time.Duration(max(r.Limit, 1))
 }
@@ -72,7 +72,8 @@ type Limiter struct {
 	share  int // requests per window each replica allows itself on the fallback
 	// maxLate is how late a waiter may wake for its slot and still send: a
 	// later one would eat into the slack of the requests after it, so it
-	// gives the slot up and queues again.
+	// gives the slot up and queues again. A quarter of the slack; the rest
+	// is for the way from the waiter to the vendor.
 	maxLate time.Duration
 
 	mu        sync.Mutex
@@ -109,7 +110,7 @@ func (s *Store) Limiter(name string, r Rate) *Limiter {
 	l := &Limiter{
 		s: s, name: name, key: s.key("rate", name), every: every,
 		window: every * time.Duration(limit), share: max(1, limit/s.n),
-		maxLate: (every*time.Duration(limit) - r.Per) / 2,
+		maxLate: (every*time.Duration(limit) - r.Per) / 4,
 	}
 	s.register("rate:"+name, l)
 	return l

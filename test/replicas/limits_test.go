@@ -67,7 +67,7 @@ func TestVendorLimitsAcrossReplicas(t *testing.T) {
 	for range 6 {
 		wg.Go(func() { scan(c, "eset", stop, &errs, &mu) })
 	}
-	for range 9 {
+	for range 7 {
 		wg.Go(func() { scan(c, "dlp", stop, &errs, &mu) })
 	}
 	time.Sleep(run)
