@@ -296,7 +296,7 @@ func (p *Page) decide(w http.ResponseWriter, r *http.Request, v *view) {
 	if approve {
 		msg = fmt.Sprintf("Approved (%d of %d). ", len(req.Approvals), max(req.Required, 1))
 		if req.StateAt(p.now()) == StateApproved {
-			msg += "The assistant applies the change when it calls update_incident again; you can close this page."
+			msg += "The assistant can apply the change now (once); you can close this page."
 		} else {
 			msg += "Another approver still has to approve it."
 		}
