@@ -107,6 +107,9 @@ func NewPage(cfg Config) (*Page, error) {
 // URL is the page of request id, as the user opens it.
 func (p *Page) URL(id string) string { return p.cfg.BaseURL + prefixApprove + url.PathEscape(id) }
 
+// Now is the page's clock, which decides expiry.
+func (p *Page) Now() time.Time { return p.now() }
+
 // Store is the page's request store.
 func (p *Page) Store() Store { return p.cfg.Store }
 

@@ -116,6 +116,30 @@ type Policy struct {
 	Instances map[string]InstancePolicy  `json:"instances,omitempty" yaml:"instances,omitempty"`
 }
 
+// Uses reports whether any rule of the policy allows p; with no rule at all
+// the default paths apply.
+func (pol *Policy) Uses(p Path) bool {
+	rules := []Rule{pol.Rule}
+	for _, r := range pol.Changes {
+		rules = append(rules, r)
+	}
+	for _, ip := range pol.Instances {
+		rules = append(rules, ip.Rule)
+		for _, r := range ip.Changes {
+			rules = append(rules, r)
+		}
+	}
+	if len(pol.Paths) == 0 && DefaultPaths.Has(p) {
+		return true
+	}
+	for _, r := range rules {
+		if r.Paths.Has(p) {
+			return true
+		}
+	}
+	return false
+}
+
 // Requirement is what the policy asks of one concrete change.
 type Requirement struct {
 	Paths     Paths
@@ -145,7 +169,8 @@ func (pol *Policy) For(instance string, kinds []schema.PatchField) Requirement {
 		req.Approvers = max(req.Approvers, approvers)
 	}
 	if len(kinds) == 0 {
-		req.Paths, req.Approvers = pol.rule(ip, "")
+		paths, approvers := pol.rule(ip, "")
+		req.Paths, req.Approvers = slices.Clone(paths), approvers
 	}
 	req.Approvers = max(req.Approvers, 1)
 	return req

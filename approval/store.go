@@ -46,6 +46,8 @@ type Request struct {
 	// Incident is the incident as previewed; Changes the field-by-field diff.
 	Incident *schema.Incident   `json:"incident"`
 	Changes  []incidents.Change `json:"changes"`
+	// Patch is the change as asked; a later call must name the same one.
+	Patch schema.Patch `json:"patch"`
 	// Token is the sealed change: what the MCP side applies once approved.
 	// It never reaches the model before a human approved.
 	Token     string    `json:"token"`

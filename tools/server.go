@@ -37,7 +37,7 @@ func NewServer(svc *incidents.Service, version string, log *slog.Logger, opts Op
 		}),
 	)
 	s.AddTools(Tools(svc, log)...)
-	h := &updateHandler{svc: svc, opts: opts.Update}
-	s.AddTool(updateTool(svc), h.handle)
+	h := newUpdateHandler(svc, opts.Update)
+	s.AddTool(updateTool(svc, h), h.handle)
 	return s
 }

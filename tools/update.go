@@ -9,6 +9,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/incident-mcp/incident-mcp/approval"
 	"github.com/incident-mcp/incident-mcp/incidents"
 	"github.com/incident-mcp/incident-mcp/schema"
 )
@@ -30,6 +31,7 @@ type UpdateArgs struct {
 	Resolution        string  `json:"resolution,omitempty" jsonschema_description:"Why it is closed, with status 'closed': true_positive, false_positive, suspicious (ESET), low_priority (Kaspersky), or a DLP reason (valid, invalid_data_mislabled, invalid_destination_not_risk, invalid_user_exempt, invalid_other)."`
 	Comment           *string `json:"comment,omitempty" jsonschema_description:"A comment to add (ESET), the closing note (ESET, DLP)."`
 	ConfirmationToken string  `json:"confirmation_token,omitempty" jsonschema_description:"Only on the second call of the token flow: the confirmation_token from the preview, after the user approved that preview. Never invent one."`
+	ApprovalID        string  `json:"approval_id,omitempty" jsonschema_description:"Only after an 'approval pending' result: its approval id, once the user says they decided on the approval page."`
 }
 
 func (a *UpdateArgs) patch() (schema.Patch, error) {
@@ -57,29 +59,78 @@ func (a *UpdateArgs) patch() (schema.Patch, error) {
 
 // UpdateOptions configure the write tool.
 type UpdateOptions struct {
-	// ElicitationOnly refuses the token path: only a human answering an
-	// elicitation in the client can confirm a write.
+	// Policy says which confirmation paths each change may take; nil is
+	// the default (elicitation, approval; never the token).
+	Policy *approval.Policy
+	// ElicitationOnly narrows every change to form elicitation
+	// (--elicitation-only, the same as --confirm-paths elicitation).
 	ElicitationOnly bool
+	// Approval is the approval page; nil when the server has none (no
+	// approvers configured), which takes the approval path away.
+	Approval *approval.Page
+	// ApprovalWait bounds how long a call waits for the human after the
+	// client opened the page through URL elicitation (default 90s).
+	ApprovalWait time.Duration
 }
 
-func updateTool(svc *incidents.Service) mcp.Tool {
-	var b strings.Builder
-	b.WriteString(`Change one incident: title, description, severity, assignee, close (status 'closed' with a resolution, optionally a comment), reopen (status 'open'), or add a comment. Nothing is written without the user's confirmation:
-
-1. Call with the id and the changes. The server reads the incident, validates the change against what the vendor allows, and either asks the user directly (clients with elicitation) or returns a preview (current → proposed, field by field) and a confirmation_token.
-2. Token flow: show the preview to the user, ask them, and only if they approve call again with exactly the same arguments plus confirmation_token. The token expires in 5 minutes and is void if the incident changes meanwhile.
-
-What each instance can change:`)
+func updateTool(svc *incidents.Service, h *updateHandler) mcp.Tool {
+	var lines strings.Builder
+	anyToken := false
 	for _, in := range svc.Instances() {
 		switch {
 		case in.ReadOnly:
-			fmt.Fprintf(&b, "\n- %s (%s): read-only on this server", in.Name, in.Info.Vendor)
+			fmt.Fprintf(&lines, "\n- %s (%s): read-only on this server", in.Name, in.Info.Vendor)
 		default:
-			fmt.Fprintf(&b, "\n- %s (%s): %s", in.Name, in.Info.Vendor, joinPatchFields(in.Info.Updates))
+			confirm, token := h.describeInstance(in.Name, in.Info.Updates)
+			anyToken = anyToken || token
+			fmt.Fprintf(&lines, "\n- %s (%s): %s; confirmed by %s", in.Name, in.Info.Vendor, joinPatchFields(in.Info.Updates), confirm)
 		}
 	}
+	var b strings.Builder
+	b.WriteString(`Change one incident: title, description, severity, assignee, close (status 'closed' with a resolution, optionally a comment), reopen (status 'open'), or add a comment. Nothing is written until a person confirms:
+
+1. Call with the id and the changes. The server reads the incident, validates the change against what the vendor allows, and asks for confirmation in a way this server allows for that change:
+- elicitation: the client asks the user directly (clients with form elicitation).
+- approval: the result says "approval pending" with a URL (clients with URL elicitation open it themselves). Ask the user to open it and approve or reject there; only a person signed in on that page can approve, you cannot. When they say they decided, call again with exactly the same arguments plus approval_id.`)
+	if anyToken {
+		b.WriteString(`
+- token (only where listed below): the result is a preview (current → proposed, field by field) and a confirmation_token. Show the preview to the user, and only if they approve call again with exactly the same arguments plus confirmation_token. It expires in 5 minutes and is void if the incident changes meanwhile.`)
+	}
+	b.WriteString("\n\nWhat each instance can change:")
+	b.WriteString(lines.String())
 	return annotate(mcp.NewToolWithRawSchema(UpdateIncident, b.String(), schema.InputSchema[UpdateArgs]()),
 		"Update incident", false, true, false, true)
+}
+
+// describeInstance says how changes to an instance are confirmed, kind by
+// kind where the policy differs, and whether the token path is open there.
+func (h *updateHandler) describeInstance(instance string, updates []schema.PatchField) (string, bool) {
+	var order []string
+	groups := map[string][]string{}
+	token := false
+	for _, f := range updates {
+		if f == schema.PatchResolution {
+			continue // part of close
+		}
+		need := h.requirement(instance, []schema.PatchField{f})
+		token = token || need.Allows(approval.PathToken)
+		d := describeRequirement(need)
+		if _, seen := groups[d]; !seen {
+			order = append(order, d)
+		}
+		groups[d] = append(groups[d], string(f))
+	}
+	if len(order) <= 1 {
+		if len(order) == 0 {
+			return describeRequirement(h.requirement(instance, nil)), false
+		}
+		return order[0], token
+	}
+	parts := make([]string, len(order))
+	for i, d := range order {
+		parts[i] = strings.Join(groups[d], ", ") + ": " + d
+	}
+	return strings.Join(parts, "; "), token
 }
 
 func joinPatchFields(fs []schema.PatchField) string {
@@ -94,8 +145,13 @@ func joinPatchFields(fs []schema.PatchField) string {
 }
 
 type updateHandler struct {
-	svc  *incidents.Service
-	opts UpdateOptions
+	svc    *incidents.Service
+	opts   UpdateOptions
+	policy *approval.Policy
+}
+
+func newUpdateHandler(svc *incidents.Service, opts UpdateOptions) *updateHandler {
+	return &updateHandler{svc: svc, opts: opts, policy: opts.policy()}
 }
 
 func (h *updateHandler) handle(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
@@ -111,6 +167,16 @@ func (h *updateHandler) handle(ctx context.Context, req mcp.CallToolRequest) (*m
 		return errorResult(err), nil
 	}
 	who := actor(ctx, req)
+	instance, _, _ := schema.SplitID(args.ID)
+	need := h.requirement(instance, approval.KindsOf(patch))
+
+	// The URL elicitation's retry: the user opened the approval page.
+	if strings.HasPrefix(req.Params.RequestState, approvalStatePrefix) {
+		return h.urlElicitationAnswer(ctx, req, args.ID, patch, who)
+	}
+	if args.ApprovalID != "" {
+		return h.finishApproval(ctx, args.ApprovalID, args.ID, patch, who)
+	}
 
 	// The second round of the elicitation path: only a state this server
 	// sealed for exactly this change can carry the user's answer. Answers
@@ -118,6 +184,9 @@ func (h *updateHandler) handle(ctx context.Context, req mcp.CallToolRequest) (*m
 	if len(req.Params.InputResponses) > 0 || req.Params.RequestState != "" {
 		if req.Params.RequestState == "" {
 			return errorResult(schema.ArgError("inputResponses", "answers without a request state this server issued are refused; call update_incident without them to start a confirmation")), nil
+		}
+		if !need.Allows(approval.PathElicitation) {
+			return refusePath(approval.PathElicitation, args.ID, need), nil
 		}
 		if err := h.svc.Verify(incidents.ConfirmElicitation, req.Params.RequestState, args.ID, patch); err != nil {
 			return errorResult(err), nil
@@ -140,8 +209,8 @@ func (h *updateHandler) handle(ctx context.Context, req mcp.CallToolRequest) (*m
 	}
 
 	if args.ConfirmationToken != "" {
-		if h.opts.ElicitationOnly {
-			return errorResult(schema.Errorf(schema.CodeFailedPrecondition, "this server confirms writes only through the client's elicitation prompt; confirmation tokens are not accepted")), nil
+		if !need.Allows(approval.PathToken) {
+			return refusePath(approval.PathToken, args.ID, need), nil
 		}
 		return h.apply(ctx, incidents.ConfirmToken, args.ConfirmationToken, args.ID, patch, who)
 	}
@@ -150,7 +219,9 @@ func (h *updateHandler) handle(ctx context.Context, req mcp.CallToolRequest) (*m
 	if err != nil {
 		return errorResult(err), nil
 	}
-	if clientCanElicit(ctx, req) {
+	form, url := clientElicitation(ctx, req)
+	switch {
+	case form && need.Allows(approval.PathElicitation):
 		state, _, err := h.svc.Seal(incidents.ConfirmElicitation, pv)
 		if err != nil {
 			return nil, fmt.Errorf("update incident: %w", err)
@@ -165,9 +236,12 @@ func (h *updateHandler) handle(ctx context.Context, req mcp.CallToolRequest) (*m
 				"required": []string{"confirm"},
 			},
 		}).ToolResult(), nil
-	}
-	if h.opts.ElicitationOnly {
-		return errorResult(schema.Errorf(schema.CodeFailedPrecondition, "this server confirms writes only through the client's elicitation prompt, and this client did not declare elicitation; nothing was written")), nil
+	case need.Allows(approval.PathApproval):
+		return h.requestApproval(ctx, pv, patch, need, who, url)
+	case need.Allows(approval.PathToken):
+	default:
+		return errorResult(schema.Errorf(schema.CodeFailedPrecondition,
+			"this change to %s can be confirmed only through %s, which this client or server cannot offer (the client declared no form elicitation, or no approvers are configured); nothing was written", args.ID, describeRequirement(need))), nil
 	}
 	token, expires, err := h.svc.Seal(incidents.ConfirmToken, pv)
 	if err != nil {
@@ -242,22 +316,26 @@ func show(v any) string {
 	return fmt.Sprint(v)
 }
 
-// clientCanElicit checks the client's declared capability: per request in
-// the stateless protocol, from the initialize handshake before it. mcp-go
-// does not check it for us.
-func clientCanElicit(ctx context.Context, req mcp.CallToolRequest) bool {
+// clientElicitation reads the client's declared elicitation modes: per
+// request in the stateless protocol, from the initialize handshake before
+// it. mcp-go does not check them for us. An empty capability means form, as
+// it did before URL mode existed.
+func clientElicitation(ctx context.Context, req mcp.CallToolRequest) (form, url bool) {
+	var caps *mcp.ClientCapabilities
 	if req.Params.Meta != nil {
-		if caps := req.Params.Meta.ClientCapabilities(); caps != nil {
-			return caps.Elicitation != nil
+		caps = req.Params.Meta.ClientCapabilities()
+	}
+	if caps == nil && !server.IsModernRequest(ctx) {
+		if s, ok := server.ClientSessionFromContext(ctx).(server.SessionWithClientInfo); ok {
+			c := s.GetClientCapabilities()
+			caps = &c
 		}
 	}
-	if server.IsModernRequest(ctx) {
-		return false
+	if caps == nil || caps.Elicitation == nil {
+		return false, false
 	}
-	if s, ok := server.ClientSessionFromContext(ctx).(server.SessionWithClientInfo); ok {
-		return s.GetClientCapabilities().Elicitation != nil
-	}
-	return false
+	e := caps.Elicitation
+	return e.Form != nil || e.URL == nil, e.URL != nil
 }
 
 func actor(ctx context.Context, req mcp.CallToolRequest) incidents.Actor {

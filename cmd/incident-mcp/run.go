@@ -17,6 +17,7 @@ import (
 	"github.com/lmittmann/tint"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/incident-mcp/incident-mcp/approval"
 	"github.com/incident-mcp/incident-mcp/audit"
 	"github.com/incident-mcp/incident-mcp/incidents"
 	"github.com/incident-mcp/incident-mcp/internal/demo"
@@ -37,6 +38,7 @@ type options struct {
 	logLevel        slog.Level
 	httpAddr        string
 	version         bool
+	approval        approvalFlags
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -48,7 +50,11 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.httpAddr, "http", "", "serve streamable HTTP at `ADDR` (e.g. 127.0.0.1:8080) on /mcp instead of stdio")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.BoolVar(&o.readOnly, "read-only", false, "never write: update_incident is neither listed nor callable")
-	fs.BoolVar(&o.elicitationOnly, "elicitation-only", false, "confirm writes only through the client's elicitation prompt, never with confirmation tokens")
+	fs.BoolVar(&o.elicitationOnly, "elicitation-only", false, "confirm writes only through the client's elicitation prompt: the same as --confirm-paths elicitation")
+	fs.StringVar(&o.approval.confirmPaths, "confirm-paths", approval.DefaultPaths.String(), "how writes may be confirmed, comma-separated: elicitation (the client's form), approval (the approval page), token (a confirmation token the model relays)")
+	fs.StringVar(&o.approval.approvers, "approvers", "", "approvers of the approval page: a `FILE` of name:bcrypt-or-argon2id-hash lines (default $INCIDENT_MCP_APPROVERS_FILE; in --demo the demo approvers)")
+	fs.StringVar(&o.approval.addr, "approval-addr", "127.0.0.1:0", "stdio mode: the loopback `ADDR` of the approval page's own listener")
+	fs.StringVar(&o.approval.publicURL, "approval-url", "", "the `URL` under which users' browsers reach this server's approval page (default: from --http or --approval-addr)")
 	fs.StringVar(&o.auditLog, "audit-log", "", "append every write to this JSON-lines `FILE` (default: $XDG_STATE_HOME/incident-mcp/audit.jsonl)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: incident-mcp [flags]\n\nAn MCP server for security incidents. Configuration comes from the environment:\n%s\nFlags:\n", envHelp)
@@ -144,10 +150,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err != nil {
 		return err
 	}
-	mcpServer := tools.NewServer(svc, version, log, tools.Options{ReadOnly: o.readOnly, Update: tools.UpdateOptions{ElicitationOnly: o.elicitationOnly}})
+	policy, err := o.policy()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	page, err := approvalPage(ctx, o, policy, env, log)
+	if err != nil {
+		return err
+	}
+	mcpServer := tools.NewServer(svc, version, log, tools.Options{ReadOnly: o.readOnly, Update: tools.UpdateOptions{Policy: policy, Approval: page}})
 
 	if o.httpAddr != "" {
-		return serveHTTP(ctx, mcpServer, o.httpAddr, log)
+		return serveHTTP(ctx, mcpServer, page, o.httpAddr, log)
 	}
 	log.Info("serving MCP on stdio", "instances", len(instances))
 	stdio := server.NewStdioServer(mcpServer)
@@ -158,8 +174,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	return err
 }
 
-func serveHTTP(ctx context.Context, s *server.MCPServer, addr string, log *slog.Logger) error {
+func serveHTTP(ctx context.Context, s *server.MCPServer, page *approval.Page, addr string, log *slog.Logger) error {
 	mux := http.NewServeMux()
+	if page != nil {
+		page.Register(mux)
+	}
 	mux.Handle("/mcp", server.NewStreamableHTTPServer(s, server.WithStreamableHTTPLogger(log)))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
