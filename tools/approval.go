@@ -191,7 +191,9 @@ func (h *updateHandler) urlElicitationAnswer(ctx context.Context, req mcp.CallTo
 		}
 		return declined(id, "the user did not open the approval page"), nil
 	}
-	if h.opts.Approval != nil {
+	// Only a client that declared URL elicitation was sent to the page;
+	// any other answer is forged, and gets no wait.
+	if _, url := clientElicitation(ctx, req); url && h.opts.Approval != nil {
 		wait := h.opts.ApprovalWait
 		if wait <= 0 {
 			wait = defaultApprovalWait

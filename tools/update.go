@@ -236,9 +236,13 @@ func (h *updateHandler) handle(ctx context.Context, req mcp.CallToolRequest) (*m
 				"required": []string{"confirm"},
 			},
 		}).ToolResult(), nil
-	case need.Allows(approval.PathApproval):
-		return h.requestApproval(ctx, pv, patch, need, who, url)
+	case url && need.Allows(approval.PathApproval):
+		return h.requestApproval(ctx, pv, patch, need, who, true)
 	case need.Allows(approval.PathToken):
+		// Where the policy names the token, the operator accepts a
+		// model-relayed confirmation; it spares the user the page.
+	case need.Allows(approval.PathApproval):
+		return h.requestApproval(ctx, pv, patch, need, who, false)
 	default:
 		return errorResult(schema.Errorf(schema.CodeFailedPrecondition,
 			"this change to %s can be confirmed only through %s, which this client or server cannot offer (the client declared no form elicitation, or no approvers are configured); nothing was written", args.ID, describeRequirement(need))), nil
