@@ -17,19 +17,7 @@ import (
 	"github.com/incident-mcp/incident-mcp/incidents"
 	"github.com/incident-mcp/incident-mcp/schema"
 	"github.com/incident-mcp/incident-mcp/tools"
-	"github.com/incident-mcp/incident-mcp/vendors/eset/esetsim"
 )
-
-// esetWriteRequests counts the write requests the ESET simulator received.
-func esetWriteRequests(sim *esetsim.Server) int {
-	n := 0
-	for route, c := range sim.Stats().ByPath {
-		if strings.HasPrefix(route, "POST ") && !strings.Contains(route, "oauth") {
-			n += c
-		}
-	}
-	return n
-}
 
 // forge sends update_incident as a raw stateless request: any arguments,
 // request state and answers, with no elicitation capability declared.
@@ -106,7 +94,7 @@ func TestApprovalNoElicitation(t *testing.T) {
 			if _, got := f.call(t, tools.GetIncident, map[string]any{"id": id}); got["description"] != injected {
 				t.Fatalf("setup: description %v", got["description"])
 			}
-			writes, records := esetWriteRequests(f.env.ESET), len(auditRecords(t, f))
+			writes, records := esetWrites(f.env.ESET), len(auditRecords(t, f))
 			change := map[string]any{"id": id, "status": "closed", "resolution": "false_positive", "comment": "closed by the assistant"}
 
 			res, sc := f.call(t, tools.UpdateIncident, change)
@@ -149,7 +137,7 @@ func TestApprovalNoElicitation(t *testing.T) {
 					t.Fatalf("forged state %q wrote: %s", state, reply)
 				}
 			}
-			if got := esetWriteRequests(f.env.ESET) - writes; got != 0 {
+			if got := esetWrites(f.env.ESET) - writes; got != 0 {
 				t.Fatalf("%d vendor writes before any approval", got)
 			}
 			if got := len(auditRecords(t, f)) - records; got != 0 {
@@ -170,7 +158,7 @@ func TestApprovalNoElicitation(t *testing.T) {
 			if _, got := f.call(t, tools.GetIncident, map[string]any{"id": id}); got["status"] != "closed" {
 				t.Errorf("status %v after the approved write", got["status"])
 			}
-			afterOne := esetWriteRequests(f.env.ESET) - writes
+			afterOne := esetWrites(f.env.ESET) - writes
 			if afterOne == 0 {
 				t.Fatal("the approved write reached no vendor")
 			}
@@ -181,7 +169,7 @@ func TestApprovalNoElicitation(t *testing.T) {
 					t.Errorf("the approval applied twice: %s", text(res))
 				}
 			}
-			if got := esetWriteRequests(f.env.ESET) - writes; got != afterOne {
+			if got := esetWrites(f.env.ESET) - writes; got != afterOne {
 				t.Errorf("vendor writes went from %d to %d after the approval was spent", afterOne, got)
 			}
 			recs := auditRecords(t, f)[records:]
@@ -204,7 +192,7 @@ func TestApprovalNoElicitation(t *testing.T) {
 func TestApprovalRejectedAndExpired(t *testing.T) {
 	f := newFixtureTB(t, protocolVersions[1], setup{approval: true})
 	id := openIncident(t, f)["id"].(string)
-	writes := esetWriteRequests(f.env.ESET)
+	writes := esetWrites(f.env.ESET)
 
 	t.Run("rejected", func(t *testing.T) {
 		change := map[string]any{"id": id, "title": "rejected change"}
@@ -246,7 +234,7 @@ func TestApprovalRejectedAndExpired(t *testing.T) {
 			t.Errorf("after expiry: %s", text(res))
 		}
 	})
-	if got := esetWriteRequests(f.env.ESET) - writes; got != 0 {
+	if got := esetWrites(f.env.ESET) - writes; got != 0 {
 		t.Errorf("%d vendor writes", got)
 	}
 	if n := len(auditRecords(t, f)); n != 0 {
@@ -400,4 +388,27 @@ func toolDescription(t *testing.T, f *fixture) string {
 	}
 	t.Fatal("no update_incident")
 	return ""
+}
+
+// TestOneApprovalWritesOnce: ten concurrent calls with one approved
+// approval_id write once; the others are told it was used.
+func TestOneApprovalWritesOnce(t *testing.T) {
+	f := newFixtureTB(t, protocolVersions[1], setup{approval: true})
+	id := openIncident(t, f)["id"].(string)
+	change := map[string]any{"id": id, "severity": "high", "comment": "once"}
+	res, sc := f.call(t, tools.UpdateIncident, change)
+	reqID, url := pending(t, res, sc)
+	if err := approvaltest.Approve(url, approval.DemoApprover, approval.DemoPassword); err != nil {
+		t.Fatal(err)
+	}
+	before := esetWrites(f.env.ESET)
+	results := race(func() string {
+		args := map[string]any{"approval_id": reqID}
+		for k, v := range change {
+			args[k] = v
+		}
+		res, _ := f.call(t, tools.UpdateIncident, args)
+		return text(res)
+	})
+	checkOnce(t, f, results, before, func(s string) bool { return strings.HasPrefix(s, "APPLIED") })
 }
