@@ -1,22 +1,11 @@
 package approval
 
 import (
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/incident-mcp/incident-mcp/internal/browsertest"
 )
-
-// artifactDir is where screenshots go: $APPROVAL_SCREENSHOTS when set (CI
-// keeps it), else the test's temp dir.
-func artifactDir(t *testing.T) string {
-	if d := os.Getenv("APPROVAL_SCREENSHOTS"); d != "" {
-		os.MkdirAll(d, 0o755)
-		return d
-	}
-	return t.TempDir()
-}
 
 // A person in a real browser: sign in, read the change, approve; a second
 // approver's browser afterwards cannot decide again.
@@ -32,7 +21,7 @@ func TestBrowserApprove(t *testing.T) {
 			t.Errorf("the page lacks %q:\n%s", want, text)
 		}
 	}
-	dir := artifactDir(t)
+	dir := browsertest.ArtifactDir(t)
 	ann.Screenshot(dir, "approval-page")
 	ann.Press("Approve")
 	if text := ann.Text(); !strings.Contains(text, "Approved (1 of 1)") {

@@ -153,6 +153,18 @@ func (b *Browser) HasButton(label string) bool {
 	return n > 0
 }
 
+// ArtifactDir is where screenshots go: $APPROVAL_SCREENSHOTS when set (CI
+// keeps it as an artifact), else the test's temp dir.
+func ArtifactDir(t *testing.T) string {
+	if d := os.Getenv("APPROVAL_SCREENSHOTS"); d != "" {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	return t.TempDir()
+}
+
 // Screenshot saves the whole page as a PNG under dir and returns its path;
 // the test logs it so a person can look at the page.
 func (b *Browser) Screenshot(dir, name string) string {
