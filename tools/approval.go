@@ -123,9 +123,9 @@ func pendingResult(r *approval.Request, url string, pv *incidents.Preview, head 
 	if pv != nil {
 		b.WriteString(renderPreview(pv))
 	} else {
-		fmt.Fprintf(&b, "%s\n", r.Incident.ID)
+		fmt.Fprintf(&b, "%s (%s) %s\n", r.Incident.ID, r.Incident.Vendor, quoteTitle(r.Incident.Title))
 		for _, c := range r.Changes {
-			fmt.Fprintf(&b, "- %s: %s → %s\n", c.Field, show(c.From), show(c.To))
+			fmt.Fprintf(&b, "- %s: %s → %s\n", c.Field, showField(c.Field, c.From), showField(c.Field, c.To))
 		}
 	}
 	need := ""

@@ -319,7 +319,7 @@ func TestApprovalPolicy(t *testing.T) {
 	id := openIncident(t, f)["id"].(string)
 
 	desc := toolDescription(t, f)
-	for _, want := range []string{"token (only where listed below)", "comment: elicitation or approval or token", "close: approval by 2 different approvers"} {
+	for _, want := range []string{"where listed, a preview and a confirmation_token", "comment: elicitation or approval or token", "close: approval by 2 different approvers"} {
 		if !strings.Contains(desc, want) {
 			t.Errorf("the tool description lacks %q:\n%s", want, desc)
 		}

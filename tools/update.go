@@ -3,6 +3,7 @@ package tools
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,8 +32,8 @@ type UpdateArgs struct {
 	Status            string  `json:"status,omitempty" jsonschema:"enum=closed,enum=open" jsonschema_description:"'closed' closes the incident (needs resolution); 'open' reopens it."`
 	Resolution        string  `json:"resolution,omitempty" jsonschema_description:"Why it is closed, with status 'closed': one of the resolutions the instance accepts (see the tool description)."`
 	Comment           *string `json:"comment,omitempty" jsonschema_description:"A comment; where the instance keeps it is in the tool description."`
-	ConfirmationToken string  `json:"confirmation_token,omitempty" jsonschema_description:"Only on the second call of the token flow: the confirmation_token from the preview, after the user approved that preview. Never invent one."`
-	ApprovalID        string  `json:"approval_id,omitempty" jsonschema_description:"Only after an 'approval pending' result: its approval id, once the user says they decided on the approval page."`
+	ConfirmationToken string  `json:"confirmation_token,omitempty" jsonschema_description:"Token flow, second call only: the token from the preview the user approved. Never invent one."`
+	ApprovalID        string  `json:"approval_id,omitempty" jsonschema_description:"From an approval result, once the user decided."`
 }
 
 func (a *UpdateArgs) patch() (schema.Patch, error) {
@@ -75,31 +76,42 @@ type UpdateOptions struct {
 }
 
 func updateTool(svc *incidents.Service, h *updateHandler) mcp.Tool {
-	var lines strings.Builder
+	var b strings.Builder
+	b.WriteString(`Change one incident once a person confirms: the client asks the user (elicitation), or the result gives an approval URL for the user to decide on (you cannot approve), then call again with the same arguments plus approval_id`)
+	var readOnly []string
+	confirm := map[string][]string{}
+	var order []string
 	anyToken := false
 	for _, in := range svc.Instances() {
-		switch {
-		case in.ReadOnly:
-			fmt.Fprintf(&lines, "\n- %s (%s): read-only on this server", in.Name, in.Info.Vendor)
-		default:
-			confirm, token := h.describeInstance(in.Name, in.Info.Updates)
-			anyToken = anyToken || token
-			fmt.Fprintf(&lines, "\n- %s (%s): %s%s. Confirmed by %s", in.Name, in.Info.Vendor, joinPatchFields(in.Info.Updates), writeFacts(in), confirm)
+		if in.ReadOnly {
+			readOnly = append(readOnly, in.Name)
+			continue
 		}
+		d, token := h.describeInstance(in.Name, in.Info.Updates)
+		anyToken = anyToken || token
+		if confirm[d] == nil {
+			order = append(order, d)
+		}
+		confirm[d] = append(confirm[d], in.Name)
 	}
-	var b strings.Builder
-	b.WriteString(`Change one incident: title, description, severity, assignee, close (status 'closed' with a resolution, optionally a comment), reopen (status 'open'), or add a comment. Nothing is written until a person confirms:
-
-1. Call with the id and the changes. The server reads the incident, validates the change against what the vendor allows, and asks for confirmation in a way this server allows for that change:
-- elicitation: the client asks the user directly (clients with form elicitation).
-- approval: the result says "approval pending" with a URL (clients with URL elicitation open it themselves). Ask the user to open it and approve or reject there; only a person signed in on that page can approve, you cannot. When they say they decided, call again with exactly the same arguments plus approval_id.`)
 	if anyToken {
-		b.WriteString(`
-- token (only where listed below): the result is a preview (current → proposed, field by field) and a confirmation_token. Show the preview to the user, and only if they approve call again with exactly the same arguments plus confirmation_token. It expires in 5 minutes and is void if the incident changes meanwhile.`)
+		b.WriteString(`; or, where listed, a preview and a confirmation_token: show it, and only if the user approves call again with the same arguments plus confirmation_token (5 min)`)
 	}
-	b.WriteString("\n\nWhat each instance can change:")
-	b.WriteString(lines.String())
-	b.WriteString("\n\nEach confirmation applies at most once, and writes to one incident are serialized. If a result says the outcome is unknown, call get_incident to re-read the incident before trying again.")
+	b.WriteString(". What each instance can change: describe_instances.")
+	switch {
+	case len(order) == 1:
+		fmt.Fprintf(&b, " Confirmation: %s.", order[0])
+	case len(order) > 1:
+		parts := make([]string, len(order))
+		for i, d := range order {
+			parts[i] = strings.Join(confirm[d], ", ") + ": " + d
+		}
+		fmt.Fprintf(&b, " Confirmation: %s.", strings.Join(parts, "; "))
+	}
+	if len(readOnly) > 0 {
+		fmt.Fprintf(&b, " Read-only here: %s.", strings.Join(readOnly, ", "))
+	}
+	b.WriteString(" Each confirmation applies at most once; if the outcome is unknown, re-read the incident with get_incident before retrying.")
 	return annotate(mcp.NewToolWithRawSchema(UpdateIncident, b.String(), schema.InputSchema[UpdateArgs]()),
 		"Update incident", false, true, false, true)
 }
@@ -133,46 +145,6 @@ func (h *updateHandler) describeInstance(instance string, updates []schema.Patch
 		parts[i] = strings.Join(groups[d], ", ") + ": " + d
 	}
 	return strings.Join(parts, "; "), token
-}
-
-func joinPatchFields(fs []schema.PatchField) string {
-	if len(fs) == 0 {
-		return "nothing (its API has no write calls)"
-	}
-	s := make([]string, len(fs))
-	for i, f := range fs {
-		s[i] = string(f)
-	}
-	return strings.Join(s, ", ")
-}
-
-// writeFacts renders what a driver says its write values look like.
-func writeFacts(in incidents.InstanceInfo) string {
-	w := in.Info.Write
-	var parts []string
-	if len(w.Resolutions) > 0 {
-		rs := make([]string, len(w.Resolutions))
-		for i, r := range w.Resolutions {
-			rs[i] = string(r)
-		}
-		parts = append(parts, "resolutions: "+strings.Join(rs, ", "))
-	}
-	if w.Assignee != "" {
-		parts = append(parts, "assignee: "+w.Assignee)
-	}
-	if w.Comment != "" {
-		parts = append(parts, "comment: "+w.Comment)
-	}
-	if w.MaxTitle > 0 {
-		parts = append(parts, fmt.Sprintf("title at most %d characters", w.MaxTitle))
-	}
-	if w.MaxText > 0 {
-		parts = append(parts, fmt.Sprintf("description and comment at most %d characters", w.MaxText))
-	}
-	if len(parts) == 0 {
-		return ""
-	}
-	return ". " + strings.Join(parts, "; ")
 }
 
 type updateHandler struct {
@@ -310,7 +282,7 @@ func (h *updateHandler) apply(ctx context.Context, kind, token, id string, p sch
 	var b strings.Builder
 	fmt.Fprintf(&b, "APPLIED to %s:\n", id)
 	for _, c := range applied.Changes {
-		fmt.Fprintf(&b, "- %s: %s → %s\n", c.Field, show(c.From), show(c.To))
+		fmt.Fprintf(&b, "- %s: %s → %s\n", c.Field, showField(c.Field, c.From), showField(c.Field, c.To))
 	}
 	for _, s := range applied.Steps {
 		fmt.Fprintf(&b, "vendor call %s ok (request %s)\n", s.Call, s.RequestID)
@@ -337,9 +309,9 @@ func confirmed(content any) bool {
 
 func renderPreview(pv *incidents.Preview) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s (%s) %q\n", pv.ID, pv.Vendor, truncate(pv.Title, maxTitleInText))
+	fmt.Fprintf(&b, "%s (%s) %s\n", pv.ID, pv.Vendor, quoteTitle(pv.Title))
 	for _, c := range pv.Changes {
-		fmt.Fprintf(&b, "- %s: %s → %s\n", c.Field, show(c.From), show(c.To))
+		fmt.Fprintf(&b, "- %s: %s → %s\n", c.Field, showField(c.Field, c.From), showField(c.Field, c.To))
 	}
 	return b.String()
 }
@@ -355,6 +327,15 @@ func show(v any) string {
 		return fmt.Sprintf("%q", truncate(v, 200))
 	}
 	return fmt.Sprint(v)
+}
+
+// showField fences the free-text fields, which hold vendor text (and the
+// user's replacement for it); enum values stay quoted.
+func showField(field string, v any) string {
+	if s, ok := v.(string); ok && s != "" && slices.Contains([]string{"title", "description", "comment", "assignee"}, field) {
+		return fence(truncate(s, 200))
+	}
+	return show(v)
 }
 
 // clientElicitation reads the client's declared elicitation modes: per
