@@ -31,7 +31,7 @@ lint: ## gofmt, go vet, golangci-lint (pinned; depguard layering, sloglint, stat
 
 .PHONY: test-go
 test-go: ## Go unit, conformance, equivalence and end-to-end tests, with the race detector
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
 
 .PHONY: test-short
 test-short: ## fast Go tests, no race detector, no binary builds
