@@ -99,6 +99,7 @@ const esetEnvHelp = `  ESET_REGION                                    eu, de, us
   ESET_USERNAME, ESET_USERNAME_FILE              ESET Connect API user
   ESET_PASSWORD, ESET_PASSWORD_FILE              its password
   ESET_READ_ONLY                                 true/false/1/0/yes/no: refuse writes to this instance
+  ESET_RATE_LIMIT                                requests per second, when the contract allows more than ESET's 10
 `
 
 type esetSettings struct {
@@ -189,9 +190,13 @@ func esetFromEnv(env config.Env) (config.Settings, bool, bool, error) {
 	if err != nil {
 		return nil, false, false, err
 	}
+	rps, err := env.Count("ESET_RATE_LIMIT")
+	if err != nil {
+		return nil, false, false, err
+	}
 	s := &esetSettings{cfg: eset.Config{
 		Region: env.Get("ESET_REGION"), APIURL: env.Get("ESET_API_URL"), TokenURL: env.Get("ESET_TOKEN_URL"),
-		Username: user, Password: pass,
+		Username: user, Password: pass, RateLimit: float64(rps),
 	}, endpoint: "region " + env.Get("ESET_REGION"), password: "ESET_PASSWORD"}
 	if s.cfg.APIURL != "" {
 		s.endpoint = s.cfg.APIURL
@@ -288,6 +293,7 @@ const dlpEnvHelp = `  DLP_URL                                        Cyberhaven 
   DLP_PATH_PREFIX                                /v2 (default) or /public/v2
   DLP_API_KEY, DLP_API_KEY_FILE                  API key
   DLP_READ_ONLY                                  true/false/1/0/yes/no: refuse writes to this instance
+  DLP_RATE_LIMIT, DLP_MAX_CONCURRENT             requests per minute and in flight, when above Cyberhaven's 60 and 5
 `
 
 type dlpSettings struct {
@@ -352,5 +358,14 @@ func dlpFromEnv(env config.Env) (config.Settings, bool, bool, error) {
 	if err != nil {
 		return nil, false, false, err
 	}
-	return &dlpSettings{cfg: dlp.Config{BaseURL: env.Get("DLP_URL"), PathPrefix: env.Get("DLP_PATH_PREFIX"), APIKey: key}, key: "DLP_API_KEY"}, ro, true, nil
+	limit, err := env.Count("DLP_RATE_LIMIT")
+	if err != nil {
+		return nil, false, false, err
+	}
+	conc, err := env.Count("DLP_MAX_CONCURRENT")
+	if err != nil {
+		return nil, false, false, err
+	}
+	return &dlpSettings{cfg: dlp.Config{BaseURL: env.Get("DLP_URL"), PathPrefix: env.Get("DLP_PATH_PREFIX"), APIKey: key,
+		RateLimit: limit, MaxConcurrent: conc}, key: "DLP_API_KEY"}, ro, true, nil
 }
