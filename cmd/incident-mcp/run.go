@@ -110,6 +110,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 
 	var instances []*incidents.Instance
+	var fileConf *config.File
 	switch {
 	case o.demo && o.configFile != "":
 		return errors.New("--demo and --config exclude each other")
@@ -135,6 +136,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		if instances, err = registry.Build(f, log); err != nil {
 			return err
 		}
+		fileConf = f
 	default:
 		instances, err = instancesFromEnv(env, log)
 		if err != nil {
@@ -173,6 +175,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	policy, err := o.policy()
 	if err != nil {
 		return err
+	}
+	if fileConf != nil {
+		if policy, err = withConfig(policy, o.configFile, fileConf.Confirm, instances); err != nil {
+			return err
+		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -271,7 +278,11 @@ func checkConfig(path string, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
-	if _, err := registry.Build(f, slog.New(slog.DiscardHandler)); err != nil {
+	instances, err := registry.Build(f, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	if _, err := withConfig(&approval.Policy{Rule: approval.Rule{Paths: approval.DefaultPaths}}, path, f.Confirm, instances); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s: %d instance(s)\n", path, len(f.Instances))
