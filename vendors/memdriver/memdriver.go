@@ -50,11 +50,16 @@ type Config struct {
 	Sorts []schema.Order
 	// Updates are the changes Update makes; nil means all of them.
 	Updates []schema.PatchField
+	// Lacks names filter arguments this vendor's incidents never have
+	// ("tenant", "tags", "policy_ids", "user_ids", "device_ids"): a filter
+	// on one is skipped without a call.
+	Lacks []string
 }
 
 // Driver serves Config.Incidents. It is safe for concurrent use.
 type Driver struct {
 	info    driver.Info
+	lacks   []string
 	sorts   []schema.Order
 	updates []schema.PatchField
 
@@ -84,7 +89,7 @@ type faults struct {
 
 // New returns a Driver over cfg.
 func New(cfg Config) *Driver {
-	d := &Driver{sorts: cfg.Sorts, updates: cfg.Updates, records: clone(cfg.Incidents)}
+	d := &Driver{lacks: cfg.Lacks, sorts: cfg.Sorts, updates: cfg.Updates, records: clone(cfg.Incidents)}
 	if d.sorts == nil {
 		d.sorts = []schema.Order{{Key: schema.OrderCreatedAt, Desc: true}, {Key: schema.OrderCreatedAt}}
 	}
@@ -170,8 +175,9 @@ func (d *Driver) Plan(q driver.Query) (*driver.Plan, error) {
 	if q.PageSize == 0 {
 		p.PageSize = d.info.MaxPageSize
 	}
-	if c.Impossible {
-		p.Skip = true
+	hasField := func(arg string) bool { return !slices.Contains(d.lacks, arg) }
+	if why := driver.Unsatisfiable(d.info.Vendor, c, hasField, schema.Severities, schema.Statuses); c.Impossible || why != "" {
+		p.Skip, p.SkipReason = true, why
 		return p, nil
 	}
 	r := &request{}
@@ -253,22 +259,21 @@ func (d *Driver) List(ctx context.Context, plan *driver.Plan, pos string) (*driv
 		return nil, err
 	}
 	d.mu.Lock()
-	var sel []schema.Incident
+	defer d.mu.Unlock()
+	var sel []*schema.Incident
 	for i := range d.records {
 		if r.selects(&d.records[i]) {
-			sel = append(sel, cloneOne(&d.records[i]))
+			sel = append(sel, &d.records[i])
 		}
 	}
-	d.mu.Unlock()
 	if r.order != nil {
-		slices.SortStableFunc(sel, func(a, b schema.Incident) int { return r.order.Compare(&a, &b) })
+		slices.SortStableFunc(sel, func(a, b *schema.Incident) int { return r.order.Compare(a, b) })
 	}
 	page := &driver.Page{Total: len(sel), TotalKnown: true}
-	end := min(off+plan.PageSize, len(sel))
-	if off < end {
-		page.Incidents = sel[off:end]
+	for i := off; i < min(off+plan.PageSize, len(sel)); i++ {
+		page.Incidents = append(page.Incidents, cloneOne(sel[i]))
 	}
-	if end < len(sel) {
+	if end := off + plan.PageSize; end < len(sel) {
 		page.Next = strconv.Itoa(end)
 	}
 	return page, nil
