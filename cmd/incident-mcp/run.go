@@ -203,7 +203,7 @@ func newLogger(w io.Writer, level slog.Level) *slog.Logger {
 			noColor = false
 		}
 	}
-	return slog.New(tint.NewHandler(w, &tint.Options{Level: level, TimeFormat: time.TimeOnly, NoColor: noColor}))
+	return slog.New(tint.NewTextHandler(w, &tint.Options{Level: level, TimeFormat: time.TimeOnly, NoColor: noColor}))
 }
 
 // envReader reads configuration from the environment; a NAME_FILE variable
