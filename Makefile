@@ -39,7 +39,7 @@ lint: ## gofmt, go vet, golangci-lint (pinned; depguard layering, sloglint, stat
 
 .PHONY: test-go
 test-go: ## Go unit, conformance, equivalence and end-to-end tests, with the race detector
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
 
 .PHONY: test-replicas
 test-replicas: ## three replicas on one Redis and incident-sim: long ESET and DLP scans stay within the vendor limits (~3 min)

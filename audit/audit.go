@@ -50,6 +50,9 @@ type Record struct {
 	Confirm string          `json:"confirmed_by"`
 	Client  string          `json:"client,omitempty"`
 	Session string          `json:"session,omitempty"`
+	// ApprovedBy names the people who approved the write on the approval
+	// page.
+	ApprovedBy []string `json:"approved_by,omitempty"`
 }
 
 // Log appends records to one file. It is safe for concurrent use.

@@ -17,6 +17,7 @@ import (
 	"github.com/lmittmann/tint"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/incident-mcp/incident-mcp/approval"
 	"github.com/incident-mcp/incident-mcp/audit"
 	"github.com/incident-mcp/incident-mcp/config"
 	"github.com/incident-mcp/incident-mcp/incidents"
@@ -39,6 +40,7 @@ type options struct {
 	version         bool
 	configFile      string
 	checkConfig     string
+	approval        approvalFlags
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -52,7 +54,11 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.configFile, "config", "", "read the vendor instances from this YAML `FILE` instead of the environment")
 	fs.StringVar(&o.checkConfig, "check-config", "", "validate the configuration `FILE`, print its instances and exit")
 	fs.BoolVar(&o.readOnly, "read-only", false, "never write: update_incident is neither listed nor callable")
-	fs.BoolVar(&o.elicitationOnly, "elicitation-only", false, "confirm writes only through the client's elicitation prompt, never with confirmation tokens")
+	fs.BoolVar(&o.elicitationOnly, "elicitation-only", false, "confirm writes only through the client's elicitation prompt: the same as --confirm-paths elicitation")
+	fs.StringVar(&o.approval.confirmPaths, "confirm-paths", approval.DefaultPaths.String(), "how writes may be confirmed, comma-separated: elicitation (the client's form), approval (the approval page), token (a confirmation token the model relays)")
+	fs.StringVar(&o.approval.approvers, "approvers", "", "approvers of the approval page: a `FILE` of name:bcrypt-or-argon2id-hash lines (default $INCIDENT_MCP_APPROVERS_FILE; in --demo the demo approvers)")
+	fs.StringVar(&o.approval.addr, "approval-addr", "127.0.0.1:0", "stdio mode: the loopback `ADDR` of the approval page's own listener")
+	fs.StringVar(&o.approval.publicURL, "approval-url", "", "the `URL` under which users' browsers reach this server's approval page (default: from --http or --approval-addr)")
 	fs.StringVar(&o.auditLog, "audit-log", "", "append every write to this JSON-lines `FILE` (default: $XDG_STATE_HOME/incident-mcp/audit.jsonl)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: incident-mcp [flags]\n\nAn MCP server for security incidents. Instances come from --config FILE or, one per vendor, from the environment:\n%s\nFlags:\n", envHelp())
@@ -110,6 +116,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	var (
 		instances []*incidents.Instance
 		shared    *redisstate.Store
+		fileConf  *config.File
 	)
 	switch {
 	case o.demo && o.configFile != "":
@@ -139,6 +146,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		if instances, err = registry.BuildShared(f, log, sharedLimits(shared)); err != nil {
 			return err
 		}
+		fileConf = f
 	default:
 		if shared, err = openShared(env, "", log); err != nil {
 			return err
@@ -180,10 +188,25 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err != nil {
 		return err
 	}
-	mcpServer := tools.NewServer(svc, version, log, tools.Options{ReadOnly: o.readOnly, Update: tools.UpdateOptions{ElicitationOnly: o.elicitationOnly}})
+	policy, err := o.policy()
+	if err != nil {
+		return err
+	}
+	if fileConf != nil {
+		if policy, err = withConfig(policy, o.configFile, fileConf.Confirm, instances); err != nil {
+			return err
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	page, err := approvalPage(ctx, o, policy, env, log)
+	if err != nil {
+		return err
+	}
+	mcpServer := tools.NewServer(svc, version, log, tools.Options{ReadOnly: o.readOnly, Update: tools.UpdateOptions{Policy: policy, Approval: page}})
 
 	if o.httpAddr != "" {
-		return serveHTTP(ctx, mcpServer, o.httpAddr, log)
+		return serveHTTP(ctx, mcpServer, page, o.httpAddr, log)
 	}
 	log.Info("serving MCP on stdio", "instances", len(instances))
 	stdio := server.NewStdioServer(mcpServer)
@@ -194,8 +217,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	return err
 }
 
-func serveHTTP(ctx context.Context, s *server.MCPServer, addr string, log *slog.Logger) error {
+func serveHTTP(ctx context.Context, s *server.MCPServer, page *approval.Page, addr string, log *slog.Logger) error {
 	mux := http.NewServeMux()
+	if page != nil {
+		page.Register(mux)
+	}
 	mux.Handle("/mcp", server.NewStreamableHTTPServer(s, server.WithStreamableHTTPLogger(log)))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
@@ -268,7 +294,11 @@ func checkConfig(path string, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
-	if _, err := registry.Build(f, slog.New(slog.DiscardHandler)); err != nil {
+	instances, err := registry.Build(f, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	if _, err := withConfig(&approval.Policy{Rule: approval.Rule{Paths: approval.DefaultPaths}}, path, f.Confirm, instances); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s: %d instance(s)\n", path, len(f.Instances))
