@@ -140,7 +140,9 @@ func startCluster(t testing.TB, n int, simArgs ...string) *cluster {
 	for i := range n {
 		r := &replica{audit: filepath.Join(t.TempDir(), "audit.jsonl")}
 		addr := freeAddr(t)
-		r.cmd = exec.Command(serverBin, "--http", addr, "--audit-log", r.audit, "--log-level", "error")
+		// The tests confirm with tokens, the path a client without
+		// elicitation uses; they are off unless the operator names them.
+		r.cmd = exec.Command(serverBin, "--http", addr, "--audit-log", r.audit, "--log-level", "error", "--confirm-paths", "elicitation,token")
 		r.cmd.Env = env
 		r.cmd.Stderr = os.Stderr
 		if err := r.cmd.Start(); err != nil {
