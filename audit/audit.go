@@ -34,6 +34,8 @@ type Record struct {
 	Confirm string          `json:"confirmed_by"`
 	Client  string          `json:"client,omitempty"`
 	Session string          `json:"session,omitempty"`
+	// Caller is the authenticated HTTP caller (token name or JWT subject).
+	Caller string `json:"caller,omitempty"`
 }
 
 // Log appends records to one file. It is safe for concurrent use.

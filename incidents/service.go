@@ -441,10 +441,10 @@ func (s *Service) wrap(in *Instance, op string, err error) error {
 	if errors.Is(err, context.DeadlineExceeded) {
 		code = schema.CodeDeadlineExceeded
 	}
-	e := &schema.Error{Code: code, Msg: op + " on " + in.Name, Err: err}
+	e := &schema.Error{Code: code, Msg: op + " on " + in.Name, Err: err, Ref: schema.NewRef()}
 	if he, ok := errors.AsType[*driver.HTTPError](err); ok {
 		e.RequestID = he.RequestID
 	}
-	s.log.Warn("vendor call failed", "instance", in.Name, "op", op, "code", code, "err", err)
+	s.log.Warn("vendor call failed", "instance", in.Name, "op", op, "code", code, "ref", e.Ref, "err", err)
 	return e
 }

@@ -62,6 +62,8 @@ type binding struct {
 type Actor struct {
 	Client  string
 	Session string
+	// Caller is the authenticated HTTP caller (token name or JWT subject).
+	Caller string
 }
 
 // Applied reports a write.
@@ -237,7 +239,7 @@ func (s *Service) record(in *Instance, id string, p schema.Patch, before *schema
 	b.Raw, b.Details = nil, nil
 	r := audit.Record{
 		Time: s.now().UTC(), Instance: in.Name, ID: id, Outcome: outcome, Patch: raw(p), Before: raw(&b),
-		Steps: raw(a.Steps), Confirm: strings.TrimPrefix(kind, "confirm-"), Client: who.Client, Session: who.Session,
+		Steps: raw(a.Steps), Confirm: strings.TrimPrefix(kind, "confirm-"), Client: who.Client, Session: who.Session, Caller: who.Caller,
 	}
 	if a.Incident != nil {
 		r.After = raw(a.Incident)

@@ -10,6 +10,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/incident-mcp/incident-mcp/incidents"
+	"github.com/incident-mcp/incident-mcp/internal/caller"
 	"github.com/incident-mcp/incident-mcp/schema"
 )
 
@@ -261,7 +262,7 @@ func clientCanElicit(ctx context.Context, req mcp.CallToolRequest) bool {
 }
 
 func actor(ctx context.Context, req mcp.CallToolRequest) incidents.Actor {
-	var a incidents.Actor
+	a := incidents.Actor{Caller: caller.Name(ctx)}
 	if req.Params.Meta != nil {
 		if ci := req.Params.Meta.ClientInfo(); ci != nil {
 			a.Client = ci.Name + " " + ci.Version
