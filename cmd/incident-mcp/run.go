@@ -20,6 +20,7 @@ import (
 	"github.com/incident-mcp/incident-mcp/audit"
 	"github.com/incident-mcp/incident-mcp/incidents"
 	"github.com/incident-mcp/incident-mcp/internal/demo"
+	"github.com/incident-mcp/incident-mcp/internal/telemetry"
 	"github.com/incident-mcp/incident-mcp/tools"
 	"github.com/incident-mcp/incident-mcp/vendors/dlp"
 	"github.com/incident-mcp/incident-mcp/vendors/eset"
@@ -37,6 +38,7 @@ type options struct {
 	logLevel        slog.Level
 	httpAddr        string
 	version         bool
+	http            httpOptions
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -50,6 +52,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.readOnly, "read-only", false, "never write: update_incident is neither listed nor callable")
 	fs.BoolVar(&o.elicitationOnly, "elicitation-only", false, "confirm writes only through the client's elicitation prompt, never with confirmation tokens")
 	fs.StringVar(&o.auditLog, "audit-log", "", "append every write to this JSON-lines `FILE` (default: $XDG_STATE_HOME/incident-mcp/audit.jsonl)")
+	o.http.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: incident-mcp [flags]\n\nAn MCP server for security incidents. Configuration comes from the environment:\n%s\nFlags:\n", envHelp)
 		fs.PrintDefaults()
@@ -109,6 +112,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return fmt.Errorf("INCIDENT_MCP_SECRET: %w", err)
 	}
 
+	metrics := telemetry.NewMetrics()
+	tp, stopTracing, err := telemetry.NewTracerProvider(ctx, getenv, version)
+	if err != nil {
+		return err
+	}
+	defer stopTracing(context.WithoutCancel(ctx))
+	vendorHTTP := metrics.VendorTransports(tp)
+
 	var instances []*incidents.Instance
 	if o.demo {
 		env, err := demo.Start(demo.Options{Logger: log})
@@ -119,7 +130,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		log.Info("demo: vendor simulators serving on loopback", "urls", env.URLs)
 		instances = env.Instances
 	} else {
-		instances, err = instancesFromEnv(env, log)
+		instances, err = instancesFromEnv(env, log, vendorHTTP.Client)
 		if err != nil {
 			return err
 		}
@@ -145,9 +156,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return err
 	}
 	mcpServer := tools.NewServer(svc, version, log, tools.Options{ReadOnly: o.readOnly, Update: tools.UpdateOptions{ElicitationOnly: o.elicitationOnly}})
+	for _, in := range instances {
+		metrics.Health().Register(in.Name)
+	}
 
 	if o.httpAddr != "" {
-		return serveHTTP(ctx, mcpServer, o.httpAddr, log)
+		cfg, err := o.http.httpConfig(o.httpAddr, mcpServer, metrics, log)
+		if err != nil {
+			return err
+		}
+		if err := startTelemetry(ctx, &o.http, mcpServer, metrics, tp, telemetry.TransportHTTP, log); err != nil {
+			return err
+		}
+		return serveHTTP(ctx, cfg)
+	}
+	if err := startTelemetry(ctx, &o.http, mcpServer, metrics, tp, telemetry.TransportStdio, log); err != nil {
+		return err
 	}
 	log.Info("serving MCP on stdio", "instances", len(instances))
 	stdio := server.NewStdioServer(mcpServer)
@@ -156,24 +180,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return nil
 	}
 	return err
-}
-
-func serveHTTP(ctx context.Context, s *server.MCPServer, addr string, log *slog.Logger) error {
-	mux := http.NewServeMux()
-	mux.Handle("/mcp", server.NewStreamableHTTPServer(s, server.WithStreamableHTTPLogger(log)))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
-	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	log.Info("serving MCP over streamable HTTP", "addr", addr, "path", "/mcp")
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		return srv.Shutdown(shutdown)
-	}
 }
 
 func newLogger(w io.Writer, level slog.Level) *slog.Logger {
@@ -224,7 +230,9 @@ func defaultAuditPath(env envReader) (string, error) {
 	return filepath.Join(dir, "incident-mcp", "audit.jsonl"), nil
 }
 
-func instancesFromEnv(env envReader, log *slog.Logger) ([]*incidents.Instance, error) {
+// instancesFromEnv builds the instances the environment configures; client
+// returns each instance's instrumented HTTP client.
+func instancesFromEnv(env envReader, log *slog.Logger, client func(instance string) *http.Client) ([]*incidents.Instance, error) {
 	var out []*incidents.Instance
 	user, err := env.secret("ESET_USERNAME")
 	if err != nil {
@@ -237,7 +245,7 @@ func instancesFromEnv(env envReader, log *slog.Logger) ([]*incidents.Instance, e
 	if user != "" || pass != "" || env.get("ESET_REGION") != "" {
 		d, err := eset.New(eset.Config{
 			Region: env.get("ESET_REGION"), APIURL: env.get("ESET_API_URL"), TokenURL: env.get("ESET_TOKEN_URL"),
-			Username: user, Password: pass, Logger: log.With("instance", "eset"),
+			Username: user, Password: pass, Logger: log.With("instance", "eset"), HTTPClient: client("eset"),
 		})
 		if err != nil {
 			return nil, err
@@ -249,11 +257,15 @@ func instancesFromEnv(env envReader, log *slog.Logger) ([]*incidents.Instance, e
 		return nil, err
 	}
 	if ktoken != "" || env.get("KASPERSKY_URL") != "" {
-		d, err := kaspersky.New(kaspersky.Config{
+		kc := kaspersky.Config{
 			BaseURL: env.get("KASPERSKY_URL"), Token: ktoken, Tenants: splitList(env.get("KASPERSKY_TENANTS")),
 			CAFile: env.get("KASPERSKY_CA_FILE"), Insecure: env.get("KASPERSKY_INSECURE") == "true",
 			Logger: log.With("instance", "kaspersky"),
-		})
+		}
+		if kc.CAFile == "" && !kc.Insecure { // the driver builds its own TLS client for these
+			kc.HTTPClient = client("kaspersky")
+		}
+		d, err := kaspersky.New(kc)
 		if err != nil {
 			return nil, err
 		}
@@ -264,7 +276,7 @@ func instancesFromEnv(env envReader, log *slog.Logger) ([]*incidents.Instance, e
 		return nil, err
 	}
 	if key != "" || env.get("DLP_URL") != "" {
-		d, err := dlp.New(dlp.Config{BaseURL: env.get("DLP_URL"), PathPrefix: env.get("DLP_PATH_PREFIX"), APIKey: key, Logger: log.With("instance", "dlp")})
+		d, err := dlp.New(dlp.Config{BaseURL: env.get("DLP_URL"), PathPrefix: env.get("DLP_PATH_PREFIX"), APIKey: key, Logger: log.With("instance", "dlp"), HTTPClient: client("dlp")})
 		if err != nil {
 			return nil, err
 		}

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/incident-mcp/incident-mcp/internal/telemetry"
 )
 
 func TestInstancesFromEnv(t *testing.T) {
@@ -30,7 +32,7 @@ func TestInstancesFromEnv(t *testing.T) {
 		{"missing secret file", map[string]string{"DLP_URL": "https://x", "DLP_API_KEY_FILE": "/nonexistent/key"}, nil, "DLP_API_KEY_FILE"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := instancesFromEnv(envReader{func(k string) string { return tc.env[k] }}, slog.New(slog.DiscardHandler))
+			got, err := instancesFromEnv(envReader{func(k string) string { return tc.env[k] }}, slog.New(slog.DiscardHandler), telemetry.NewMetrics().VendorTransports(nil).Client)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("error = %v, want one mentioning %q", err, tc.wantErr)

@@ -130,10 +130,14 @@ type startKey struct {
 	id      any
 }
 
-// Hooks returns mcp-go hooks that time every request and session.
-// transport is TransportStdio or TransportHTTP.
-func (m *Metrics) Hooks(s func() *server.MCPServer, transport string) *server.Hooks {
-	h := &server.Hooks{}
+// Instrument adds hooks to s that time every request and session.
+// transport is TransportStdio or TransportHTTP. Call it before serving.
+func (m *Metrics) Instrument(s *server.MCPServer, transport string) {
+	h := s.GetHooks()
+	if h == nil {
+		h = &server.Hooks{}
+		server.WithHooks(h)(s)
+	}
 	h.AddBeforeAny(func(ctx context.Context, id any, method mcp.MCPMethod, _ any) {
 		if id != nil {
 			m.started.Store(startKey{sessionID(ctx), fmt.Sprint(id)}, time.Now())
@@ -147,7 +151,7 @@ func (m *Metrics) Hooks(s func() *server.MCPServer, transport string) *server.Ho
 		}
 		tool := ""
 		if method == mcp.MethodToolsCall {
-			if req, ok := message.(*mcp.CallToolRequest); ok && s().GetTool(req.Params.Name) != nil {
+			if req, ok := message.(*mcp.CallToolRequest); ok && s.GetTool(req.Params.Name) != nil {
 				tool = req.Params.Name
 			} else {
 				tool = "other"
@@ -180,7 +184,6 @@ func (m *Metrics) Hooks(s func() *server.MCPServer, transport string) *server.Ho
 			m.sessDuration.WithLabelValues(transport).Observe(time.Since(v.(time.Time)).Seconds())
 		}
 	})
-	return h
 }
 
 // observeResult records list scan statistics and write outcomes from a

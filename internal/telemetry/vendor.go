@@ -49,9 +49,12 @@ func (v *VendorTransports) Wrap(instance string, base http.RoundTripper) http.Ro
 }
 
 // Client returns an HTTP client for instance with the drivers' usual 60 s
-// timeout over an instrumented clone of the default transport.
+// timeout over an instrumented clone of the default transport that keeps
+// enough idle connections for a vendor's concurrency limit.
 func (v *VendorTransports) Client(instance string) *http.Client {
-	return &http.Client{Timeout: 60 * time.Second, Transport: v.Wrap(instance, http.DefaultTransport.(*http.Transport).Clone())}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 16
+	return &http.Client{Timeout: 60 * time.Second, Transport: v.Wrap(instance, tr)}
 }
 
 // InstanceStates implements ReadinessSource.
