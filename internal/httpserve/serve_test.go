@@ -268,10 +268,10 @@ func TestOAuth(t *testing.T) {
 func TestOriginHostAndBody(t *testing.T) {
 	r := serve(t, httpserve.Config{MaxBodyBytes: 4096})
 	for _, tc := range []struct {
-		name   string
-		hdr    map[string]string
-		body   string
-		want   int
+		name string
+		hdr  map[string]string
+		body string
+		want int
 	}{
 		{"foreign origin", map[string]string{"Origin": "https://evil.example.com"}, initBody, http.StatusForbidden},
 		{"loopback origin", map[string]string{"Origin": "http://localhost:6274"}, initBody, http.StatusOK},
