@@ -142,6 +142,9 @@ func Serve(ctx context.Context, cfg Config) error {
 		// Our Host allow-list replaces mcp-go's loopback-only guard.
 		opts = append(opts, server.WithDisableLocalhostProtection(true))
 	}
+	reclaimCtx, stopReclaim := context.WithCancel(context.Background())
+	defer stopReclaim()
+	reclaimMemory(reclaimCtx, cfg.MCP, cfg.SessionIdleTTL)
 	mcpHTTP := server.NewStreamableHTTPServer(cfg.MCP, opts...)
 
 	shutdown, beginShutdown := context.WithCancel(context.Background())
