@@ -38,6 +38,7 @@ type httpOptions struct {
 	tlsCert        string
 	tlsKey         string
 	metricsAddr    string
+	probe          string
 }
 
 func (h *httpOptions) register(fs *flag.FlagSet) {
@@ -56,6 +57,7 @@ func (h *httpOptions) register(fs *flag.FlagSet) {
 	fs.DurationVar(&h.shutdownGrace, "shutdown-grace", 20*time.Second, "on SIGTERM, how long in-flight calls get to finish")
 	fs.StringVar(&h.tlsCert, "tls-cert", "", "serve HTTPS with this certificate `FILE` (PEM; reloaded when it changes)")
 	fs.StringVar(&h.tlsKey, "tls-key", "", "the certificate's private key `FILE` (PEM)")
+	fs.StringVar(&h.probe, "probe", "", "GET `URL` and exit 0 if it answers 200: a container health check for an image without a shell")
 	fs.StringVar(&h.metricsAddr, "metrics-addr", "", "serve /metrics, /healthz and /readyz on this `ADDR` instead of the --http listener (also in stdio mode)")
 }
 
@@ -95,6 +97,20 @@ func (h *httpOptions) httpConfig(addr string, s *server.MCPServer, m *telemetry.
 		cfg.OAuth = o
 	}
 	return cfg, cfg.Check()
+}
+
+// probe is the container health check: the image has no curl.
+func probe(url string) error {
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	return nil
 }
 
 // serveHTTP serves until ctx ends; SIGHUP reloads the tokens file.

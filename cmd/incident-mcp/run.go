@@ -94,6 +94,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		fmt.Fprintln(stdout, "incident-mcp", version)
 		return nil
 	}
+	if o.http.probe != "" {
+		return probe(o.http.probe)
+	}
 	log := newLogger(stderr, o.logLevel)
 	env := envReader{getenv}
 
