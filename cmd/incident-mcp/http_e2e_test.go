@@ -63,13 +63,18 @@ func freeAddr(t *testing.T) string {
 // args and waits for /healthz.
 func startHTTP(t *testing.T, addr string, args ...string) *httpProc {
 	t.Helper()
+	return startHTTPEnv(t, addr, nil, append([]string{"--demo"}, args...)...)
+}
+
+func startHTTPEnv(t *testing.T, addr string, env []string, args ...string) *httpProc {
+	t.Helper()
 	if addr == "" {
 		addr = freeAddr(t)
 	}
 	p := &httpProc{url: "http://" + addr, addr: addr, stderr: &syncBuffer{}}
-	all := append([]string{"--demo", "--http", addr, "--audit-log", filepath.Join(t.TempDir(), "audit.jsonl")}, args...)
+	all := append([]string{"--http", addr, "--audit-log", filepath.Join(t.TempDir(), "audit.jsonl")}, args...)
 	p.cmd = exec.Command(sharedBinary(t), all...)
-	p.cmd.Env = append(os.Environ(), "INCIDENT_MCP_SECRET="+strings.Repeat("h", 32))
+	p.cmd.Env = append(append(os.Environ(), "INCIDENT_MCP_SECRET="+strings.Repeat("h", 32)), env...)
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -397,5 +402,43 @@ func TestHTTPSessionsReaped(t *testing.T) {
 	t.Logf("RSS idle %d MB, with 5,000 sessions %d MB, after reaping %d MB", idle>>20, full>>20, after>>20)
 	if after-idle > 30<<20 {
 		t.Errorf("RSS %d MB after reaping, idle was %d MB", after>>20, idle>>20)
+	}
+}
+
+// TestErrorsHideInternals: a vendor that cannot be reached fails the call
+// with a code and a ref; the URL and host stay in the log under that ref.
+func TestErrorsHideInternals(t *testing.T) {
+	dead := freeAddr(t) // nothing listens here any more
+	p := startHTTPEnv(t, "", []string{
+		"ESET_API_URL=http://" + dead + "/internal-eset", "ESET_TOKEN_URL=http://" + dead + "/oauth/token",
+		"ESET_USERNAME=u", "ESET_PASSWORD=p",
+	}, "--read-only")
+	c, err := p.client(t, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, sc := callTool(t, c, "list_incidents", map[string]any{"instance": "eset"})
+	if !res.IsError {
+		t.Fatal("a dead vendor answered")
+	}
+	text := fmt.Sprint(res.Content, sc)
+	host, _, _ := net.SplitHostPort(dead)
+	for _, leak := range []string{host, "internal-eset", "http://", "dial tcp"} {
+		if strings.Contains(text, leak) {
+			t.Errorf("the model sees %q: %s", leak, text)
+		}
+	}
+	ref, _ := sc["error"].(map[string]any)["ref"].(string)
+	if ref == "" || !strings.Contains(text, "ref "+ref) {
+		t.Fatalf("no ref in %s", text)
+	}
+	logged := false
+	for _, l := range strings.Split(p.stderr.String(), "\n") {
+		if strings.Contains(l, "ref="+ref) && strings.Contains(l, dead) {
+			logged = true
+		}
+	}
+	if !logged {
+		t.Errorf("the log has no line with ref %s and the vendor address:\n%s", ref, p.stderr)
 	}
 }
