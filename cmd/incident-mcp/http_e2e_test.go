@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -201,6 +202,21 @@ func TestHTTPBearerTokens(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
+
+	// SIGHUP reloads the tokens file.
+	os.WriteFile(tokens, []byte("rotated 7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a\n"), 0o600)
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	deadline := time.Now().Add(10 * time.Second)
+	for rawPost(t, p.url, map[string]string{"Authorization": "Bearer 7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a"}).StatusCode != http.StatusOK {
+		if time.Now().After(deadline) {
+			t.Fatal("the rotated token is not accepted after SIGHUP")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if resp := rawPost(t, p.url, map[string]string{"Authorization": "Bearer 5f2b8c1e9d7a4b3c6e0f1a2b3c4d5e6f"}); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("the removed token still works after SIGHUP: %d", resp.StatusCode)
+	}
+
 	resp, err = http.Get(p.url + "/readyz")
 	if err != nil {
 		t.Fatal(err)

@@ -169,11 +169,11 @@ func (o *OAuth) keySet(ctx context.Context) (*oidc.RemoteKeySet, error) {
 	if o.keys != nil {
 		return o.keys, nil
 	}
-	if now := o.cfg.Now(); now.Sub(o.lastTry) < 10*time.Second {
+	now := o.cfg.Now()
+	if !o.lastTry.IsZero() && now.Sub(o.lastTry) < 10*time.Second {
 		return nil, errIssuerUnavailable
-	} else {
-		o.lastTry = now
 	}
+	o.lastTry = now
 	jwksURL := o.cfg.JWKSURL
 	if jwksURL == "" {
 		var err error

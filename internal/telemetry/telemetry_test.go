@@ -24,7 +24,7 @@ import (
 )
 
 // newServer is the real tool server over the demo, instrumented.
-func newServer(t *testing.T) (*client.Client, *telemetry.Metrics) {
+func newServer(t *testing.T, readOnly bool) (*client.Client, *telemetry.Metrics) {
 	t.Helper()
 	env, err := demo.Start(demo.Options{Unlimited: true})
 	if err != nil {
@@ -37,7 +37,7 @@ func newServer(t *testing.T) (*client.Client, *telemetry.Metrics) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := tools.NewServer(svc, "test", log, tools.Options{ReadOnly: true})
+	s := tools.NewServer(svc, "test", log, tools.Options{ReadOnly: readOnly})
 	m := telemetry.NewMetrics()
 	for _, in := range env.Instances {
 		m.Health().Register(in.Name)
@@ -89,7 +89,7 @@ func series(text string) int {
 }
 
 func TestOperationMetrics(t *testing.T) {
-	c, m := newServer(t)
+	c, m := newServer(t, true)
 	list := callTool(t, c, tools.ListIncidents, map[string]any{"instance": "eset", "page_size": 3})
 	if list == nil || list.IsError {
 		t.Fatalf("list: %+v", list)
@@ -127,7 +127,7 @@ func TestSeriesBounded(t *testing.T) {
 	if testing.Short() {
 		t.Skip("10,000 calls")
 	}
-	c, m := newServer(t)
+	c, m := newServer(t, true)
 	round := func(i int) {
 		switch i % 5 {
 		case 0:
@@ -238,5 +238,26 @@ func TestTracing(t *testing.T) {
 	states := m.Health().States()
 	if len(states) != 1 || states[0].Instance != "eset" || states[0].LastContact.IsZero() {
 		t.Errorf("readiness: %+v", states)
+	}
+}
+
+func TestWriteOutcomes(t *testing.T) {
+	c, m := newServer(t, false)
+	list := callTool(t, c, tools.ListIncidents, map[string]any{"instance": "eset", "status": []string{"open"}, "page_size": 1})
+	id := list.StructuredContent.(map[string]any)["incidents"].([]any)[0].(map[string]any)["id"].(string)
+	if r := callTool(t, c, tools.UpdateIncident, map[string]any{"id": id, "title": "renamed by the metrics test"}); r == nil || r.IsError {
+		t.Fatalf("preview: %+v", r)
+	}
+	if r := callTool(t, c, tools.UpdateIncident, map[string]any{"id": id}); r == nil || !r.IsError {
+		t.Fatalf("empty patch: %+v", r)
+	}
+	text := scrape(t, m)
+	for _, want := range []string{
+		`incident_mcp_writes_total{outcome="preview"} 1`,
+		`incident_mcp_writes_total{outcome="invalid_argument"} 1`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("scrape lacks %s", want)
+		}
 	}
 }
