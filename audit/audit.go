@@ -1,7 +1,10 @@
-// Package audit appends every applied or failed incident write to a JSON
-// lines file, one fsynced record per write, and reads it back. A crash can
-// leave at most a torn last line; readers skip it and writers start the next
-// record on a fresh line, so earlier records are never corrupted.
+// Package audit appends every incident write to a JSON lines file and reads
+// it back. A write is two fsynced records sharing a write id: an intent,
+// appended before the first vendor call, and its outcome. An intent without
+// an outcome (Pending) is a write a crash interrupted: it may have reached
+// the vendor. A crash can leave at most a torn last line; readers skip it
+// and writers start the next record on a fresh line, so earlier records are
+// never corrupted.
 package audit
 
 import (
@@ -17,17 +20,30 @@ import (
 	"time"
 )
 
-// Record is one write attempt.
+// Outcomes of a write; Intent marks the record written before it.
+const (
+	Intent  = "intent"  // about to call the vendor
+	Applied = "applied" // every vendor call succeeded
+	Partial = "partial" // a vendor write succeeded, a later one failed
+	Failed  = "failed"  // nothing was written
+	Unknown = "unknown" // a request was sent and its answer lost
+)
+
+// Record is one intent or one outcome of a write.
 type Record struct {
 	Time     time.Time `json:"time"`
 	Instance string    `json:"instance"`
 	ID       string    `json:"id"`
-	// Outcome is "applied", "failed" or "partial" (some vendor calls
-	// succeeded before one failed).
-	Outcome string          `json:"outcome"`
-	Patch   json.RawMessage `json:"patch"`
-	Before  json.RawMessage `json:"before,omitempty"`
-	After   json.RawMessage `json:"after,omitempty"`
+	// Write pairs an intent with its outcome.
+	Write string `json:"write,omitempty"`
+	// Outcome is Intent, or how the write ended: Applied, Partial, Failed
+	// or Unknown.
+	Outcome string `json:"outcome"`
+	// Fence is the lock grant the write held (see incidents.Locker).
+	Fence  int64           `json:"fence,omitempty"`
+	Patch  json.RawMessage `json:"patch"`
+	Before json.RawMessage `json:"before,omitempty"`
+	After  json.RawMessage `json:"after,omitempty"`
 	// Steps are the vendor calls, in order, with their request ids.
 	Steps   json.RawMessage `json:"steps,omitempty"`
 	Error   string          `json:"error,omitempty"`
@@ -143,4 +159,34 @@ func Read(path string) (records []Record, torn int, err error) {
 func looksComplete(line []byte) bool {
 	line = bytes.TrimSpace(line)
 	return len(line) > 0 && line[0] == '{' && line[len(line)-1] == '}'
+}
+
+// Pending returns the intents in records that have no outcome: writes a
+// crash (or a lost audit append) interrupted, which may have reached the
+// vendor. Re-read those incidents before trusting their state.
+func Pending(records []Record) []Record {
+	done := map[string]bool{}
+	for _, r := range records {
+		if r.Outcome != Intent && r.Write != "" {
+			done[r.Write] = true
+		}
+	}
+	var out []Record
+	for _, r := range records {
+		if r.Outcome == Intent && !done[r.Write] {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Outcomes returns the records that end a write, leaving out intents.
+func Outcomes(records []Record) []Record {
+	var out []Record
+	for _, r := range records {
+		if r.Outcome != Intent {
+			out = append(out, r)
+		}
+	}
+	return out
 }

@@ -75,3 +75,35 @@ func TestCorruptMiddle(t *testing.T) {
 		t.Error("a damaged record in the middle was not reported")
 	}
 }
+
+func TestPending(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	l, err := audit.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for _, r := range []audit.Record{
+		{ID: "a", Write: "w1", Outcome: audit.Intent},
+		{ID: "a", Write: "w1", Outcome: audit.Applied},
+		{ID: "b", Write: "w2", Outcome: audit.Intent},
+		{ID: "c", Write: "w3", Outcome: audit.Intent},
+		{ID: "c", Write: "w3", Outcome: audit.Unknown},
+		{ID: "old", Outcome: audit.Applied}, // before write ids existed
+	} {
+		if err := l.Append(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs, torn, err := audit.Read(path)
+	if err != nil || torn != 0 {
+		t.Fatal(err, torn)
+	}
+	p := audit.Pending(recs)
+	if len(p) != 1 || p[0].ID != "b" {
+		t.Errorf("Pending = %+v, want the intent of b", p)
+	}
+	if o := audit.Outcomes(recs); len(o) != 3 {
+		t.Errorf("Outcomes = %+v", o)
+	}
+}

@@ -55,6 +55,8 @@ type Service struct {
 	log       *slog.Logger
 	now       func() time.Time
 	audit     *audit.Log
+	nonces    NonceStore
+	locker    Locker
 }
 
 // Option configures a Service.
@@ -86,6 +88,12 @@ func New(instances []*Instance, sealer *Sealer, log *slog.Logger, opts ...Option
 	sort.Strings(s.names)
 	for _, o := range opts {
 		o(s)
+	}
+	if s.nonces == nil {
+		s.nonces = NewMemoryNonces()
+	}
+	if s.locker == nil {
+		s.locker = NewMemoryLocker()
 	}
 	return s, nil
 }

@@ -26,7 +26,8 @@ const (
 	ConfirmElicitation = "confirm-elicitation"
 )
 
-// WithAudit records every applied or failed write in log.
+// WithAudit records every write in log: an intent before the first vendor
+// call, then its outcome.
 func WithAudit(log *audit.Log) Option { return func(s *Service) { s.audit = log } }
 
 // Change is one field of a preview: its value now and after the write.
@@ -56,6 +57,9 @@ type binding struct {
 	Updated  time.Time `json:"u"`
 	State    string    `json:"s"`
 	Nonce    string    `json:"n"`
+	// Expires is when the confirmation lapses (Unix seconds): how long
+	// its nonce must be remembered.
+	Expires int64 `json:"x,omitempty"`
 }
 
 // Actor is who confirmed a write, for the audit log.
@@ -68,7 +72,9 @@ type Actor struct {
 
 // Applied reports a write.
 type Applied struct {
-	ID       string           `json:"id"`
+	ID string `json:"id"`
+	// Outcome is audit.Applied, Partial, Failed or Unknown.
+	Outcome  string           `json:"outcome"`
 	Changes  []Change         `json:"changes"`
 	Steps    []driver.Step    `json:"vendor_calls"`
 	Incident *schema.Incident `json:"incident,omitempty"`
@@ -102,7 +108,7 @@ func (s *Service) Preview(ctx context.Context, id string, p schema.Patch) (*Prev
 	}
 	info := in.info
 	var unsupported []string
-	for _, f := range patchFields(p) {
+	for _, f := range p.Fields() {
 		if !slices.Contains(info.Updates, f) {
 			unsupported = append(unsupported, string(f))
 		}
@@ -116,10 +122,8 @@ func (s *Service) Preview(ctx context.Context, id string, p schema.Patch) (*Prev
 		return nil, s.wrap(in, "read incident "+id, err)
 	}
 	s.own(in, cur)
-	if pc, ok := in.Driver.(driver.PatchChecker); ok {
-		if err := pc.CheckPatch(cur, p); err != nil {
-			return nil, err
-		}
+	if err := in.Driver.CheckPatch(cur, p); err != nil {
+		return nil, s.wrap(in, "check the change to "+id, err)
 	}
 	changes := diff(cur, p)
 	if len(changes) == 0 {
@@ -133,7 +137,7 @@ func (s *Service) Seal(kind string, pv *Preview) (string, time.Time, error) {
 	nonce := make([]byte, 12)
 	rand.Read(nonce)
 	now := s.now()
-	b := binding{Instance: pv.Instance, ID: pv.ID, Patch: patchHash(pv.patch), Updated: pv.Current.UpdatedAt, State: stateHash(pv.Current), Nonce: hex.EncodeToString(nonce)}
+	b := binding{Instance: pv.Instance, ID: pv.ID, Patch: patchHash(pv.patch), Updated: pv.Current.UpdatedAt, State: stateHash(pv.Current), Nonce: hex.EncodeToString(nonce), Expires: now.Add(ConfirmTTL).Unix()}
 	tok, err := s.sealer.Seal(kind, b, ConfirmTTL, now)
 	return tok, now.Add(ConfirmTTL), err
 }
@@ -163,8 +167,26 @@ func (s *Service) open(kind, token, id string, p schema.Patch) (*binding, error)
 	return &b, nil
 }
 
-// Apply writes a confirmed change: it re-reads the incident, refuses if it
-// changed since the preview, calls the driver, and audits the outcome.
+// nonceSlack keeps a used nonce a little past its confirmation's expiry,
+// for clocks that disagree by a few seconds.
+const nonceSlack = 30 * time.Second
+
+// LockTTL is the longest one write may hold its incident's lock; the write
+// is cut off (and its outcome recorded) before another can take it over.
+const LockTTL = time.Minute
+
+// WithNonceStore sets where used confirmations are remembered (default: in
+// memory, one process).
+func WithNonceStore(n NonceStore) Option { return func(s *Service) { s.nonces = n } }
+
+// WithLocker sets what serializes writes to one incident (default: in
+// memory, one process).
+func WithLocker(l Locker) Option { return func(s *Service) { s.locker = l } }
+
+// Apply writes a confirmed change, at most once per confirmation. Under the
+// incident's lock it consumes the confirmation, re-reads the incident and
+// refuses if it changed since the preview, appends the audit intent, calls
+// the driver, and audits the outcome. Applied.Outcome says how it ended.
 func (s *Service) Apply(ctx context.Context, kind, token, id string, p schema.Patch, who Actor) (*Applied, error) {
 	in, native, err := s.writable(id)
 	if err != nil {
@@ -174,9 +196,35 @@ func (s *Service) Apply(ctx context.Context, kind, token, id string, p schema.Pa
 	if err != nil {
 		return nil, err
 	}
+	fence, unlock, err := s.locker.Lock(ctx, "incident:"+id, LockTTL)
+	if err != nil {
+		return nil, &schema.Error{Code: schema.CodeUnavailable, Msg: "could not take the write lock of " + id + "; nothing was written. Call again shortly with the same confirmation", Err: err}
+	}
+	defer unlock()
+	// The write must end while the lock is still ours.
+	ctx, cancel := context.WithTimeout(ctx, LockTTL-5*time.Second)
+	defer cancel()
+
+	// The nonce must outlive the confirmation. Its remaining life is
+	// measured on the service's clock (the one Open checks) and handed to
+	// the store on the wall clock stores use, with a little slack.
+	left := ConfirmTTL
+	if b.Expires != 0 {
+		left = time.Unix(b.Expires, 0).Sub(s.now())
+	}
+	first, err := s.nonces.Use(ctx, b.Nonce, time.Now().Add(max(left, 0)+nonceSlack))
+	if err != nil {
+		s.log.Error("confirmation store failed", "id", id, "err", err)
+		return nil, &schema.Error{Code: schema.CodeUnavailable, Msg: "the confirmation store is unavailable, so this confirmation cannot be checked for single use; nothing was written. Call again shortly with the same confirmation", Err: err}
+	}
+	if !first {
+		return nil, schema.Errorf(schema.CodeFailedPrecondition,
+			"this confirmation was already used; nothing was written by this call. Each confirmation applies at most once: call get_incident on %s to see its state, and update_incident without a confirmation for a new preview if a change is still needed", id)
+	}
+
 	cur, err := in.Driver.Get(ctx, native)
 	if err != nil {
-		return nil, s.wrap(in, "re-read incident "+id, err)
+		return nil, s.wrap(in, "re-read incident "+id+" (nothing was written; the confirmation is spent, ask for a new preview)", err)
 	}
 	s.own(in, cur)
 	if !cur.UpdatedAt.Equal(b.Updated) || stateHash(cur) != b.State {
@@ -184,9 +232,14 @@ func (s *Service) Apply(ctx context.Context, kind, token, id string, p schema.Pa
 			"%s changed since the preview (now: status %s, severity %s, assignee %s, updated %s); nothing was written. Call update_incident again without the confirmation for a new preview",
 			id, cur.Status, cur.Severity, assigneeOf(cur), cur.UpdatedAt.Format(time.RFC3339))}
 	}
-	changes := diff(cur, p)
+	w := &write{in: in, id: id, patch: p, before: cur, kind: kind, who: who, fence: fence, writeID: newWriteID()}
+	if err := s.record(w, audit.Intent, nil, nil); err != nil {
+		s.log.Error("audit intent not written; refusing the write", "id", id, "err", err)
+		return nil, &schema.Error{Code: schema.CodeUnavailable, Msg: "the audit log cannot be written, and no write happens without its record; nothing was written. The confirmation is spent: tell the user the server's audit log needs attention", Err: err}
+	}
+
 	res, werr := in.Driver.Update(ctx, native, p)
-	applied := &Applied{ID: id, Changes: changes}
+	applied := &Applied{ID: id, Changes: diff(cur, p), Outcome: audit.Applied}
 	if res != nil {
 		applied.Steps = res.Steps
 		if res.Incident != nil {
@@ -195,36 +248,61 @@ func (s *Service) Apply(ctx context.Context, kind, token, id string, p schema.Pa
 			applied.Incident = res.Incident
 		}
 	}
-	outcome := "applied"
-	if werr != nil {
-		outcome = "failed"
-		if slices.ContainsFunc(applied.Steps, func(st driver.Step) bool { return st.OK }) {
-			outcome = "partial"
-		}
+	switch {
+	case werr == nil:
+	case errors.Is(werr, driver.ErrOutcomeUnknown):
+		applied.Outcome = audit.Unknown
+	case slices.ContainsFunc(applied.Steps, func(st driver.Step) bool { return st.OK }):
+		applied.Outcome = audit.Partial
+	default:
+		applied.Outcome = audit.Failed
 	}
-	if err := s.record(in, id, p, cur, applied, outcome, werr, kind, who); err != nil {
-		s.log.Error("audit log write failed", "id", id, "err", err)
+	if err := s.record(w, applied.Outcome, applied, werr); err != nil {
+		s.log.Error("audit outcome not written", "id", id, "write", w.writeID, "outcome", applied.Outcome, "err", err)
 		if werr == nil {
-			werr = fmt.Errorf("the change was applied but could not be written to the audit log: %w", err)
+			werr = fmt.Errorf("the change was applied but its outcome could not be written to the audit log: %w", err)
 		}
 	}
-	if werr != nil {
-		e := s.wrap(in, "update incident "+id, werr)
-		if outcome == "partial" {
-			var done []string
-			for _, st := range applied.Steps {
-				if st.OK {
-					done = append(done, st.Call)
-				}
+	if werr == nil {
+		return applied, nil
+	}
+	e := s.wrap(in, "update incident "+id, werr)
+	switch applied.Outcome {
+	case audit.Unknown:
+		e = &schema.Error{Code: schema.CodeOf(e), Msg: fmt.Sprintf(
+			"outcome unknown: the request reached %s but its answer was lost, so the change may or may not have been applied. Call get_incident on %s to re-read it before retrying; do not repeat the change blindly", in.Name, id), Err: e}
+	case audit.Partial:
+		var done []string
+		for _, st := range applied.Steps {
+			if st.OK {
+				done = append(done, st.Call)
 			}
-			e = &schema.Error{Code: schema.CodeOf(e), Msg: fmt.Sprintf("partly applied: %s succeeded, then", strings.Join(done, ", ")), Err: e}
 		}
-		return applied, e
+		e = &schema.Error{Code: schema.CodeOf(e), Msg: fmt.Sprintf("partly applied: %s succeeded, then", strings.Join(done, ", ")), Err: e}
 	}
-	return applied, nil
+	return applied, e
 }
 
-func (s *Service) record(in *Instance, id string, p schema.Patch, before *schema.Incident, a *Applied, outcome string, werr error, kind string, who Actor) error {
+// write is one confirmed write, as the audit log records it.
+type write struct {
+	in      *Instance
+	id      string
+	patch   schema.Patch
+	before  *schema.Incident
+	kind    string
+	who     Actor
+	fence   int64
+	writeID string
+}
+
+func newWriteID() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// record appends the intent (a nil Applied) or the outcome of w.
+func (s *Service) record(w *write, outcome string, a *Applied, werr error) error {
 	if s.audit == nil {
 		return nil
 	}
@@ -235,14 +313,19 @@ func (s *Service) record(in *Instance, id string, p schema.Patch, before *schema
 		b, _ := json.Marshal(v)
 		return b
 	}
-	b := *before
-	b.Raw, b.Details = nil, nil
 	r := audit.Record{
-		Time: s.now().UTC(), Instance: in.Name, ID: id, Outcome: outcome, Patch: raw(p), Before: raw(&b),
-		Steps: raw(a.Steps), Confirm: strings.TrimPrefix(kind, "confirm-"), Client: who.Client, Session: who.Session, Caller: who.Caller,
+		Time: s.now().UTC(), Instance: w.in.Name, ID: w.id, Write: w.writeID, Outcome: outcome, Fence: w.fence, Patch: raw(w.patch),
+		Confirm: strings.TrimPrefix(w.kind, "confirm-"), Client: w.who.Client, Session: w.who.Session, Caller: w.who.Caller,
 	}
-	if a.Incident != nil {
-		r.After = raw(a.Incident)
+	if a == nil {
+		b := *w.before
+		b.Raw, b.Details = nil, nil
+		r.Before = raw(&b)
+	} else {
+		r.Steps = raw(a.Steps)
+		if a.Incident != nil {
+			r.After = raw(a.Incident)
+		}
 	}
 	if werr != nil {
 		r.Error = werr.Error()
@@ -253,7 +336,7 @@ func (s *Service) record(in *Instance, id string, p schema.Patch, before *schema
 // checkPatchShape holds for every vendor: something to change, status only
 // open or closed, and a resolution exactly when closing.
 func checkPatchShape(p schema.Patch) error {
-	if len(patchFields(p)) == 0 {
+	if len(p.Fields()) == 0 {
 		return schema.ArgError("changes", "nothing to change: pass at least one of title, description, severity, assignee, status, resolution, comment")
 	}
 	if p.Status != nil && *p.Status != schema.StatusOpen && *p.Status != schema.StatusClosed {
@@ -270,24 +353,6 @@ func checkPatchShape(p schema.Patch) error {
 		return schema.ArgError("title", "a title cannot be empty")
 	}
 	return nil
-}
-
-func patchFields(p schema.Patch) []schema.PatchField {
-	var out []schema.PatchField
-	add := func(set bool, f schema.PatchField) {
-		if set {
-			out = append(out, f)
-		}
-	}
-	add(p.Title != nil, schema.PatchTitle)
-	add(p.Description != nil, schema.PatchDescription)
-	add(p.Severity != nil, schema.PatchSeverity)
-	add(p.Assignee != nil, schema.PatchAssignee)
-	add(p.Status != nil && *p.Status == schema.StatusClosed, schema.PatchClose)
-	add(p.Status != nil && *p.Status != schema.StatusClosed, schema.PatchReopen)
-	add(p.Resolution != nil, schema.PatchResolution)
-	add(p.Comment != nil, schema.PatchComment)
-	return out
 }
 
 func joinFields(fs []schema.PatchField) string {

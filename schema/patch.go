@@ -26,3 +26,24 @@ const (
 	PatchResolution  PatchField = "resolution"
 	PatchComment     PatchField = "comment"
 )
+
+// Fields lists the changes p makes, in a fixed order: a status of closed is
+// PatchClose, any other status PatchReopen.
+func (p Patch) Fields() []PatchField {
+	var out []PatchField
+	add := func(set bool, f PatchField) {
+		if set {
+			out = append(out, f)
+		}
+	}
+	closing := p.Status != nil && *p.Status == StatusClosed
+	add(p.Title != nil, PatchTitle)
+	add(p.Description != nil, PatchDescription)
+	add(p.Severity != nil, PatchSeverity)
+	add(p.Assignee != nil, PatchAssignee)
+	add(closing, PatchClose)
+	add(p.Status != nil && !closing, PatchReopen)
+	add(p.Resolution != nil, PatchResolution)
+	add(p.Comment != nil, PatchComment)
+	return out
+}

@@ -28,7 +28,7 @@ type ListArgs struct {
 	Tags          []string `json:"tags,omitempty" jsonschema_description:"Keep incidents carrying ANY of these tags (exact match)."`
 	DeviceIDs     []string `json:"device_ids,omitempty" jsonschema_description:"Keep incidents involving ANY of these device ids (as get_incident shows them)."`
 	UserIDs       []string `json:"user_ids,omitempty" jsonschema_description:"Keep incidents involving ANY of these user ids."`
-	PolicyIDs     []string `json:"policy_ids,omitempty" jsonschema_description:"Keep incidents raised by ANY of these policy ids (DLP)."`
+	PolicyIDs     []string `json:"policy_ids,omitempty" jsonschema_description:"Keep incidents raised by ANY of these policy ids (vendors with policies)."`
 	IDs           []string `json:"ids,omitempty" jsonschema_description:"Keep only these incident ids ('<instance>:<native id>')."`
 	Tenant        string   `json:"tenant,omitempty" jsonschema_description:"Keep incidents of this tenant id (vendors with tenants)."`
 	Where         string   `json:"where,omitempty" jsonschema_description:"Advanced: a CEL expression over 'incident' that must be true, ANDed with the other arguments. Example: incident.severity >= HIGH && 'ransomware' in incident.tags && incident.created_at > now - duration('72h'). Severity compares with INFORMATIONAL < LOW < MEDIUM < HIGH < CRITICAL; status with OPEN, IN_PROGRESS, ON_HOLD, RESOLVED, CLOSED; incident.title.icontains('x') matches ignoring case."`

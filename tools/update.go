@@ -9,6 +9,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/incident-mcp/incident-mcp/audit"
 	"github.com/incident-mcp/incident-mcp/incidents"
 	"github.com/incident-mcp/incident-mcp/internal/caller"
 	"github.com/incident-mcp/incident-mcp/schema"
@@ -26,10 +27,10 @@ type UpdateArgs struct {
 	Title             *string `json:"title,omitempty" jsonschema_description:"New title."`
 	Description       *string `json:"description,omitempty" jsonschema_description:"New description."`
 	Severity          string  `json:"severity,omitempty" jsonschema:"enum=informational,enum=low,enum=medium,enum=high,enum=critical" jsonschema_description:"New severity."`
-	Assignee          *string `json:"assignee,omitempty" jsonschema_description:"New assignee: the vendor's user id (ESET user uuid, DLP analyst e-mail); an empty string removes the assignee."`
+	Assignee          *string `json:"assignee,omitempty" jsonschema_description:"New assignee, in the form the instance takes (see the tool description); an empty string removes the assignee."`
 	Status            string  `json:"status,omitempty" jsonschema:"enum=closed,enum=open" jsonschema_description:"'closed' closes the incident (needs resolution); 'open' reopens it."`
-	Resolution        string  `json:"resolution,omitempty" jsonschema_description:"Why it is closed, with status 'closed': true_positive, false_positive, suspicious (ESET), low_priority (Kaspersky), or a DLP reason (valid, invalid_data_mislabled, invalid_destination_not_risk, invalid_user_exempt, invalid_other)."`
-	Comment           *string `json:"comment,omitempty" jsonschema_description:"A comment to add (ESET), the closing note (ESET, DLP)."`
+	Resolution        string  `json:"resolution,omitempty" jsonschema_description:"Why it is closed, with status 'closed': one of the resolutions the instance accepts (see the tool description)."`
+	Comment           *string `json:"comment,omitempty" jsonschema_description:"A comment; where the instance keeps it is in the tool description."`
 	ConfirmationToken string  `json:"confirmation_token,omitempty" jsonschema_description:"Only on the second call of the token flow: the confirmation_token from the preview, after the user approved that preview. Never invent one."`
 }
 
@@ -76,9 +77,10 @@ What each instance can change:`)
 		case in.ReadOnly:
 			fmt.Fprintf(&b, "\n- %s (%s): read-only on this server", in.Name, in.Info.Vendor)
 		default:
-			fmt.Fprintf(&b, "\n- %s (%s): %s", in.Name, in.Info.Vendor, joinPatchFields(in.Info.Updates))
+			fmt.Fprintf(&b, "\n- %s (%s): %s%s", in.Name, in.Info.Vendor, joinPatchFields(in.Info.Updates), writeFacts(in))
 		}
 	}
+	b.WriteString("\n\nEach confirmation applies at most once, and writes to one incident are serialized. If a result says the outcome is unknown, call get_incident to re-read the incident before trying again.")
 	return annotate(mcp.NewToolWithRawSchema(UpdateIncident, b.String(), schema.InputSchema[UpdateArgs]()),
 		"Update incident", false, true, false, true)
 }
@@ -92,6 +94,35 @@ func joinPatchFields(fs []schema.PatchField) string {
 		s[i] = string(f)
 	}
 	return strings.Join(s, ", ")
+}
+
+// writeFacts renders what a driver says its write values look like.
+func writeFacts(in incidents.InstanceInfo) string {
+	w := in.Info.Write
+	var parts []string
+	if len(w.Resolutions) > 0 {
+		rs := make([]string, len(w.Resolutions))
+		for i, r := range w.Resolutions {
+			rs[i] = string(r)
+		}
+		parts = append(parts, "resolutions: "+strings.Join(rs, ", "))
+	}
+	if w.Assignee != "" {
+		parts = append(parts, "assignee: "+w.Assignee)
+	}
+	if w.Comment != "" {
+		parts = append(parts, "comment: "+w.Comment)
+	}
+	if w.MaxTitle > 0 {
+		parts = append(parts, fmt.Sprintf("title at most %d characters", w.MaxTitle))
+	}
+	if w.MaxText > 0 {
+		parts = append(parts, fmt.Sprintf("description and comment at most %d characters", w.MaxText))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return ". " + strings.Join(parts, "; ")
 }
 
 type updateHandler struct {
@@ -185,8 +216,17 @@ func (h *updateHandler) apply(ctx context.Context, kind, token, id string, p sch
 	applied, err := h.svc.Apply(ctx, kind, token, id, p, who)
 	if err != nil {
 		r := errorResult(err)
-		if applied != nil && len(applied.Steps) > 0 {
-			r.StructuredContent = map[string]any{"error": r.StructuredContent.(map[string]any)["error"], "vendor_calls": applied.Steps}
+		if applied != nil {
+			body := map[string]any{"error": r.StructuredContent.(map[string]any)["error"], "outcome": applied.Outcome}
+			if len(applied.Steps) > 0 {
+				body["vendor_calls"] = applied.Steps
+			}
+			r.StructuredContent = body
+			if applied.Outcome == audit.Unknown {
+				// The generic advice ("call again") would risk a second
+				// write: the model must re-read first.
+				r.Content = []mcp.Content{mcp.NewTextContent("OUTCOME UNKNOWN: " + publicText(err))}
+			}
 		}
 		return r, nil
 	}
@@ -206,18 +246,15 @@ func declined(id, why string) *mcp.CallToolResult {
 		fmt.Sprintf("NOT APPLIED: %s; nothing was written to %s.", why, id))
 }
 
-// confirmed reads the form answer; an accept without content counts, since
-// some clients send only the action for a form with one boolean.
+// confirmed reads the form answer: only an explicit confirm: true is a
+// confirmation. An accept with no content, {} or null, says nothing about
+// this change.
 func confirmed(content any) bool {
 	m, ok := content.(map[string]any)
 	if !ok {
-		return content == nil
+		return false
 	}
-	v, present := m["confirm"]
-	if !present {
-		return true
-	}
-	b, ok := v.(bool)
+	b, ok := m["confirm"].(bool)
 	return ok && b
 }
 

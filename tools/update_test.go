@@ -97,15 +97,19 @@ func TestUpdateTokenPath(t *testing.T) {
 				t.Errorf("read back %v / %v", got["title"], got["severity"])
 			}
 			recs := auditRecords(t, f)
-			if len(recs) != 1 || recs[0].ID != id || recs[0].Outcome != "applied" || recs[0].Confirm != "token" || !strings.Contains(string(recs[0].Steps), "basic-attributes:update") {
+			if len(recs) != 2 || recs[0].Outcome != audit.Intent || recs[0].Write == "" || recs[0].Write != recs[1].Write ||
+				recs[1].ID != id || recs[1].Outcome != audit.Applied || recs[1].Confirm != "token" || !strings.Contains(string(recs[1].Steps), "basic-attributes:update") {
 				t.Fatalf("audit = %+v", recs)
 			}
+			if p := audit.Pending(recs); len(p) != 0 {
+				t.Errorf("pending after a finished write: %+v", p)
+			}
 
-			// The write changed the incident: the same token is now void.
-			if res, _ := f.call(t, tools.UpdateIncident, with(token)); !res.IsError || !strings.Contains(text(res), "changed since the preview") {
+			// A confirmation applies once.
+			if res, _ := f.call(t, tools.UpdateIncident, with(token)); !res.IsError || !strings.Contains(text(res), "already used") {
 				t.Errorf("reused token: %s", text(res))
 			}
-			if n := len(auditRecords(t, f)); n != 1 {
+			if n := len(auditRecords(t, f)); n != 2 {
 				t.Errorf("%d audit records after a refused reuse", n)
 			}
 		})
@@ -122,6 +126,9 @@ func TestUpdateElicitation(t *testing.T) {
 		}{
 			{"accept", mcp.ElicitationResponseActionAccept, map[string]any{"confirm": true}, true},
 			{"accept unticked", mcp.ElicitationResponseActionAccept, map[string]any{"confirm": false}, false},
+			{"accept empty", mcp.ElicitationResponseActionAccept, map[string]any{}, false},
+			{"accept null", mcp.ElicitationResponseActionAccept, nil, false},
+			{"accept string", mcp.ElicitationResponseActionAccept, map[string]any{"confirm": "true"}, false},
 			{"decline", mcp.ElicitationResponseActionDecline, nil, false},
 			{"cancel", mcp.ElicitationResponseActionCancel, nil, false},
 		} {
@@ -146,7 +153,7 @@ func TestUpdateElicitation(t *testing.T) {
 					if sc["applied"] != true || got["status"] != "closed" || got["resolution"] != "false_positive" {
 						t.Errorf("accepted but incident is %v/%v: %s", got["status"], got["resolution"], text(res))
 					}
-					if len(recs) != 1 || recs[0].Confirm != "elicitation" || recs[0].Client == "" {
+					if len(recs) != 2 || recs[1].Outcome != audit.Applied || recs[1].Confirm != "elicitation" || recs[1].Client == "" {
 						t.Errorf("audit = %+v", recs)
 					}
 					return
@@ -318,5 +325,53 @@ func TestUpdateEachVendor(t *testing.T) {
 				t.Errorf("read back: %v", got)
 			}
 		})
+	}
+}
+
+// TestRefusedBeforePreview: every value a vendor would refuse is refused at
+// the preview, naming the argument and what the vendor takes, so the human
+// is never asked to confirm a change that cannot be written.
+func TestRefusedBeforePreview(t *testing.T) {
+	f := newFixtureTB(t, protocolVersions[0], setup{})
+	firstOpen := func(instance string) string {
+		_, sc := f.call(t, tools.ListIncidents, map[string]any{"instance": instance, "status": []string{"open"}, "page_size": 1})
+		return sc["incidents"].([]any)[0].(map[string]any)["id"].(string)
+	}
+	ids := map[string]string{"eset": firstOpen("eset"), "kaspersky": firstOpen("kaspersky"), "dlp": firstOpen("dlp")}
+	for _, tc := range []struct {
+		instance string
+		args     map[string]any
+		want     []string
+	}{
+		{"kaspersky", map[string]any{"status": "closed", "resolution": "suspicious"}, []string{"resolution", "false_positive, low_priority, true_positive"}},
+		{"kaspersky", map[string]any{"comment": "x"}, []string{"comment", "close"}},
+		{"dlp", map[string]any{"status": "closed", "resolution": "suspicious"}, []string{"resolution", "invalid_user_exempt"}},
+		{"dlp", map[string]any{"status": "closed", "resolution": "low_priority"}, []string{"resolution", "true_positive"}},
+		{"dlp", map[string]any{"assignee": "not-an-email"}, []string{"assignee", "e-mail"}},
+		{"dlp", map[string]any{"assignee": "analyst@localhost"}, []string{"assignee", "e-mail"}},
+		{"dlp", map[string]any{"comment": "note on an open incident"}, []string{"comment", "only on closed incidents"}},
+		{"dlp", map[string]any{"status": "closed", "resolution": "invalid_other", "comment": strings.Repeat("n", 4097)}, []string{"comment", "at most 4096"}},
+		{"eset", map[string]any{"assignee": "e2e-analyst"}, []string{"assignee", "UUID"}},
+		{"eset", map[string]any{"title": strings.Repeat("t", 257)}, []string{"title", "at most 256"}},
+		{"eset", map[string]any{"comment": "  "}, []string{"comment"}},
+	} {
+		t.Run(tc.instance+"/"+fmt.Sprint(tc.args), func(t *testing.T) {
+			args := map[string]any{"id": ids[tc.instance]}
+			for k, v := range tc.args {
+				args[k] = v
+			}
+			res, sc := f.call(t, tools.UpdateIncident, args)
+			if !res.IsError || sc["confirmation_token"] != nil {
+				t.Fatalf("not refused at the preview: %s", text(res))
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(text(res), w) {
+					t.Errorf("refusal does not mention %q: %s", w, text(res))
+				}
+			}
+		})
+	}
+	if n := len(auditRecords(t, f)); n != 0 {
+		t.Errorf("%d audit records", n)
 	}
 }

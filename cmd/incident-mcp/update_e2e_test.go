@@ -163,13 +163,18 @@ func firstOpen(t *testing.T, c *client.Client, skip int) map[string]any {
 	return incs[len(incs)-1].(map[string]any)
 }
 
+// records reads the outcomes in the audit log at path; every intent there
+// must have its outcome.
 func records(t *testing.T, path string) []audit.Record {
 	t.Helper()
 	recs, _, err := audit.Read(path)
 	if err != nil && !os.IsNotExist(err) {
 		t.Fatal(err)
 	}
-	return recs
+	if p := audit.Pending(recs); len(p) != 0 {
+		t.Errorf("intents without an outcome: %+v", p)
+	}
+	return audit.Outcomes(recs)
 }
 
 // TestUpdateOverTransports: over stdio and streamable HTTP, with both
@@ -214,7 +219,7 @@ func TestUpdateOverTransports(t *testing.T) {
 
 				plain := srv.connect(t, pv, nil)
 				target := firstOpen(t, plain, 2)
-				args := map[string]any{"id": target["id"], "assignee": "e2e-analyst"}
+				args := map[string]any{"id": target["id"], "assignee": "5f2b9a43-0d5c-4a8e-9f6e-3b1c2d4e5f60"}
 				res, sc = callTool(t, plain, "update_incident", args)
 				token, _ := sc["confirmation_token"].(string)
 				if res.IsError || token == "" {

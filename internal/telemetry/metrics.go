@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/incident-mcp/incident-mcp/audit"
 	"github.com/incident-mcp/incident-mcp/incidents"
 	"github.com/incident-mcp/incident-mcp/schema"
 )
@@ -243,21 +244,28 @@ func errorType(err error) string {
 	return "_OTHER"
 }
 
-// writeOutcome classifies an update_incident result: "applied", "preview"
-// (a confirmation is pending) or the portable error code.
+// writeOutcome classifies an update_incident result: "applied",
+// "preview" (a confirmation is pending), "declined", the audit outcome of a
+// write that failed ("failed", "partial", "unknown"), or the error code of
+// a call refused before any write.
 func writeOutcome(r *mcp.CallToolResult) string {
+	m, _ := r.StructuredContent.(map[string]any)
 	if r.IsError {
-		if m, ok := r.StructuredContent.(map[string]any); ok {
-			if e, ok := m["error"].(map[string]any); ok {
-				if c, ok := e["code"].(schema.Code); ok {
-					return string(c)
-				}
+		if o, ok := m["outcome"].(string); ok && slices.Contains([]string{audit.Failed, audit.Partial, audit.Unknown}, o) {
+			return o
+		}
+		if e, ok := m["error"].(map[string]any); ok {
+			if c, ok := e["code"].(schema.Code); ok {
+				return string(c)
 			}
 		}
 		return "error"
 	}
-	if _, ok := r.StructuredContent.(*incidents.Applied); ok {
+	switch {
+	case m["applied"] == true:
 		return "applied"
+	case m["preview"] != nil:
+		return "preview"
 	}
-	return "preview"
+	return "declined"
 }

@@ -47,7 +47,9 @@ got = await client.callTool({ name: "get_incident", arguments: { id: b.id } });
 check("title unchanged after decline", got.structuredContent.title === b.title);
 
 const lines = existsSync(auditPath) ? readFileSync(auditPath, "utf8").trim().split("\n").filter(Boolean).map(JSON.parse) : [];
-check("audit log holds exactly the accepted write", lines.length === 1 && lines[0].id === a.id && lines[0].outcome === "applied" && lines[0].confirmed_by === "elicitation", JSON.stringify(lines));
+check("audit log holds exactly the accepted write: its intent, then its outcome",
+  lines.length === 2 && lines[0].outcome === "intent" && lines[1].write === lines[0].write &&
+  lines[1].id === a.id && lines[1].outcome === "applied" && lines[1].confirmed_by === "elicitation", JSON.stringify(lines));
 
 await client.close();
 console.log(`elicitation: ${passed} passed, ${failed} failed`);

@@ -131,7 +131,8 @@ func (d *Driver) Info() driver.Info {
 			{Key: schema.OrderCreatedAt, Desc: true}, {Key: schema.OrderCreatedAt},
 			{Key: schema.OrderSeverity, Desc: true}, {Key: schema.OrderSeverity},
 		},
-		Updates: []schema.PatchField{schema.PatchAssignee, schema.PatchClose, schema.PatchReopen, schema.PatchResolution, schema.PatchComment},
+		Updates: updates,
+		Write:   writeInfo,
 		Notes: []string{
 			"statuses: open, in_progress (DLP \"investigating\"), resolved, closed; none is on_hold",
 			"each incident has one policy, one device (endpoint) and one user; no tenant",

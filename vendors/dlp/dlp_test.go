@@ -24,14 +24,24 @@ const noLimit = 1_000_000
 
 type harness struct{}
 
-type backend struct{ *dlpsim.Server }
+type backend struct {
+	*dlpsim.Server
+	rec *drivertest.WriteRecorder
+}
+
+func (b backend) Recorder() *drivertest.WriteRecorder { return b.rec }
+func (backend) Assignee() string                      { return "analyst@example.com" }
+
+// isWrite tells DLP's one write call, the PATCH.
+func isWrite(r *http.Request) bool { return r.Method == http.MethodPatch }
 
 // MissingID is well formed (incident-<7 digits>) but below every generated id.
 func (backend) MissingID() string { return "incident-0000001" }
 
 func (harness) MakeDriver(t *testing.T) (driver.Driver, drivertest.Backend) {
 	sim := dlpsim.New(dlpsim.Config{Seed: 7, Incidents: 300, Now: simNow, RateLimit: noLimit})
-	return newDriver(t, sim, dlp.Config{RateLimit: noLimit}), backend{sim}
+	rec := drivertest.NewWriteRecorder(sim, isWrite)
+	return newDriver(t, rec, dlp.Config{RateLimit: noLimit}), backend{sim, rec}
 }
 
 // newDriver serves h and points a driver at it; cfg fills in the rest.

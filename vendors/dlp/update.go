@@ -13,6 +13,7 @@ import (
 
 	"github.com/incident-mcp/incident-mcp/schema"
 	"github.com/incident-mcp/incident-mcp/vendors/driver"
+	"github.com/incident-mcp/incident-mcp/vendors/internal/wire"
 )
 
 // PatchRequest is the body of PATCH {prefix}/incidents/{id}. A nil field is
@@ -28,23 +29,49 @@ type PatchRequest struct {
 // closeReasonsHint lists what a resolution can be, for error messages.
 var closeReasonsHint = `true_positive (DLP "valid"), false_positive ("invalid_data_mislabled"), or DLP's own invalid_destination_not_risk, invalid_user_exempt, invalid_other`
 
+// maxNote caps close_note. DLP documents no limit (unverified): this is the
+// tolerant choice.
+const maxNote = 4096
+
+// writeInfo describes DLP's write values for the tool description.
+var writeInfo = driver.WriteInfo{
+	Resolutions: []schema.Resolution{schema.ResolutionTruePositive, schema.ResolutionFalsePositive,
+		"invalid_destination_not_risk", "invalid_user_exempt", "invalid_other"},
+	Assignee: "an analyst's e-mail address (like soc@company.com); \"\" unassigns",
+	Comment:  "kept only on a closed incident, as its close note: send it when closing, or on an incident already closed",
+	MaxText:  maxNote,
+}
+
+// updates lists what PATCH can change.
+var updates = []schema.PatchField{schema.PatchAssignee, schema.PatchClose, schema.PatchReopen, schema.PatchResolution, schema.PatchComment}
+
+// CheckPatch implements driver.Driver: the values PATCH takes, and the
+// vendor's rule that a close reason and note exist only on a closed
+// incident.
+func (d *Driver) CheckPatch(cur *schema.Incident, p schema.Patch) error {
+	r, err := patchRequest(p)
+	if err != nil {
+		return err
+	}
+	result := cur.Status
+	if p.Status != nil {
+		result = *p.Status
+	}
+	if (r.CloseReason != nil || r.CloseNote != nil) && result != schema.StatusClosed {
+		arg := "comment"
+		if r.CloseReason != nil {
+			arg = "resolution"
+		}
+		return schema.ArgError(arg, "DLP keeps a resolution and a comment (close note) only on closed incidents; this one is %s: close it with status \"closed\" and a resolution in the same change", cur.Status)
+	}
+	return nil
+}
+
 // patchRequest translates a normalized patch, refusing before any write
 // what DLP cannot do and what it would refuse.
 func patchRequest(p schema.Patch) (*PatchRequest, error) {
-	var ro []string
-	if p.Title != nil {
-		ro = append(ro, "title")
-	}
-	if p.Description != nil {
-		ro = append(ro, "description")
-	}
-	if p.Severity != nil {
-		ro = append(ro, "severity")
-	}
-	if len(ro) > 0 {
-		return nil, schema.Errorf(schema.CodeUnsupported,
-			"DLP cannot change %s: its API updates only status (open or closed), resolution (close_reason), comment (close_note) and assignee (assigned_to)",
-			strings.Join(ro, ", "))
+	if err := wire.Unsupported(p, updates, "DLP", "its API updates only status (open or closed), resolution (close_reason), comment (close_note) and assignee (assigned_to)"); err != nil {
+		return nil, err
 	}
 	var r PatchRequest
 	if p.Status != nil {
@@ -65,19 +92,22 @@ func patchRequest(p schema.Patch) (*PatchRequest, error) {
 			reason, ok = string(*p.Resolution), true
 		}
 		if !ok {
-			return nil, schema.Errorf(schema.CodeUnsupported, "DLP has no close reason for resolution %q; use %s", *p.Resolution, closeReasonsHint)
+			e := schema.Errorf(schema.CodeUnsupported, "DLP has no close reason for resolution %q; use %s", *p.Resolution, closeReasonsHint)
+			e.Arg = "resolution"
+			return nil, e
 		}
 		r.CloseReason = &reason
 	}
 	if p.Comment != nil {
+		if err := wire.CheckText("comment", p.Comment, maxNote); err != nil {
+			return nil, err
+		}
 		r.CloseNote = p.Comment
 	}
 	if p.Assignee != nil {
 		a := strings.TrimSpace(*p.Assignee)
-		if a != "" {
-			if addr, err := mail.ParseAddress(a); err != nil || addr.Address != a {
-				return nil, schema.ArgError("assignee", "DLP assigns incidents to an analyst's e-mail address (like soc@company.com), not %q", a)
-			}
+		if a != "" && !validEmail(a) {
+			return nil, schema.ArgError("assignee", "DLP assigns incidents to an analyst's e-mail address (like soc@company.com), not %q", a)
 		}
 		r.AssignedTo = &a
 	}
@@ -94,6 +124,17 @@ func patchRequest(p schema.Patch) (*PatchRequest, error) {
 	return &r, nil
 }
 
+// validEmail accepts what DLP takes as an analyst: a bare address (no
+// display name or angle brackets) with a dotted domain, at most 254 bytes.
+func validEmail(v string) bool {
+	a, err := mail.ParseAddress(v)
+	if err != nil || a.Name != "" || a.Address != v || len(v) > 254 || strings.ContainsAny(v, " \t\r\n") {
+		return false
+	}
+	_, domain, _ := strings.Cut(v, "@")
+	return strings.Contains(domain, ".") && !strings.HasPrefix(domain, ".") && !strings.HasSuffix(domain, ".")
+}
+
 // Update implements driver.Driver: one PATCH with every change. The vendor
 // refuses close_note and close_reason on an incident that is not closed and
 // stays closed; its message says so.
@@ -107,7 +148,9 @@ func (d *Driver) Update(ctx context.Context, nativeID string, patch schema.Patch
 	}
 	path := d.c.prefix + "/incidents/" + url.PathEscape(nativeID)
 	step := driver.Step{Call: "PATCH " + path + " " + describe(body)}
-	resp, err := d.c.do(ctx, http.MethodPatch, path, body, false)
+	wctx, trace := wire.TraceWrite(ctx)
+	resp, err := d.c.do(wctx, http.MethodPatch, path, body, false)
+	err = trace.Outcome(err)
 	if err != nil {
 		step.Error = err.Error()
 		if he, ok := errors.AsType[*driver.HTTPError](err); ok {

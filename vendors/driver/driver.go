@@ -38,9 +38,21 @@ type Driver interface {
 	// Get reads one incident in full, with Details, by its native id.
 	Get(ctx context.Context, nativeID string) (*schema.Incident, error)
 
+	// CheckPatch refuses, without I/O, every change Update would fail to
+	// make on current: fields the API cannot change (schema.CodeUnsupported),
+	// values the vendor does not accept (resolutions, assignee format, text
+	// length: schema.CodeInvalidArgument naming the argument), and rules on
+	// the incident's state (schema.CodeFailedPrecondition). The service calls
+	// it before it shows a preview, so the human is never asked to confirm a
+	// change the vendor would refuse. Whatever it accepts, the vendor accepts.
+	CheckPatch(current *schema.Incident, patch schema.Patch) error
+
 	// Update applies patch to one incident. A driver that cannot make a
 	// change returns an error whose code is schema.CodeUnsupported before
-	// writing anything.
+	// writing anything. Steps in the result are the vendor WRITES made, in
+	// order; reads done along the way (a tenant lookup, a read-back) are not
+	// steps. When a write request was sent and its answer lost, the error
+	// wraps ErrOutcomeUnknown.
 	Update(ctx context.Context, nativeID string, patch schema.Patch) (*UpdateResult, error)
 
 	// ErrorCode classifies an error returned by this driver.
@@ -75,8 +87,28 @@ type Info struct {
 	Sorts []schema.Order
 	// Updates lists the changes Update can make.
 	Updates []schema.PatchField
+	// Write describes the values a write takes, for the tool description;
+	// empty when Updates is.
+	Write WriteInfo
 	// Notes are short facts a model should know about this vendor.
 	Notes []string
+}
+
+// WriteInfo is what a model needs to know to propose a change the vendor
+// takes. CheckPatch enforces it; this only describes it.
+type WriteInfo struct {
+	// Resolutions are the values a close takes (normalized ones first, then
+	// the vendor's own kept verbatim).
+	Resolutions []schema.Resolution `json:"resolutions,omitempty"`
+	// Assignee says what an assignee value looks like ("an ESET user
+	// UUID"), and whether "" unassigns.
+	Assignee string `json:"assignee,omitempty"`
+	// Comment says where a comment goes and when the vendor keeps one.
+	Comment string `json:"comment,omitempty"`
+	// MaxTitle and MaxText are the most characters a title, and a
+	// description or comment, may have; 0 when the vendor takes none.
+	MaxTitle int `json:"max_title,omitempty"`
+	MaxText  int `json:"max_text,omitempty"`
 }
 
 // Plan is a driver's translation of a Query.
@@ -181,14 +213,6 @@ func CodeForStatus(status int) schema.Code {
 		return schema.CodeUnavailable
 	}
 	return schema.CodeInternal
-}
-
-// PatchChecker is implemented by drivers whose vendor has rules on a change
-// that depend on the incident's current state (ESET: the assignee may be
-// empty only while the incident is open). The service calls it before it
-// shows a preview, so a change that would fail is refused up front.
-type PatchChecker interface {
-	CheckPatch(current *schema.Incident, patch schema.Patch) error
 }
 
 // ErrOutcomeUnknown marks a write whose request reached the wire but whose

@@ -1,6 +1,9 @@
 // Package drivertest is the conformance suite every vendor driver passes
 // against its simulator: listing and paging, normalization, get, pushdown
-// that never loses a match, honest exactness and order, and error codes.
+// that never loses a match, honest exactness and order, error codes, and
+// writes: CheckPatch refuses what the vendor would, accepts only what it
+// takes, Steps are exactly the vendor writes, and a lost answer is an
+// unknown outcome.
 package drivertest
 
 import (
@@ -42,6 +45,7 @@ func RunConformanceTests(t *testing.T, h Harness) {
 	t.Run("Pushdown", func(t *testing.T) { testPushdown(t, h) })
 	t.Run("Order", func(t *testing.T) { testOrder(t, h) })
 	t.Run("Errors", func(t *testing.T) { testErrors(t, h) })
+	t.Run("Writes", func(t *testing.T) { testWrites(t, h) })
 }
 
 // ListAll pages through everything plan selects.

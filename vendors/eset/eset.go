@@ -118,6 +118,7 @@ func (d *Driver) Info() driver.Info {
 			{Key: schema.OrderSeverity, Desc: true}, {Key: schema.OrderSeverity},
 		},
 		Updates: updatable,
+		Write:   writeInfo,
 		Notes: []string{
 			"severities: low, medium, high (no informational or critical)",
 			"statuses: open, in_progress, on_hold, closed (no resolved)",

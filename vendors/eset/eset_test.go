@@ -23,13 +23,25 @@ var simNow = time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
 
 type harness struct{}
 
-type backend struct{ *esetsim.Server }
+type backend struct {
+	*esetsim.Server
+	rec *drivertest.WriteRecorder
+}
+
+func (b backend) Recorder() *drivertest.WriteRecorder { return b.rec }
+func (backend) Assignee() string                      { return "5f2b9a43-0d5c-4a8e-9f6e-3b1c2d4e5f60" }
+
+// isWrite tells ESET's write calls: every POST but the sign-in.
+func isWrite(r *http.Request) bool {
+	return r.Method == http.MethodPost && !strings.HasSuffix(r.URL.Path, "/oauth/token")
+}
 
 func (backend) MissingID() string { return "00000000-0000-4000-8000-000000000000" }
 
 func (harness) MakeDriver(t *testing.T) (driver.Driver, drivertest.Backend) {
 	sim := esetsim.New(esetsim.Config{Seed: 7, Incidents: 300, Now: simNow, RateLimit: -1})
-	return newDriver(t, sim, nil), backend{sim}
+	rec := drivertest.NewWriteRecorder(sim, isWrite)
+	return newDriver(t, rec, nil), backend{sim, rec}
 }
 
 func newDriver(t *testing.T, h http.Handler, sleep func(context.Context, time.Duration) error) *eset.Driver {

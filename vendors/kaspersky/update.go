@@ -2,6 +2,7 @@ package kaspersky
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/incident-mcp/incident-mcp/schema"
 	"github.com/incident-mcp/incident-mcp/vendors/driver"
+	"github.com/incident-mcp/incident-mcp/vendors/internal/wire"
 )
 
 // closeItem is one element of the close call's array body.
@@ -21,29 +23,39 @@ type closeItem struct {
 // allowedChange says, in every refusal, what Kaspersky's API can do.
 const allowedChange = "Kaspersky's API can only close an incident with a resolution (true_positive, false_positive or low_priority)"
 
+// writeInfo describes Kaspersky's one write for the tool description.
+var writeInfo = driver.WriteInfo{
+	Resolutions: []schema.Resolution{schema.ResolutionTruePositive, schema.ResolutionFalsePositive, schema.ResolutionLowPriority},
+}
+
+// CheckPatch implements driver.Driver: only a close with a reason the close
+// call takes, of an incident not yet closed (the API cannot reopen or
+// change a resolution).
+func (d *Driver) CheckPatch(cur *schema.Incident, p schema.Patch) error {
+	if _, err := closeReason(p); err != nil {
+		return err
+	}
+	if cur.Status == schema.StatusClosed {
+		return schema.Errorf(schema.CodeFailedPrecondition,
+			"incident %s is already closed as %s; Kaspersky's API cannot reopen it or change its resolution", cur.ID, cur.Resolution)
+	}
+	return nil
+}
+
 // Update implements driver.Driver. The only write Kaspersky's REST API
 // documents is POST /incidents/close; everything else is refused before any
 // call. The close needs the incident's tenant, so the record is read first;
 // it is read again afterwards to return the state the vendor now holds.
-// When a call fails, the result still lists the steps made, for the audit.
+// Those reads are not steps: Steps holds the close call alone.
 func (d *Driver) Update(ctx context.Context, nativeID string, patch schema.Patch) (*driver.UpdateResult, error) {
 	reason, err := closeReason(patch)
 	if err != nil {
 		return nil, err
 	}
 	res := &driver.UpdateResult{}
-	step := func(call string, err error) {
-		s := driver.Step{Call: call, OK: err == nil}
-		if err != nil {
-			s.Error = err.Error()
-		}
-		res.Steps = append(res.Steps, s)
-	}
-
 	_, w, err := d.fetch(ctx, nativeID, false)
-	step("GET "+pathIncidents+"?id="+nativeID+" (read the incident's tenant and status)", err)
 	if err != nil {
-		return res, err
+		return res, fmt.Errorf("read the incident's tenant before closing: %w", err)
 	}
 	if statusFromKaspersky[w.Status] == schema.StatusClosed {
 		if w.Resolution == reason {
@@ -57,22 +69,26 @@ func (d *Driver) Update(ctx context.Context, nativeID string, patch schema.Patch
 	}
 
 	body := []closeItem{{ID: w.InternalID, TenantID: w.TenantID, Reason: reason}}
-	resp, err := d.c.do(ctx, http.MethodPost, pathClose, nil, body)
-	step(fmt.Sprintf("POST %s [{ID: %s, TenantID: %s, Reason: %s}]", pathClose, w.InternalID, w.TenantID, reason), err)
+	wctx, trace := wire.TraceWrite(ctx)
+	resp, err := d.c.do(wctx, http.MethodPost, pathClose, nil, body)
+	err = trace.Outcome(err)
+	step := driver.Step{Call: fmt.Sprintf("POST %s [{ID: %s, TenantID: %s, Reason: %s}]", pathClose, w.InternalID, w.TenantID, reason), OK: err == nil}
+	if he, ok := errors.AsType[*driver.HTTPError](err); ok {
+		step.RequestID = he.RequestID
+	}
 	if err != nil {
+		step.Error = err.Error()
+		res.Steps = append(res.Steps, step)
 		return res, err
 	}
-	if resp.requestID != "" {
-		res.Steps[len(res.Steps)-1].RequestID = resp.requestID
-	}
+	step.RequestID = resp.requestID
+	res.Steps = append(res.Steps, step)
 
-	after, err := d.Get(ctx, nativeID)
-	step("GET "+pathIncidents+"?id="+nativeID+" (read back)", err)
-	if err == nil {
+	// The close succeeded; a failed read-back leaves Incident empty.
+	if after, err := d.Get(ctx, nativeID); err == nil {
 		after.Raw = nil
 		res.Incident = after
 	}
-	// The close succeeded; a failed read-back is recorded in Steps only.
 	return res, nil
 }
 
