@@ -27,6 +27,7 @@ import (
 
 // httpProc is the built binary serving --demo over HTTP.
 type httpProc struct {
+	audit  string
 	url    string
 	addr   string
 	cmd    *exec.Cmd
@@ -72,8 +73,8 @@ func startHTTPEnv(t *testing.T, addr string, env []string, args ...string) *http
 	if addr == "" {
 		addr = freeAddr(t)
 	}
-	p := &httpProc{url: "http://" + addr, addr: addr, stderr: &syncBuffer{}}
-	all := append([]string{"--http", addr, "--audit-log", filepath.Join(t.TempDir(), "audit.jsonl")}, args...)
+	p := &httpProc{url: "http://" + addr, addr: addr, stderr: &syncBuffer{}, audit: filepath.Join(t.TempDir(), "audit.jsonl")}
+	all := append([]string{"--http", addr, "--audit-log", p.audit}, args...)
 	p.cmd = exec.Command(sharedBinary(t), all...)
 	p.cmd.Env = append(append(os.Environ(), "INCIDENT_MCP_SECRET="+strings.Repeat("h", 32)), env...)
 	p.cmd.Stderr = p.stderr
@@ -201,6 +202,23 @@ func TestHTTPBearerTokens(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
+	}
+
+	// A confirmed write records the caller in the audit log.
+	inc := firstOpen(t, c, 0)
+	args := map[string]any{"id": inc["id"], "title": "renamed over authenticated HTTP"}
+	_, sc = callTool(t, c, "update_incident", args)
+	token, _ := sc["confirmation_token"].(string)
+	if token == "" {
+		t.Fatalf("no confirmation token: %v", sc)
+	}
+	args["confirmation_token"] = token
+	if res, sc := callTool(t, c, "update_incident", args); res.IsError {
+		t.Fatalf("confirmed update: %v", sc)
+	}
+	recs := records(t, p.audit)
+	if len(recs) != 1 || recs[0].Caller != "soc-bot" || recs[0].Outcome != "applied" {
+		t.Errorf("audit: %+v", recs)
 	}
 
 	// SIGHUP reloads the tokens file.
