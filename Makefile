@@ -39,6 +39,18 @@ test-clients: build ## drive the binary with third-party MCP clients from npm
 	test/clients/inspector.sh $(BIN)
 	cd test/clients && node elicitation.mjs ../../$(BIN)
 
+.PHONY: evals
+evals: ## analyst scenarios, token budget and documentation examples against the demo (prints the tables)
+	$(GO) test -count=1 -v -run 'TestScenarios|TestTokenBudget|TestDocExamples' ./evals | grep -v '^=== RUN\|^    --- PASS'
+
+.PHONY: evals-baseline
+evals-baseline: ## rewrite the token baseline after an intended change (commit it with the change)
+	$(GO) test -count=1 -run TestTokenBudget ./evals -update-baseline
+
+.PHONY: evals-live
+evals-live: ## give a real model (ANTHROPIC_API_KEY) the tools and scenarios; transcripts in evals/transcripts/
+	$(GO) test -count=1 -v -timeout 30m -run TestLiveModel ./evals -live
+
 .PHONY: golden
 golden: ## rewrite golden files (tools/list snapshot, README tools table) after an intended change
 	$(GO) test ./tools -run 'Golden|README' -update

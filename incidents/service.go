@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/incident-mcp/incident-mcp/audit"
@@ -41,6 +42,12 @@ type Instance struct {
 	Name     string
 	Driver   driver.Driver
 	ReadOnly bool
+	// Budget overrides the service's per-call budget where non-zero.
+	Budget Budget
+	// RateLimit describes the pace requests are held to, for people.
+	RateLimit string
+	// lastOK is when the vendor last answered a call (Unix nanoseconds).
+	lastOK atomic.Int64
 	// info is Driver.Info(), read once: it never changes, and records are
 	// stamped with its vendor on the hot path.
 	info driver.Info
@@ -100,9 +107,12 @@ func New(instances []*Instance, sealer *Sealer, log *slog.Logger, opts ...Option
 
 // InstanceInfo describes a configured instance.
 type InstanceInfo struct {
-	Name     string      `json:"name"`
-	ReadOnly bool        `json:"read_only,omitempty"`
-	Info     driver.Info `json:"-"`
+	Name      string      `json:"name"`
+	ReadOnly  bool        `json:"read_only,omitempty"`
+	RateLimit string      `json:"rate_limit,omitempty"`
+	Info      driver.Info `json:"-"`
+	// LastContact is when the vendor last answered, zero if never.
+	LastContact time.Time `json:"last_contact,omitzero"`
 }
 
 // Instances lists the configured instances by name.
@@ -110,7 +120,7 @@ func (s *Service) Instances() []InstanceInfo {
 	out := make([]InstanceInfo, len(s.names))
 	for i, n := range s.names {
 		in := s.instances[n]
-		out[i] = InstanceInfo{Name: n, ReadOnly: in.ReadOnly, Info: in.info}
+		out[i] = InstanceInfo{Name: n, ReadOnly: in.ReadOnly, RateLimit: in.RateLimit, Info: in.info, LastContact: in.LastContact()}
 	}
 	return out
 }
@@ -138,6 +148,11 @@ type ListRequest struct {
 	PageSize int
 	Cursor   string
 	Explain  bool
+
+	// now pins the time relative times resolve against, and budget the
+	// upstream work, when a fan-out runs this request for one instance.
+	now    time.Time
+	budget Budget
 }
 
 // ListResult is one page of matches and how they were found.
@@ -175,6 +190,9 @@ type AppliedQuery struct {
 	Pushed []string `json:"pushed,omitempty"`
 	// Exact is true when the vendor's selection needed no local narrowing.
 	Exact bool `json:"exact"`
+	// Unsatisfiable names the criterion this instance's incidents can never
+	// satisfy, when that is why nothing was asked.
+	Unsatisfiable string `json:"unsatisfiable,omitempty"`
 }
 
 // ScanStats says how much upstream work a call did.
@@ -182,6 +200,9 @@ type ScanStats struct {
 	Requests      int  `json:"upstream_requests"`
 	Scanned       int  `json:"records_scanned"`
 	BudgetReached bool `json:"budget_reached,omitempty"`
+	// Error is the upstream failure that cut the scan short, when matches
+	// found before it are returned.
+	Error string `json:"error,omitempty"`
 }
 
 // cursor is the sealed state of a listing between calls.
@@ -227,6 +248,9 @@ func (s *Service) List(ctx context.Context, r ListRequest) (*ListResult, error) 
 	}
 	qhash := queryHash(in.Name, &r)
 	now := s.now().UTC().Truncate(time.Second)
+	if !r.now.IsZero() {
+		now = r.now
+	}
 	var cur cursor
 	if r.Cursor != "" {
 		if err := s.sealer.Open(cursorKind, r.Cursor, now, &cur); err != nil {
@@ -266,14 +290,20 @@ func (s *Service) List(ctx context.Context, r ListRequest) (*ListResult, error) 
 	if plan.Skip || q.Criteria.Impossible {
 		zero := 0
 		res.Total = &zero
-		res.Notes = append(res.Notes, "no incident can match these arguments together; the vendor was not called")
+		if plan.SkipReason != "" && !q.Criteria.Impossible {
+			res.Query.Unsatisfiable = plan.SkipReason
+			res.Notes = append(res.Notes, fmt.Sprintf("no incident of %s can match (%s); the vendor was not called", in.Name, plan.SkipReason))
+		} else {
+			res.Notes = append(res.Notes, "no incident can match these arguments together; the vendor was not called")
+		}
 		return res, nil
 	}
 	hydrate := slices.ContainsFunc(info.ListOmits, prog.Uses)
-	next, err := s.scan(ctx, in, plan, prog, hydrate, cur, pageSize, res)
+	next, err := s.scan(ctx, in, plan, prog, hydrate, cur, pageSize, s.budgetFor(in, r.budget), res)
 	if err != nil {
 		return nil, err
 	}
+	in.contacted(s.now())
 	if next != nil {
 		next.Instance, next.Query, next.PageSize, next.Now = in.Name, qhash, plan.PageSize, now
 		res.HasMore = true
@@ -291,12 +321,12 @@ func (s *Service) List(ctx context.Context, r ListRequest) (*ListResult, error) 
 // scan reads upstream pages from cur's position, keeping matches, until the
 // page is full, the data ends or the budget is spent. It returns the
 // position to continue from, or nil when nothing is left.
-func (s *Service) scan(ctx context.Context, in *Instance, plan *driver.Plan, prog *schema.Program, hydrate bool, cur cursor, pageSize int, res *ListResult) (*cursor, error) {
+func (s *Service) scan(ctx context.Context, in *Instance, plan *driver.Plan, prog *schema.Program, hydrate bool, cur cursor, pageSize int, budget Budget, res *ListResult) (*cursor, error) {
 	start := time.Now()
 	pos, skip := cur.Pos, cur.Offset
 	at := func(p string, off int) *cursor { return &cursor{Pos: p, Offset: off} }
 	for {
-		if res.Scan.Requests >= s.budget.Requests || time.Since(start) >= s.budget.Time {
+		if res.Scan.Requests >= budget.Requests || time.Since(start) >= budget.Time {
 			res.Scan.BudgetReached = true
 			res.Notes = append(res.Notes, fmt.Sprintf("stopped after %d upstream requests and %d records scanned (the per-call budget); more may match: call again with next_cursor", res.Scan.Requests, res.Scan.Scanned))
 			return at(pos, skip), nil
@@ -359,6 +389,7 @@ func (s *Service) partial(in *Instance, res *ListResult, err error, retry *curso
 	if len(res.Incidents) == 0 {
 		return nil, werr
 	}
+	res.Scan.Error = werr.Error()
 	res.Notes = append(res.Notes, fmt.Sprintf("stopped early: %v; call again with next_cursor to retry from where this page stopped", werr))
 	return retry, nil
 }
@@ -434,6 +465,7 @@ func (s *Service) Get(ctx context.Context, id string, includeRaw bool) (*schema.
 		return nil, s.wrap(in, "get incident "+id, err)
 	}
 	s.own(in, inc)
+	in.contacted(s.now())
 	if !includeRaw {
 		inc.Raw = nil
 	}
@@ -455,4 +487,29 @@ func (s *Service) wrap(in *Instance, op string, err error) error {
 	}
 	s.log.Warn("vendor call failed", "instance", in.Name, "op", op, "code", code, "ref", e.Ref, "err", err)
 	return e
+}
+
+// budgetFor is the budget of one call on in: the request's own (a fan-out
+// share), else the instance's override, else the service's, field by field.
+func (s *Service) budgetFor(in *Instance, req Budget) Budget {
+	b := s.budget
+	for _, o := range []Budget{in.Budget, req} {
+		if o.Requests > 0 {
+			b.Requests = o.Requests
+		}
+		if o.Time > 0 {
+			b.Time = o.Time
+		}
+	}
+	return b
+}
+
+func (in *Instance) contacted(t time.Time) { in.lastOK.Store(t.UnixNano()) }
+
+// LastContact is when the instance's vendor last answered, zero if never.
+func (in *Instance) LastContact() time.Time {
+	if n := in.lastOK.Load(); n != 0 {
+		return time.Unix(0, n).UTC()
+	}
+	return time.Time{}
 }

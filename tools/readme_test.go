@@ -63,10 +63,22 @@ func toolsTable(t *testing.T, tools []mcp.Tool) string {
 			args = append(args, "`"+name+"`")
 		}
 		slices.Sort(args)
-		summary, _, _ := strings.Cut(tool.Description, "\n")
+		summary := tableSummary(tool.Description)
 		a := tool.Annotations
 		hints := fmt.Sprintf("read-only: %v, destructive: %v, idempotent: %v, open-world: %v", *a.ReadOnlyHint, *a.DestructiveHint, *a.IdempotentHint, *a.OpenWorldHint)
 		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", tool.Name, summary, strings.Join(args, ", "), hints)
 	}
 	return b.String()
+}
+
+// tableSummary is a description's first paragraph; one that leads into a
+// list (ending in a colon) ends its sentence instead, so the table never
+// shows a sentence cut short.
+func tableSummary(desc string) string {
+	summary, _, _ := strings.Cut(desc, "\n\n")
+	summary = strings.Join(strings.Fields(summary), " ")
+	if s, ok := strings.CutSuffix(summary, ":"); ok {
+		summary = s + "."
+	}
+	return strings.ReplaceAll(summary, "|", "\\|")
 }

@@ -76,7 +76,7 @@ func incidentLine(inc *schema.Incident) string {
 	}
 	parts := []string{inc.ID, sev, string(inc.Status), inc.CreatedAt.Format("2006-01-02T15:04Z"), quoteTitle(inc.Title)}
 	if inc.Assignee != nil {
-		parts = append(parts, "assignee="+refName(*inc.Assignee))
+		parts = append(parts, "assignee="+fence(refName(*inc.Assignee)))
 	}
 	if len(inc.Devices) > 0 {
 		names := make([]string, 0, 3)
@@ -87,16 +87,16 @@ func incidentLine(inc *schema.Incident) string {
 			}
 			names = append(names, refName(d))
 		}
-		parts = append(parts, "devices="+strings.Join(names, ","))
+		parts = append(parts, "devices="+fence(strings.Join(names, ",")))
 	}
 	if len(inc.Tags) > 0 {
-		parts = append(parts, "tags="+strings.Join(inc.Tags, ","))
+		parts = append(parts, "tags="+fence(strings.Join(inc.Tags, ",")))
 	}
 	return strings.Join(parts, " | ")
 }
 
 func quoteTitle(t string) string {
-	return fmt.Sprintf("%q", truncate(t, maxTitleInText))
+	return fence(truncate(t, maxTitleInText))
 }
 
 func refName(r schema.Ref) string {
@@ -123,7 +123,7 @@ func renderIncident(inc *schema.Incident) string {
 	line("priority", inc.Priority)
 	line("tenant", inc.Tenant)
 	if inc.Assignee != nil {
-		line("assignee", refName(*inc.Assignee))
+		line("assignee", fence(refName(*inc.Assignee)))
 	}
 	for _, t := range []struct {
 		k string
@@ -133,11 +133,11 @@ func renderIncident(inc *schema.Incident) string {
 			line(t.k, t.v.Format(time.RFC3339))
 		}
 	}
-	line("tags", strings.Join(inc.Tags, ", "))
-	line("devices", refList(inc.Devices))
-	line("users", refList(inc.Users))
+	line("tags", fenceList(inc.Tags))
+	line("devices", fenceList(refList(inc.Devices)))
+	line("users", fenceList(refList(inc.Users)))
 	if inc.Policy != nil {
-		line("policy", refName(*inc.Policy))
+		line("policy", fence(refName(*inc.Policy)))
 	}
 	line("detection_ids", strings.Join(inc.DetectionIDs, ", "))
 	line("alert_ids", strings.Join(inc.AlertIDs, ", "))
@@ -145,11 +145,11 @@ func renderIncident(inc *schema.Incident) string {
 		line("mitre", strings.Join(append(append([]string{}, inc.Mitre.Tactics...), inc.Mitre.Techniques...), ", "))
 	}
 	if inc.Description != "" {
-		fmt.Fprintf(&b, "description (vendor text): %q\n", inc.Description)
+		fmt.Fprintf(&b, "description: %s\n", fence(inc.Description))
 	}
 	if len(inc.Details) > 0 {
 		d, _ := json.Marshal(inc.Details)
-		fmt.Fprintf(&b, "details: %s\n", d)
+		fmt.Fprintf(&b, "details: %s\n", fence(string(d)))
 	}
 	return strings.TrimRight(b.String(), "\n")
 }
@@ -161,7 +161,19 @@ func vendorValue(v string) string {
 	return " (" + v + ")"
 }
 
-func refList(rs []schema.Ref) string {
+// fenceList fences each vendor string of a list, empty for an empty list.
+func fenceList(vs []string) string {
+	if len(vs) == 0 {
+		return ""
+	}
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = fence(v)
+	}
+	return strings.Join(out, ", ")
+}
+
+func refList(rs []schema.Ref) []string {
 	names := make([]string, len(rs))
 	for i, r := range rs {
 		names[i] = refName(r)
@@ -169,5 +181,5 @@ func refList(rs []schema.Ref) string {
 			names[i] += " [" + r.ID + "]"
 		}
 	}
-	return strings.Join(names, ", ")
+	return names
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/incident-mcp/incident-mcp/incidents"
+	"github.com/incident-mcp/incident-mcp/prompts"
 )
 
 // Options configure the server.
@@ -24,7 +25,8 @@ func NewServer(svc *incidents.Service, version string, log *slog.Logger, opts Op
 	writable := !opts.ReadOnly && slices.ContainsFunc(svc.Instances(), func(in incidents.InstanceInfo) bool { return !in.ReadOnly })
 	s := server.NewMCPServer("incident-mcp", version,
 		server.WithToolCapabilities(false),
-		server.WithInstructions(Instructions),
+		server.WithInstructions(prompts.Instructions),
+		server.WithPromptCapabilities(false),
 		server.WithRecovery(),
 		// The filter is an access boundary in mcp-go: a tool it hides can
 		// neither be listed nor called. Read-only mode is enforced here,
@@ -39,5 +41,10 @@ func NewServer(svc *incidents.Service, version string, log *slog.Logger, opts Op
 	s.AddTools(Tools(svc, log)...)
 	h := &updateHandler{svc: svc, opts: opts.Update}
 	s.AddTool(updateTool(svc), h.handle)
+	names := make([]string, 0, len(svc.Instances()))
+	for _, in := range svc.Instances() {
+		names = append(names, in.Name)
+	}
+	s.AddPrompts(prompts.New(names, !writable).ServerPrompts()...)
 	return s
 }

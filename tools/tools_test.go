@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -43,13 +44,21 @@ type fixture struct {
 type setup struct {
 	tools  tools.Options
 	elicit client.ElicitationHandler
+	// incidents per simulator; 0 means 300.
+	incidents int
+	// extra adds instances beside the demo's.
+	extra func(env *demo.Env) []*incidents.Instance
 }
 
 func newFixture(t *testing.T, protocol string) *fixture { return newFixtureTB(t, protocol, setup{}) }
 
 func newFixtureTB(t testing.TB, protocol string, o setup) *fixture {
 	t.Helper()
-	env, err := demo.Start(demo.Options{Seed: 11, Incidents: 300, Now: fixtureNow, Unlimited: true})
+	n := o.incidents
+	if n == 0 {
+		n = 300
+	}
+	env, err := demo.Start(demo.Options{Seed: 11, Incidents: n, Now: fixtureNow, Unlimited: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +73,11 @@ func newFixtureTB(t testing.TB, protocol string, o setup) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { auditLog.Close() })
-	svc, err := incidents.New(env.Instances, sealer, slog.New(slog.DiscardHandler),
+	instances := env.Instances
+	if o.extra != nil {
+		instances = append(slices.Clone(instances), o.extra(env)...)
+	}
+	svc, err := incidents.New(instances, sealer, slog.New(slog.DiscardHandler),
 		incidents.WithClock(func() time.Time { return fixtureNow }), incidents.WithAudit(auditLog))
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package tools
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -66,63 +67,19 @@ type UpdateOptions struct {
 
 func updateTool(svc *incidents.Service) mcp.Tool {
 	var b strings.Builder
-	b.WriteString(`Change one incident: title, description, severity, assignee, close (status 'closed' with a resolution, optionally a comment), reopen (status 'open'), or add a comment. Nothing is written without the user's confirmation:
-
-1. Call with the id and the changes. The server reads the incident, validates the change against what the vendor allows, and either asks the user directly (clients with elicitation) or returns a preview (current → proposed, field by field) and a confirmation_token.
-2. Token flow: show the preview to the user, ask them, and only if they approve call again with exactly the same arguments plus confirmation_token. The token expires in 5 minutes and is void if the incident changes meanwhile.
-
-What each instance can change:`)
+	b.WriteString(`Change one incident, only with the user's confirmation: the first call validates and asks the user (elicitation) or returns a preview and a confirmation_token; show it, and only if the user approves call again with the same arguments plus confirmation_token (5 minutes; void if the incident changes). What each instance can change: describe_instances.`)
+	var readOnly []string
 	for _, in := range svc.Instances() {
-		switch {
-		case in.ReadOnly:
-			fmt.Fprintf(&b, "\n- %s (%s): read-only on this server", in.Name, in.Info.Vendor)
-		default:
-			fmt.Fprintf(&b, "\n- %s (%s): %s%s", in.Name, in.Info.Vendor, joinPatchFields(in.Info.Updates), writeFacts(in))
+		if in.ReadOnly {
+			readOnly = append(readOnly, in.Name)
 		}
 	}
-	b.WriteString("\n\nEach confirmation applies at most once, and writes to one incident are serialized. If a result says the outcome is unknown, call get_incident to re-read the incident before trying again.")
+	if len(readOnly) > 0 {
+		fmt.Fprintf(&b, " Read-only here: %s.", strings.Join(readOnly, ", "))
+	}
+	b.WriteString(" Each confirmation applies at most once; if the outcome is unknown, re-read the incident with get_incident before retrying.")
 	return annotate(mcp.NewToolWithRawSchema(UpdateIncident, b.String(), schema.InputSchema[UpdateArgs]()),
 		"Update incident", false, true, false, true)
-}
-
-func joinPatchFields(fs []schema.PatchField) string {
-	if len(fs) == 0 {
-		return "nothing (its API has no write calls)"
-	}
-	s := make([]string, len(fs))
-	for i, f := range fs {
-		s[i] = string(f)
-	}
-	return strings.Join(s, ", ")
-}
-
-// writeFacts renders what a driver says its write values look like.
-func writeFacts(in incidents.InstanceInfo) string {
-	w := in.Info.Write
-	var parts []string
-	if len(w.Resolutions) > 0 {
-		rs := make([]string, len(w.Resolutions))
-		for i, r := range w.Resolutions {
-			rs[i] = string(r)
-		}
-		parts = append(parts, "resolutions: "+strings.Join(rs, ", "))
-	}
-	if w.Assignee != "" {
-		parts = append(parts, "assignee: "+w.Assignee)
-	}
-	if w.Comment != "" {
-		parts = append(parts, "comment: "+w.Comment)
-	}
-	if w.MaxTitle > 0 {
-		parts = append(parts, fmt.Sprintf("title at most %d characters", w.MaxTitle))
-	}
-	if w.MaxText > 0 {
-		parts = append(parts, fmt.Sprintf("description and comment at most %d characters", w.MaxText))
-	}
-	if len(parts) == 0 {
-		return ""
-	}
-	return ". " + strings.Join(parts, "; ")
 }
 
 type updateHandler struct {
@@ -233,7 +190,7 @@ func (h *updateHandler) apply(ctx context.Context, kind, token, id string, p sch
 	var b strings.Builder
 	fmt.Fprintf(&b, "APPLIED to %s:\n", id)
 	for _, c := range applied.Changes {
-		fmt.Fprintf(&b, "- %s: %s → %s\n", c.Field, show(c.From), show(c.To))
+		fmt.Fprintf(&b, "- %s: %s → %s\n", c.Field, showField(c.Field, c.From), showField(c.Field, c.To))
 	}
 	for _, s := range applied.Steps {
 		fmt.Fprintf(&b, "vendor call %s ok (request %s)\n", s.Call, s.RequestID)
@@ -260,9 +217,9 @@ func confirmed(content any) bool {
 
 func renderPreview(pv *incidents.Preview) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s (%s) %q\n", pv.ID, pv.Vendor, truncate(pv.Title, maxTitleInText))
+	fmt.Fprintf(&b, "%s (%s) %s\n", pv.ID, pv.Vendor, quoteTitle(pv.Title))
 	for _, c := range pv.Changes {
-		fmt.Fprintf(&b, "- %s: %s → %s\n", c.Field, show(c.From), show(c.To))
+		fmt.Fprintf(&b, "- %s: %s → %s\n", c.Field, showField(c.Field, c.From), showField(c.Field, c.To))
 	}
 	return b.String()
 }
@@ -278,6 +235,15 @@ func show(v any) string {
 		return fmt.Sprintf("%q", truncate(v, 200))
 	}
 	return fmt.Sprint(v)
+}
+
+// showField fences the free-text fields, which hold vendor text (and the
+// user's replacement for it); enum values stay quoted.
+func showField(field string, v any) string {
+	if s, ok := v.(string); ok && s != "" && slices.Contains([]string{"title", "description", "comment", "assignee"}, field) {
+		return fence(truncate(s, 200))
+	}
+	return show(v)
 }
 
 // clientCanElicit checks the client's declared capability: per request in

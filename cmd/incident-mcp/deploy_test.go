@@ -201,7 +201,7 @@ func TestDeployManifests(t *testing.T) {
 		t.Errorf("envFrom does not name the Secret %q", sec.Metadata.Name)
 	}
 	for k := range sec.StringData {
-		if k != "tokens" && !strings.Contains(envHelp, k) {
+		if k != "tokens" && !strings.Contains(envHelp(), k) {
 			t.Errorf("Secret key %s is no variable the binary reads", k)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -66,7 +67,7 @@ func (h *httpOptions) register(fs *flag.FlagSet) {
 func (h *httpOptions) httpConfig(addr string, s *server.MCPServer, m *telemetry.Metrics, log *slog.Logger) (httpserve.Config, error) {
 	cfg := httpserve.Config{
 		Addr: addr, MCP: s, Logger: log, InsecureNoAuth: h.insecureNoAuth,
-		AllowedOrigins: splitList(h.allowedOrigins), AllowedHosts: splitList(h.allowedHosts),
+		AllowedOrigins: commaList(h.allowedOrigins), AllowedHosts: commaList(h.allowedHosts),
 		MaxBodyBytes: h.maxBody, SessionIdleTTL: h.sessionTTL, WriteTimeout: h.writeTimeout,
 		ShutdownGrace: h.shutdownGrace, TLSCert: h.tlsCert, TLSKey: h.tlsKey,
 		ObserveAuth: m.ObserveAuth, OnDrain: m.Health().Drain,
@@ -89,7 +90,7 @@ func (h *httpOptions) httpConfig(addr string, s *server.MCPServer, m *telemetry.
 		}
 		o, err := httpserve.NewOAuth(httpserve.OAuthConfig{
 			Issuer: h.oauthIssuer, Resource: h.oauthResource, JWKSURL: h.oauthJWKS,
-			Scopes: splitList(h.oauthScopes), ClockSkew: h.oauthSkew,
+			Scopes: commaList(h.oauthScopes), ClockSkew: h.oauthSkew,
 		})
 		if err != nil {
 			return cfg, err
@@ -155,4 +156,15 @@ func startTelemetry(ctx context.Context, h *httpOptions, s *server.MCPServer, m 
 		}
 	}()
 	return nil
+}
+
+// commaList splits a comma-separated flag value, dropping empty items.
+func commaList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }

@@ -18,13 +18,12 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/incident-mcp/incident-mcp/audit"
+	"github.com/incident-mcp/incident-mcp/config"
 	"github.com/incident-mcp/incident-mcp/incidents"
 	"github.com/incident-mcp/incident-mcp/internal/demo"
 	"github.com/incident-mcp/incident-mcp/internal/telemetry"
 	"github.com/incident-mcp/incident-mcp/tools"
-	"github.com/incident-mcp/incident-mcp/vendors/dlp"
-	"github.com/incident-mcp/incident-mcp/vendors/eset"
-	"github.com/incident-mcp/incident-mcp/vendors/kaspersky"
+	"github.com/incident-mcp/incident-mcp/vendors/registry"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -39,6 +38,8 @@ type options struct {
 	httpAddr        string
 	version         bool
 	http            httpOptions
+	configFile      string
+	checkConfig     string
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -49,12 +50,14 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error (logs go to stderr)")
 	fs.StringVar(&o.httpAddr, "http", "", "serve streamable HTTP at `ADDR` (e.g. 127.0.0.1:8080) on /mcp instead of stdio")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	fs.StringVar(&o.configFile, "config", "", "read the vendor instances from this YAML `FILE` instead of the environment")
+	fs.StringVar(&o.checkConfig, "check-config", "", "validate the configuration `FILE`, print its instances and exit")
 	fs.BoolVar(&o.readOnly, "read-only", false, "never write: update_incident is neither listed nor callable")
 	fs.BoolVar(&o.elicitationOnly, "elicitation-only", false, "confirm writes only through the client's elicitation prompt, never with confirmation tokens")
 	fs.StringVar(&o.auditLog, "audit-log", "", "append every write to this JSON-lines `FILE` (default: $XDG_STATE_HOME/incident-mcp/audit.jsonl)")
 	o.http.register(fs)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: incident-mcp [flags]\n\nAn MCP server for security incidents. Configuration comes from the environment:\n%s\nFlags:\n", envHelp)
+		fmt.Fprintf(fs.Output(), "Usage: incident-mcp [flags]\n\nAn MCP server for security incidents. Instances come from --config FILE or, one per vendor, from the environment:\n%s\nFlags:\n", envHelp())
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -66,21 +69,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	return o, nil
 }
 
-const envHelp = `  INCIDENT_MCP_SECRET, INCIDENT_MCP_SECRET_FILE  key that signs cursors (>= 32 bytes); random per process when unset
-  ESET_REGION                                    eu, de, us, ca or jpn
-  ESET_API_URL, ESET_TOKEN_URL                   explicit endpoints instead of a region
-  ESET_USERNAME, ESET_USERNAME_FILE              ESET Connect API user
-  ESET_PASSWORD, ESET_PASSWORD_FILE              its password
-  KASPERSKY_URL                                  console API base, e.g. https://api.xdr.example.com
-  KASPERSKY_TOKEN, KASPERSKY_TOKEN_FILE          API token made in the console
-  KASPERSKY_TENANTS                              comma-separated tenant IDs (default: every readable tenant)
-  KASPERSKY_CA_FILE                              PEM CA bundle for an on-premises certificate
-  KASPERSKY_INSECURE=true                        skip certificate checks (logged loudly)
-  DLP_URL                                        Cyberhaven tenant, e.g. https://acme.cyberhaven.io
-  DLP_PATH_PREFIX                                /v2 (default) or /public/v2
-  DLP_API_KEY, DLP_API_KEY_FILE                  API key
-  ESET_READ_ONLY, KASPERSKY_READ_ONLY, DLP_READ_ONLY=true   refuse writes to that instance
-`
+func envHelp() string {
+	return "  INCIDENT_MCP_SECRET, INCIDENT_MCP_SECRET_FILE  key that signs cursors (>= 32 bytes); random per process when unset\n" + registry.EnvHelp()
+}
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	o, err := parseFlags(args, stderr)
@@ -96,6 +87,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	if o.http.probe != "" {
 		return probe(o.http.probe)
+	}
+	if o.checkConfig != "" {
+		return checkConfig(o.checkConfig, getenv, stdout)
 	}
 	log := newLogger(stderr, o.logLevel)
 	env := envReader{getenv}
@@ -124,7 +118,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	vendorHTTP := metrics.VendorTransports(tp)
 
 	var instances []*incidents.Instance
-	if o.demo {
+	switch {
+	case o.demo && o.configFile != "":
+		return errors.New("--demo and --config exclude each other")
+	case o.demo:
 		env, err := demo.Start(demo.Options{Logger: log})
 		if err != nil {
 			return err
@@ -132,7 +129,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		defer env.Close()
 		log.Info("demo: vendor simulators serving on loopback", "urls", env.URLs)
 		instances = env.Instances
-	} else {
+		if err := readOnlyFromEnv(instances, getenv); err != nil {
+			return err
+		}
+	case o.configFile != "":
+		f, err := registry.Load(o.configFile, getenv)
+		if err != nil {
+			return err
+		}
+		if f.RedisURL != "" {
+			log.Info("redis_url is configured; this build keeps nonces, locks and rate limits in process")
+		}
+		if instances, err = registry.Build(f, log, registry.WithHTTPClient(vendorHTTP.Client)); err != nil {
+			return err
+		}
+	default:
 		instances, err = instancesFromEnv(env, log, vendorHTTP.Client)
 		if err != nil {
 			return err
@@ -141,6 +152,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	svcOpts := []incidents.Option{}
 	if !o.readOnly {
 		path := o.auditLog
+		if path == "" && o.demo {
+			// The demo writes to simulators that vanish with the process:
+			// its audit belongs in a temporary file, not the user's state.
+			dir, err := os.MkdirTemp("", "incident-mcp-demo-")
+			if err != nil {
+				return fmt.Errorf("demo audit log: %w", err)
+			}
+			path = filepath.Join(dir, "audit.jsonl")
+		}
 		if path == "" {
 			if path, err = defaultAuditPath(env); err != nil {
 				return err
@@ -151,7 +171,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return err
 		}
 		defer auditLog.Close()
-		log.Info("writes are audited", "path", path)
+		log.Info("writes are audited", "path", path, "demo", o.demo)
 		svcOpts = append(svcOpts, incidents.WithAudit(auditLog))
 	}
 	svc, err := incidents.New(instances, sealer, log, svcOpts...)
@@ -210,16 +230,6 @@ func (e envReader) secret(name string) (string, error) {
 	return e.get(name), nil
 }
 
-func splitList(s string) []string {
-	var out []string
-	for _, v := range strings.Split(s, ",") {
-		if v = strings.TrimSpace(v); v != "" {
-			out = append(out, v)
-		}
-	}
-	return out
-}
-
 // defaultAuditPath follows the XDG base directory spec for state.
 func defaultAuditPath(env envReader) (string, error) {
 	dir := env.get("XDG_STATE_HOME")
@@ -236,57 +246,49 @@ func defaultAuditPath(env envReader) (string, error) {
 // instancesFromEnv builds the instances the environment configures; client
 // returns each instance's instrumented HTTP client.
 func instancesFromEnv(env envReader, log *slog.Logger, client func(instance string) *http.Client) ([]*incidents.Instance, error) {
-	var out []*incidents.Instance
-	user, err := env.secret("ESET_USERNAME")
+	f, err := registry.FromEnv(env.get)
 	if err != nil {
 		return nil, err
 	}
-	pass, err := env.secret("ESET_PASSWORD")
-	if err != nil {
-		return nil, err
+	if len(f.Instances) == 0 {
+		return nil, errors.New("no vendor configured: use --config FILE, set ESET_*, KASPERSKY_* or DLP_* variables (see -help), or run with --demo to try the built-in simulators")
 	}
-	if user != "" || pass != "" || env.get("ESET_REGION") != "" {
-		d, err := eset.New(eset.Config{
-			Region: env.get("ESET_REGION"), APIURL: env.get("ESET_API_URL"), TokenURL: env.get("ESET_TOKEN_URL"),
-			Username: user, Password: pass, Logger: log.With("instance", "eset"), HTTPClient: client("eset"),
-		})
+	return registry.Build(f, log, registry.WithHTTPClient(client))
+}
+
+// checkConfig validates a configuration file, builds every driver (no
+// network I/O) and prints the instances without their secrets.
+func checkConfig(path string, getenv func(string) string, stdout io.Writer) error {
+	f, err := registry.Load(path, getenv)
+	if err != nil {
+		return err
+	}
+	if _, err := registry.Build(f, slog.New(slog.DiscardHandler)); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: %d instance(s)\n", path, len(f.Instances))
+	for _, in := range f.Instances {
+		mode := "read-write"
+		if in.ReadOnly {
+			mode = "read-only"
+		}
+		fmt.Fprintf(stdout, "- %s (%s, %s, line %d): %s\n", in.Name, in.Vendor, mode, in.Line, strings.Join(in.Settings.Summary(), "; "))
+	}
+	if f.RedisURL != "" {
+		fmt.Fprintln(stdout, "redis_url is set")
+	}
+	return nil
+}
+
+// readOnlyFromEnv applies <INSTANCE>_READ_ONLY to the demo's instances, as
+// the environment does for a real deployment.
+func readOnlyFromEnv(instances []*incidents.Instance, getenv func(string) string) error {
+	for _, in := range instances {
+		ro, err := config.Env{Get: getenv}.Bool(strings.ToUpper(in.Name) + "_READ_ONLY")
 		if err != nil {
-			return nil, err
+			return err
 		}
-		out = append(out, &incidents.Instance{Name: "eset", Driver: d, ReadOnly: env.get("ESET_READ_ONLY") == "true"})
+		in.ReadOnly = in.ReadOnly || ro
 	}
-	ktoken, err := env.secret("KASPERSKY_TOKEN")
-	if err != nil {
-		return nil, err
-	}
-	if ktoken != "" || env.get("KASPERSKY_URL") != "" {
-		kc := kaspersky.Config{
-			BaseURL: env.get("KASPERSKY_URL"), Token: ktoken, Tenants: splitList(env.get("KASPERSKY_TENANTS")),
-			CAFile: env.get("KASPERSKY_CA_FILE"), Insecure: env.get("KASPERSKY_INSECURE") == "true",
-			Logger: log.With("instance", "kaspersky"),
-		}
-		if kc.CAFile == "" && !kc.Insecure { // the driver builds its own TLS client for these
-			kc.HTTPClient = client("kaspersky")
-		}
-		d, err := kaspersky.New(kc)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, &incidents.Instance{Name: "kaspersky", Driver: d, ReadOnly: env.get("KASPERSKY_READ_ONLY") == "true"})
-	}
-	key, err := env.secret("DLP_API_KEY")
-	if err != nil {
-		return nil, err
-	}
-	if key != "" || env.get("DLP_URL") != "" {
-		d, err := dlp.New(dlp.Config{BaseURL: env.get("DLP_URL"), PathPrefix: env.get("DLP_PATH_PREFIX"), APIKey: key, Logger: log.With("instance", "dlp"), HTTPClient: client("dlp")})
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, &incidents.Instance{Name: "dlp", Driver: d, ReadOnly: env.get("DLP_READ_ONLY") == "true"})
-	}
-	if len(out) == 0 {
-		return nil, errors.New("no vendor configured: set ESET_*, KASPERSKY_* or DLP_* variables (see -help), or run with --demo to try the built-in simulators")
-	}
-	return out, nil
+	return nil
 }

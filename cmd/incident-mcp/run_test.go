@@ -30,6 +30,10 @@ func TestInstancesFromEnv(t *testing.T) {
 			"DLP_URL": "https://acme.cyberhaven.io", "DLP_API_KEY_FILE": keyFile, "DLP_READ_ONLY": "true",
 		}, []string{"eset", "kaspersky", "dlp"}, ""},
 		{"missing secret file", map[string]string{"DLP_URL": "https://x", "DLP_API_KEY_FILE": "/nonexistent/key"}, nil, "DLP_API_KEY_FILE"},
+		{"read-only as 1", map[string]string{"DLP_URL": "https://x", "DLP_API_KEY": "k", "DLP_READ_ONLY": "1"}, []string{"dlp"}, ""},
+		{"read-only as YES", map[string]string{"DLP_URL": "https://x", "DLP_API_KEY": "k", "DLP_READ_ONLY": "YES"}, []string{"dlp"}, ""},
+		{"read-only not a boolean", map[string]string{"DLP_URL": "https://x", "DLP_API_KEY": "k", "DLP_READ_ONLY": "ture"}, nil, "DLP_READ_ONLY"},
+		{"insecure not a boolean", map[string]string{"KASPERSKY_URL": "https://x", "KASPERSKY_TOKEN": "t", "KASPERSKY_INSECURE": "on"}, nil, "KASPERSKY_INSECURE"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := instancesFromEnv(envReader{func(k string) string { return tc.env[k] }}, slog.New(slog.DiscardHandler), telemetry.NewMetrics().VendorTransports(nil).Client)
@@ -70,5 +74,23 @@ func TestRunFlags(t *testing.T) {
 	env := map[string]string{"INCIDENT_MCP_SECRET": "short", "HOME": t.TempDir()}
 	if err := run(t.Context(), []string{"-demo"}, func(k string) string { return env[k] }, nil, &out, &errs); err == nil || !strings.Contains(err.Error(), "32") {
 		t.Errorf("a short secret: %v", err)
+	}
+}
+
+// TestDemoAuditInTempFile: the demo keeps its audit log out of the user's
+// state directory and says where it is.
+func TestDemoAuditInTempFile(t *testing.T) {
+	tmp, home := t.TempDir(), t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	var out, errs bytes.Buffer
+	env := map[string]string{"HOME": home}
+	if err := run(t.Context(), []string{"-demo"}, func(k string) string { return env[k] }, strings.NewReader(""), &out, &errs); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(errs.String(), "writes are audited") || !strings.Contains(errs.String(), filepath.Join(tmp, "incident-mcp-demo-")) {
+		t.Errorf("the log does not say the audit is in a temporary file under %s:\n%s", tmp, errs.String())
+	}
+	if _, err := os.Stat(filepath.Join(home, ".local")); !os.IsNotExist(err) {
+		t.Errorf("the demo wrote under HOME: %v", err)
 	}
 }

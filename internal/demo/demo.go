@@ -11,13 +11,12 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/incident-mcp/incident-mcp/config"
 	"github.com/incident-mcp/incident-mcp/incidents"
-	"github.com/incident-mcp/incident-mcp/vendors/dlp"
 	"github.com/incident-mcp/incident-mcp/vendors/dlp/dlpsim"
-	"github.com/incident-mcp/incident-mcp/vendors/eset"
 	"github.com/incident-mcp/incident-mcp/vendors/eset/esetsim"
-	"github.com/incident-mcp/incident-mcp/vendors/kaspersky"
 	"github.com/incident-mcp/incident-mcp/vendors/kaspersky/kasperskysim"
+	"github.com/incident-mcp/incident-mcp/vendors/registry"
 )
 
 // Defaults of the demo dataset: a fixed seed so the demo shows the same
@@ -46,7 +45,10 @@ type Env struct {
 	Kaspersky *kasperskysim.Server
 	DLP       *dlpsim.Server
 	// URLs maps an instance name to its simulator's base URL.
-	URLs    map[string]string
+	URLs map[string]string
+	// Config is the demo as a configuration file (credentials inline: the
+	// simulators' own).
+	Config  string
 	servers []*http.Server
 }
 
@@ -65,55 +67,62 @@ func Start(o Options) (*Env, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	e := &Env{URLs: map[string]string{}}
-	rate := 0
+	ecfg := esetsim.Config{Seed: o.Seed, Incidents: o.Incidents, Now: o.Now}
 	if o.Unlimited {
-		rate = -1
+		ecfg.RateLimit = -1
 	}
-	e.ESET = esetsim.New(esetsim.Config{Seed: o.Seed, Incidents: o.Incidents, Now: o.Now, RateLimit: rate})
-	u, err := e.serve("eset", e.ESET, o.Logger)
-	if err != nil {
-		return nil, err
-	}
-	cfg := eset.Config{APIURL: u, TokenURL: u + "/oauth/token", Username: "demo", Password: "demo", Logger: o.Logger.With("instance", "eset")}
-	if o.Unlimited {
-		cfg.RateLimit = 10_000
-	}
-	ed, err := eset.New(cfg)
-	if err != nil {
-		e.Close()
-		return nil, err
-	}
-	e.Instances = append(e.Instances, &incidents.Instance{Name: "eset", Driver: ed})
-
+	e.ESET = esetsim.New(ecfg)
 	e.Kaspersky = kasperskysim.New(kasperskysim.Config{Seed: o.Seed, Incidents: o.Incidents, Now: o.Now})
-	if u, err = e.serve("kaspersky", e.Kaspersky, o.Logger); err != nil {
-		return nil, err
-	}
-	kd, err := kaspersky.New(kaspersky.Config{BaseURL: u, Token: kasperskysim.DefaultToken, Logger: o.Logger.With("instance", "kaspersky")})
-	if err != nil {
-		e.Close()
-		return nil, err
-	}
-	e.Instances = append(e.Instances, &incidents.Instance{Name: "kaspersky", Driver: kd})
-
 	dcfg := dlpsim.Config{Seed: o.Seed, Incidents: o.Incidents, Now: o.Now}
-	dd := dlp.Config{APIKey: dlpsim.DefaultAPIKey, Logger: o.Logger.With("instance", "dlp")}
 	if o.Unlimited {
 		dcfg.RateLimit, dcfg.MaxConcurrent = 1_000_000, 1000
-		dd.RateLimit, dd.MaxConcurrent = 1_000_000, 1000
 	}
 	e.DLP = dlpsim.New(dcfg)
-	if u, err = e.serve("dlp", e.DLP, o.Logger); err != nil {
-		return nil, err
+	for _, sim := range []struct {
+		name string
+		h    http.Handler
+	}{{"eset", e.ESET}, {"kaspersky", e.Kaspersky}, {"dlp", e.DLP}} {
+		if _, err := e.serve(sim.name, sim.h, o.Logger); err != nil {
+			return nil, err
+		}
 	}
-	dd.BaseURL = u
-	ddrv, err := dlp.New(dd)
+	e.Config = e.config(o.Unlimited)
+	f, err := config.Parse([]byte(e.Config), config.Source{Path: "demo", Mode: 0o600}, registry.Vendors)
+	if err == nil {
+		e.Instances, err = registry.Build(f, o.Logger)
+	}
 	if err != nil {
 		e.Close()
-		return nil, err
+		return nil, fmt.Errorf("demo configuration: %w", err)
 	}
-	e.Instances = append(e.Instances, &incidents.Instance{Name: "dlp", Driver: ddrv})
 	return e, nil
+}
+
+// config is the demo as a configuration file: one instance per vendor, each
+// pointed at its simulator with the simulator's own credentials.
+func (e *Env) config(unlimited bool) string {
+	var esetRate, dlpRate string
+	if unlimited {
+		esetRate = "\n    rate_limit: {requests: 10000, per: 1s}"
+		dlpRate = "\n    rate_limit: {requests: 1000000, per: 1m, concurrent: 1000}"
+	}
+	return fmt.Sprintf(`# the --demo configuration: vendor simulators on loopback
+instances:
+  - name: eset
+    vendor: eset
+    api_url: %[1]s
+    token_url: %[1]s/oauth/token
+    username: demo
+    password: demo%[2]s
+  - name: kaspersky
+    vendor: kaspersky
+    url: %[3]s
+    token: %[4]q
+  - name: dlp
+    vendor: dlp
+    url: %[5]s
+    api_key: %[6]q%[7]s
+`, e.URLs["eset"], esetRate, e.URLs["kaspersky"], kasperskysim.DefaultToken, e.URLs["dlp"], dlpsim.DefaultAPIKey, dlpRate)
 }
 
 func (e *Env) serve(name string, h http.Handler, log *slog.Logger) (string, error) {

@@ -16,7 +16,9 @@ check() { # name, command output, expected substring
   fi
 }
 state=$(mktemp -d); trap 'rm -rf "$state"' EXIT
-inspector() { XDG_STATE_HOME=$state INCIDENT_MCP_SECRET=inspector-test-secret-of-32-bytes-or-more npx --no-install mcp-inspector --cli "$bin" --demo "$@" 2>/dev/null || true; }
+# The Inspector forwards only a few variables of its own environment to the
+# server; the rest must be passed with -e.
+inspector() { npx --no-install mcp-inspector --cli -e XDG_STATE_HOME="$state" -e INCIDENT_MCP_SECRET=inspector-test-secret-of-32-bytes-or-more "$bin" --demo "$@" 2>/dev/null || true; }
 
 out=$(inspector --method tools/list)
 check "tools/list names list_incidents" "$out" '"name": "list_incidents"'
@@ -43,6 +45,20 @@ check "kaspersky: the name parameter is escaped" "$out" '\\.b\\*\\(c\\)'
 out=$(inspector --method tools/call --tool-name list_incidents --tool-arg instance=dlp --tool-arg min_severity=critical --tool-arg page_size=3)
 check "dlp: normalized incidents" "$out" '"vendor": "dlp"'
 check "dlp: the filters object is echoed" "$out" '"critical"'
+
+out=$(inspector --method tools/call --tool-name list_incidents --tool-arg min_severity=high --tool-arg page_size=30)
+check "fan-out: one call lists eset" "$out" '"vendor": "eset"'
+check "fan-out: one call lists kaspersky" "$out" '"vendor": "kaspersky"'
+check "fan-out: one call lists dlp" "$out" '"vendor": "dlp"'
+check "fan-out: per-instance status" "$out" '"status": "ok"'
+
+out=$(inspector --method tools/call --tool-name list_incidents --tool-arg 'count_by=["severity","instance"]' --tool-arg 'status=["open"]')
+check "counts: exact total" "$out" '"exact": true'
+check "counts: by instance" "$out" '"kaspersky":'
+check "counts: by severity" "$out" '"critical":'
+
+out=$(inspector --method tools/call --tool-name describe_instances)
+check "describe_instances: native filters" "$out" '"native_filters"'
 
 out=$(inspector --method tools/call --tool-name list_incidents --tool-arg instance=eset --tool-arg where=incident.nope)
 check "bad where is an isError result" "$out" '"isError": true'

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -169,6 +170,8 @@ func (d *Driver) Plan(q driver.Query) (*driver.Plan, error) {
 	if t.skip {
 		// Nothing is sent: no DLP value can match.
 		p.Native, p.Pushed = nil, nil
+		p.SkipReason = driver.Unsatisfiable("DLP", q.Criteria, func(arg string) bool { return arg != "tenant" },
+			slices.Collect(maps.Keys(severityToDLP)), slices.Collect(maps.Keys(statusToDLP)))
 	}
 	return p, nil
 }

@@ -13,6 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/incident-mcp/incident-mcp/schema"
@@ -124,6 +126,11 @@ type Plan struct {
 	Exact bool
 	// Skip is true when no record can match: the service makes no call.
 	Skip bool
+	// SkipReason says, with Skip, which criterion this vendor's incidents
+	// can never satisfy ("ESET incidents have no tenant"), so that a list
+	// over several instances reports it instead of an empty page. Empty
+	// when the criteria contradict themselves whatever the vendor.
+	SkipReason string
 	// Sorted is true when upstream pages come in Query.Order.
 	Sorted bool
 	// Order says what order records come in, when not Sorted.
@@ -233,4 +240,37 @@ type Limiter interface {
 // (DLP allows 5). Acquire blocks within ctx; release must be called once.
 type Semaphore interface {
 	Acquire(ctx context.Context) (release func(), err error)
+}
+
+// Unsatisfiable names the first criterion of c that no incident of a vendor
+// can satisfy: a field the vendor does not have (hasField false) or enum
+// values none of which it uses. It returns "" when every criterion can
+// match. Drivers use it for Plan.SkipReason.
+func Unsatisfiable(vendor string, c schema.Criteria, hasField func(arg string) bool, severities []schema.Severity, statuses []schema.Status) string {
+	for _, f := range []struct {
+		arg string
+		set bool
+	}{
+		{"tenant", c.Tenant != ""}, {"tags", len(c.Tags) > 0}, {"policy_ids", len(c.PolicyIDs) > 0},
+		{"user_ids", len(c.UserIDs) > 0}, {"device_ids", len(c.DeviceIDs) > 0},
+	} {
+		if f.set && !hasField(f.arg) {
+			return fmt.Sprintf("%s: %s incidents have no %s", f.arg, vendor, strings.TrimSuffix(f.arg, "_ids"))
+		}
+	}
+	if len(c.Severities) > 0 && !slices.ContainsFunc(c.Severities, func(s schema.Severity) bool { return slices.Contains(severities, s) }) {
+		return fmt.Sprintf("severity: %s has no %s severity", vendor, joinAny(c.Severities))
+	}
+	if len(c.Statuses) > 0 && !slices.ContainsFunc(c.Statuses, func(s schema.Status) bool { return slices.Contains(statuses, s) }) {
+		return fmt.Sprintf("status: %s has no %s status", vendor, joinAny(c.Statuses))
+	}
+	return ""
+}
+
+func joinAny[T ~string](vs []T) string {
+	s := make([]string, len(vs))
+	for i, v := range vs {
+		s[i] = string(v)
+	}
+	return strings.Join(s, " or ")
 }

@@ -10,8 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -141,11 +143,16 @@ func (d *Driver) Plan(q driver.Query) (*driver.Plan, error) {
 	t := translate(q.Criteria, q.Order, d.now())
 	size := min(max(q.PageSize, 1), MaxPageSize)
 	req := NativeRequest{Method: http.MethodGet, Path: "/v2/incidents", Filter: t.filter, OrderBy: t.orderBy, PageSize: size}
-	return &driver.Plan{
+	p := &driver.Plan{
 		Native: req, Pushed: t.pushed, Exact: t.exact, Skip: t.skip,
 		Sorted: t.sorted, Order: "create_time ascending (ESET's default)",
 		PageSize: size, Request: req,
-	}, nil
+	}
+	if t.skip {
+		p.SkipReason = driver.Unsatisfiable("ESET", q.Criteria, func(arg string) bool { return arg == "device_ids" || arg == "tags" },
+			slices.Collect(maps.Keys(severityToESET)), slices.Collect(maps.Keys(statusToESET)))
+	}
+	return p, nil
 }
 
 // List implements driver.Driver.

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -221,6 +222,8 @@ func (d *Driver) Plan(q driver.Query) (*driver.Plan, error) {
 	lp := &listPlan{req: t.req}
 	plan := &driver.Plan{Native: lp.req, Skip: t.skip, Exact: t.exact, PageSize: PageSize, Request: lp}
 	if t.skip {
+		plan.SkipReason = driver.Unsatisfiable("Kaspersky", q.Criteria, func(arg string) bool { return arg != "tags" && arg != "policy_ids" },
+			kasperskySeverities, slices.Collect(maps.Keys(statusToFilter)))
 		return plan, nil
 	}
 	known := d.tenants.Load()

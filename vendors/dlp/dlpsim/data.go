@@ -273,6 +273,7 @@ func generate(seed int64, n int, now time.Time) []*record {
 
 		recs[i] = &record{inc: inc, created: created[i].UnixNano(), updated: updated.UnixNano(), sevRank: sev}
 	}
+	plantInjections(recs)
 	return recs
 }
 

@@ -248,6 +248,7 @@ func generate(seed int64, n int, now time.Time) []*record {
 	slices.SortFunc(recs, func(a, b *record) int {
 		return cmp.Or(a.inc.CreateTime.Compare(b.inc.CreateTime), cmp.Compare(a.inc.UUID, b.inc.UUID))
 	})
+	plantInjections(recs)
 	return recs
 }
 

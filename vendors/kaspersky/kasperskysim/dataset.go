@@ -269,6 +269,7 @@ func generate(cfg Config, tenants []Tenant, weights []int, readable []bool) []*I
 	for i := range out {
 		out[i] = g.incident(i+1, g.now.Add(-time.Duration(ages[i])*time.Millisecond), literalAt[i])
 	}
+	plantInjections(out, tenants, readable)
 	return out
 }
 

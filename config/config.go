@@ -1,0 +1,280 @@
+// Package config reads the server's configuration file: any number of named
+// vendor instances, each with its endpoint, credentials by reference, tenants,
+// read-only flag, rate limit and budget. The file is YAML, decoded strictly:
+// an unknown key, a missing credential or a value of the wrong kind refuses
+// the whole file with a message naming the key and its line.
+//
+// The package knows no vendor. A Table of Vendor rows (see vendors/registry)
+// decodes each instance's vendor-specific keys; a fourth vendor is one more row.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/incident-mcp/incident-mcp/vendors/driver"
+)
+
+// File is a validated configuration.
+type File struct {
+	// RedisURL is reserved for the shared state of replicas (nonces, locks,
+	// rate limits); parsed and exposed, wired by the command.
+	RedisURL string
+	// Budget is the per-call scan budget for every instance without its own.
+	Budget Budget
+	// Instances are in file order.
+	Instances []Instance
+}
+
+// Budget bounds the upstream work of one call; a zero field keeps the
+// server's default.
+type Budget struct {
+	Requests int           `yaml:"requests"`
+	Time     time.Duration `yaml:"time"`
+}
+
+// RateLimit paces one instance's requests: Requests per Per, at most
+// Concurrent at once. Zero fields keep the vendor's documented limits.
+type RateLimit struct {
+	Requests   int           `yaml:"requests"`
+	Per        time.Duration `yaml:"per"`
+	Concurrent int           `yaml:"concurrent"`
+}
+
+// Instance is one configured vendor account.
+type Instance struct {
+	Name     string
+	Vendor   string
+	ReadOnly bool
+	// Budget overrides File.Budget for this instance's calls.
+	Budget Budget
+	// Settings are the vendor-specific settings, validated.
+	Settings Settings
+	// Line is where the instance starts in the file (0 when not from a file).
+	Line int
+}
+
+// Settings are one instance's vendor-specific settings after validation.
+type Settings interface {
+	// Driver builds the instance's driver. It does no network I/O.
+	Driver(opts DriverOptions) (driver.Driver, error)
+	// Summary describes the settings for people: endpoint, where each
+	// credential comes from, tenants, rate limit. Never a secret.
+	Summary() []string
+	// RateLimit is the effective rate limit in words.
+	RateLimit() string
+}
+
+// DriverOptions are what the command passes to every driver it builds.
+type DriverOptions struct {
+	Logger *slog.Logger
+	// HTTPClient, when set, replaces the driver's default client (metrics
+	// and tracing per instance). Drivers that build their own TLS client
+	// (a CA file, verification off) keep it.
+	HTTPClient *http.Client
+}
+
+// Vendor is one row of the vendor registry: how an instance of that vendor
+// is configured.
+type Vendor struct {
+	// Key is the vendor key in files ("eset") and in driver.Info.
+	Key string
+	// Decode validates an instance's vendor-specific keys. Common keys
+	// (name, vendor, read_only, budget) are already consumed.
+	Decode func(d *Decoder) (Settings, error)
+	// FromEnv reads the one-instance configuration of this vendor from the
+	// environment; ok is false when none of its variables is set.
+	FromEnv func(env Env) (s Settings, readOnly, ok bool, err error)
+	// EnvHelp documents the variables FromEnv reads, one per line.
+	EnvHelp string
+}
+
+// Table is the vendor registry.
+type Table []Vendor
+
+// Lookup returns the row of a vendor key.
+func (t Table) Lookup(key string) (*Vendor, bool) {
+	i := slices.IndexFunc(t, func(v Vendor) bool { return v.Key == key })
+	if i < 0 {
+		return nil, false
+	}
+	return &t[i], true
+}
+
+func (t Table) keys() string {
+	ks := make([]string, len(t))
+	for i, v := range t {
+		ks[i] = v.Key
+	}
+	return strings.Join(ks, ", ")
+}
+
+// Error is a configuration error at a key and line.
+type Error struct {
+	File string
+	Line int
+	// Key is the path of the key at fault, e.g. "instances[1].password_file".
+	Key string
+	Msg string
+}
+
+func (e *Error) Error() string {
+	loc := e.File
+	if e.Line > 0 {
+		loc = fmt.Sprintf("%s:%d", e.File, e.Line)
+	}
+	if loc == "" {
+		return e.Key + ": " + e.Msg
+	}
+	return loc + ": " + e.Key + ": " + e.Msg
+}
+
+// instanceName is what the service accepts as an instance name, kept short
+// and plain because it prefixes every incident id.
+var instanceName = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
+
+// Load reads and validates the configuration file at path. getenv resolves
+// *_env credential references.
+func Load(path string, table Table, getenv func(string) string) (*File, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(data, Source{Path: path, Mode: fi.Mode(), Getenv: getenv}, table)
+}
+
+// Source is where a configuration comes from: its path (for messages and
+// relative files), its file mode (inline secrets need 0600) and the
+// environment (*_env references).
+type Source struct {
+	Path   string
+	Mode   fs.FileMode
+	Getenv func(string) string
+}
+
+// Parse validates a configuration read from src.
+func Parse(data []byte, src Source, table Table) (*File, error) {
+	if src.Getenv == nil {
+		src.Getenv = func(string) string { return "" }
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, &Error{File: src.Path, Key: "(file)", Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+	}
+	if len(root.Content) == 0 {
+		return nil, &Error{File: src.Path, Key: "(file)", Msg: "empty; it needs an instances list"}
+	}
+	p := &parser{src: src, table: table}
+	top := p.decoder(root.Content[0], "")
+	f := &File{}
+	var instances []*yaml.Node
+	top.String("redis_url", &f.RedisURL)
+	top.Struct("budget", &f.Budget)
+	top.Nodes("instances", &instances)
+	if err := top.Finish(); err != nil {
+		return nil, err
+	}
+	if f.RedisURL != "" {
+		if err := checkURL(f.RedisURL, "redis", "rediss"); err != nil {
+			return nil, top.errAt("redis_url", err.Error())
+		}
+	}
+	if err := checkBudget(top, "budget", f.Budget); err != nil {
+		return nil, err
+	}
+	if len(instances) == 0 {
+		return nil, top.errAt("instances", "no instance configured; list at least one with name, vendor and its credentials")
+	}
+	seen := map[string]int{}
+	for i, n := range instances {
+		in, err := p.instance(n, fmt.Sprintf("instances[%d]", i))
+		if err != nil {
+			return nil, err
+		}
+		if line, dup := seen[in.Name]; dup {
+			return nil, &Error{File: src.Path, Line: n.Line, Key: fmt.Sprintf("instances[%d].name", i), Msg: fmt.Sprintf("%q is already the name of the instance on line %d; names must be unique", in.Name, line)}
+		}
+		seen[in.Name] = n.Line
+		f.Instances = append(f.Instances, *in)
+	}
+	return f, nil
+}
+
+type parser struct {
+	src   Source
+	table Table
+}
+
+func (p *parser) decoder(n *yaml.Node, path string) *Decoder {
+	return &Decoder{node: n, path: path, src: &p.src, fields: map[string]*yaml.Node{}, keyLine: map[string]int{}}
+}
+
+func (p *parser) instance(n *yaml.Node, path string) (*Instance, error) {
+	d := p.decoder(n, path)
+	in := &Instance{Line: n.Line}
+	d.String("name", &in.Name)
+	d.String("vendor", &in.Vendor)
+	d.Bool("read_only", &in.ReadOnly)
+	d.Struct("budget", &in.Budget)
+	if d.err != nil {
+		return nil, d.err
+	}
+	if in.Name == "" {
+		return nil, d.errAt("name", "missing; every instance needs a unique name (it prefixes incident ids)")
+	}
+	if !instanceName.MatchString(in.Name) {
+		return nil, d.errAt("name", fmt.Sprintf("%q: use lower-case letters, digits, '-', '_' or '.', at most 63 characters", in.Name))
+	}
+	if in.Vendor == "" {
+		return nil, d.errAt("vendor", "missing; one of "+p.table.keys())
+	}
+	row, ok := p.table.Lookup(in.Vendor)
+	if !ok {
+		return nil, d.errAt("vendor", fmt.Sprintf("unknown vendor %q; one of %s", in.Vendor, p.table.keys()))
+	}
+	if err := checkBudget(d, "budget", in.Budget); err != nil {
+		return nil, err
+	}
+	s, err := row.Decode(d)
+	if err == nil {
+		err = d.Finish()
+	}
+	if err != nil {
+		if _, ok := errors.AsType[*Error](err); !ok {
+			err = &Error{File: p.src.Path, Line: n.Line, Key: path, Msg: fmt.Sprintf("%s (%s): %v", in.Name, in.Vendor, err)}
+		}
+		return nil, err
+	}
+	in.Settings = s
+	return in, nil
+}
+
+func checkBudget(d *Decoder, key string, b Budget) error {
+	if b.Requests < 0 || b.Time < 0 {
+		return d.errAt(key, "requests and time must not be negative")
+	}
+	return nil
+}
+
+// checkURL accepts an absolute URL with one of schemes and a host.
+func checkURL(s string, schemes ...string) error {
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok || !slices.Contains(schemes, scheme) || rest == "" || strings.HasPrefix(rest, "/") || strings.ContainsAny(s, " \t\n") {
+		return fmt.Errorf("%q is not a URL like %s://host", s, schemes[0])
+	}
+	return nil
+}

@@ -1,0 +1,137 @@
+package tools
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+
+	"github.com/invopop/jsonschema"
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/incident-mcp/incident-mcp/incidents"
+	"github.com/incident-mcp/incident-mcp/schema"
+)
+
+// ListArgs are the arguments of list_incidents.
+type ListArgs struct {
+	Instance      Instances `json:"instance,omitempty" jsonschema_description:"Name, list of names, or '*' (default: all)."`
+	Severity      []string  `json:"severity,omitempty" jsonschema:"enum=informational,enum=low,enum=medium,enum=high,enum=critical" jsonschema_description:"Any of these severities."`
+	MinSeverity   string    `json:"min_severity,omitempty" jsonschema:"enum=informational,enum=low,enum=medium,enum=high,enum=critical" jsonschema_description:"This severity or above."`
+	Status        []string  `json:"status,omitempty" jsonschema:"enum=open,enum=in_progress,enum=on_hold,enum=resolved,enum=closed" jsonschema_description:"Any of these statuses."`
+	CreatedAfter  string    `json:"created_after,omitempty" jsonschema_description:"Inclusive: RFC 3339, date, or age ('24h', '3d')."`
+	CreatedBefore string    `json:"created_before,omitempty" jsonschema_description:"Exclusive."`
+	UpdatedAfter  string    `json:"updated_after,omitempty" jsonschema_description:"Inclusive."`
+	UpdatedBefore string    `json:"updated_before,omitempty" jsonschema_description:"Exclusive."`
+	TitleContains string    `json:"title_contains,omitempty" jsonschema_description:"Literal text, any case."`
+	Assignee      string    `json:"assignee,omitempty" jsonschema_description:"User id or 'unassigned'."`
+	Tags          []string  `json:"tags,omitempty" jsonschema_description:"Any of these tags."`
+	DeviceIDs     []string  `json:"device_ids,omitempty" jsonschema_description:"Any of these device ids."`
+	UserIDs       []string  `json:"user_ids,omitempty" jsonschema_description:"Any of these user ids."`
+	PolicyIDs     []string  `json:"policy_ids,omitempty" jsonschema_description:"Any of these policy ids."`
+	IDs           []string  `json:"ids,omitempty" jsonschema_description:"Only these incident ids."`
+	Tenant        string    `json:"tenant,omitempty" jsonschema_description:"This tenant id."`
+	Where         string    `json:"where,omitempty" jsonschema_description:"CEL, e.g. incident.severity >= HIGH && incident.created_at > now - duration('72h') && incident.title.icontains('x')"`
+	OrderBy       string    `json:"order_by,omitempty" jsonschema_description:"'created_at|updated_at|severity asc|desc'; default created_at desc."`
+	PageSize      int       `json:"page_size,omitempty" jsonschema:"minimum=1,maximum=100" jsonschema_description:"Matches per page (20)."`
+	Cursor        string    `json:"cursor,omitempty" jsonschema_description:"next_cursor, with the same arguments."`
+	CountBy       []string  `json:"count_by,omitempty" jsonschema:"enum=severity,enum=status,enum=instance,enum=assignee,enum=tags,enum=day" jsonschema_description:"Count all matches by these instead of listing."`
+	Explain       bool      `json:"explain,omitempty" jsonschema_description:"Plan only; no vendor call."`
+}
+
+func (a *ListArgs) filter() schema.Filter {
+	return schema.Filter{
+		Severity: a.Severity, MinSeverity: a.MinSeverity, Status: a.Status,
+		CreatedAfter: a.CreatedAfter, CreatedBefore: a.CreatedBefore,
+		UpdatedAfter: a.UpdatedAfter, UpdatedBefore: a.UpdatedBefore,
+		TitleContains: a.TitleContains, Assignee: a.Assignee, Tags: a.Tags,
+		DeviceIDs: a.DeviceIDs, UserIDs: a.UserIDs, PolicyIDs: a.PolicyIDs, IDs: a.IDs, Tenant: a.Tenant,
+	}
+}
+
+// Instances is the instance argument: one name or a list of names.
+type Instances []string
+
+// UnmarshalJSON accepts a string or a list of strings.
+func (in *Instances) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*in = Instances{s}
+		return nil
+	}
+	var l []string
+	if err := json.Unmarshal(b, &l); err != nil {
+		return schema.ArgError("instance", "expected an instance name or a list of names")
+	}
+	*in = l
+	return nil
+}
+
+// JSONSchema is a string or a list of strings.
+func (Instances) JSONSchema() *jsonschema.Schema {
+	return &jsonschema.Schema{OneOf: []*jsonschema.Schema{{Type: "string"}, {Type: "array"}}}
+}
+
+func listTool(svc *incidents.Service) mcp.Tool {
+	desc := `Security incidents of instances ` + instanceNames(svc) + `, normalized. No 'instance' = all, asked at once and merged; result 'instances' gives each one's status. Arguments AND, list values OR; every record is re-checked locally. Page with next_cursor; trust has_more. count_by returns counts instead ('exact': false = lower bound).
+Example: {"min_severity":"high","status":["open"],"created_after":"3d"}`
+	return annotate(mcp.NewToolWithRawSchema(ListIncidents, desc, schema.InputSchema[ListArgs]()),
+		"List incidents", true, false, true, true)
+}
+
+func instanceNames(svc *incidents.Service) string {
+	ins := svc.Instances()
+	names := make([]string, len(ins))
+	for i, in := range ins {
+		names[i] = in.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+func (h *handlers) list(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	args, err := bind[ListArgs](req)
+	if err != nil {
+		return errorResult(err), nil
+	}
+	lr := incidents.ListRequest{
+		Filter: args.filter(), Where: args.Where, OrderBy: args.OrderBy,
+		PageSize: args.PageSize, Cursor: args.Cursor, Explain: args.Explain,
+	}
+	if args.CountBy != nil {
+		if args.PageSize != 0 {
+			return errorResult(schema.ArgError("page_size", "counts are not paged: leave page_size out with count_by")), nil
+		}
+		res, err := h.svc.Count(ctx, lr, args.Instance, args.CountBy)
+		if err != nil {
+			return h.failure(ListIncidents, err), nil
+		}
+		return mcp.NewToolResultStructured(res, renderCount(res)), nil
+	}
+	names, err := h.svc.Select(args.Instance)
+	if err != nil {
+		return errorResult(err), nil
+	}
+	if len(names) > 1 {
+		res, err := h.svc.ListMany(ctx, lr, names)
+		if err != nil {
+			return h.failure(ListIncidents, err), nil
+		}
+		for i := range res.Incidents {
+			capText(&res.Incidents[i], maxListDescription)
+		}
+		return mcp.NewToolResultStructured(res, renderMany(res, args.Explain)), nil
+	}
+	lr.Instance = names[0]
+	res, err := h.svc.List(ctx, lr)
+	if err != nil {
+		return h.failure(ListIncidents, err), nil
+	}
+	for i := range res.Incidents {
+		capText(&res.Incidents[i], maxListDescription)
+	}
+	return mcp.NewToolResultStructured(res, renderList(res, args.Explain)), nil
+}

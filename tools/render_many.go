@@ -1,0 +1,107 @@
+package tools
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/incident-mcp/incident-mcp/incidents"
+)
+
+// renderMany is the text of a list over several instances: a summary, one
+// line per incident, one line per instance status, the applied query.
+func renderMany(res *incidents.ManyResult, explain bool) string {
+	var b strings.Builder
+	q := res.Query
+	if explain {
+		fmt.Fprintf(&b, "plan over %s, not executed\n", strings.Join(q.Instances, ", "))
+	} else {
+		fmt.Fprintf(&b, "%d incident(s) from %s", len(res.Incidents), strings.Join(q.Instances, ", "))
+		if res.Total != nil {
+			fmt.Fprintf(&b, ", %d match in total", *res.Total)
+		}
+		if res.HasMore {
+			b.WriteString("; more: call again with cursor=" + res.NextCursor)
+		} else {
+			b.WriteString("; no more")
+		}
+		b.WriteString("\n")
+	}
+	for i := range res.Incidents {
+		b.WriteString(incidentLine(&res.Incidents[i]) + "\n")
+	}
+	for _, st := range res.Instances {
+		b.WriteString(statusLine(st) + "\n")
+	}
+	for _, n := range res.Notes {
+		b.WriteString("note: " + n + "\n")
+	}
+	fmt.Fprintf(&b, "query: now=%s order=%s", q.Now.Format(time.RFC3339), q.OrderBy)
+	if w := timeWindow(&q.Filter); w != "" {
+		b.WriteString(" " + w)
+	}
+	if q.Where != "" {
+		b.WriteString(" where=" + q.Where)
+	}
+	return b.String()
+}
+
+func statusLine(st incidents.InstanceStatus) string {
+	s := fmt.Sprintf("instance %s (%s): %s", st.Instance, st.Vendor, st.Status)
+	if st.Message != "" {
+		s += ": " + st.Message
+	}
+	if st.Status != incidents.StatusDone {
+		s += fmt.Sprintf("; %d returned, %d records scanned in %d requests", st.Returned, st.Scan.Scanned, st.Scan.Requests)
+		if st.HasMore {
+			s += ", more to read"
+		}
+	}
+	if st.Native != nil {
+		native, _ := json.Marshal(st.Native)
+		s += "; native request " + string(native)
+	}
+	return s
+}
+
+// renderCount is the text of a count: the total (exact or a lower bound),
+// each dimension's counts largest first, each instance's scan.
+func renderCount(res *incidents.CountResult) string {
+	var b strings.Builder
+	bound := "exactly"
+	if !res.Exact {
+		bound = "at least"
+	}
+	fmt.Fprintf(&b, "%s %d matching incident(s) over %s\n", bound, res.Total, strings.Join(res.Query.Instances, ", "))
+	for _, dim := range slices.Sorted(maps.Keys(res.Counts)) {
+		m := res.Counts[dim]
+		keys := slices.SortedFunc(maps.Keys(m), func(x, y string) int {
+			if m[x] != m[y] {
+				return m[y] - m[x]
+			}
+			return strings.Compare(x, y)
+		})
+		parts := make([]string, len(keys))
+		for i, k := range keys {
+			parts[i] = fmt.Sprintf("%s=%d", k, m[k])
+		}
+		fmt.Fprintf(&b, "by %s: %s\n", dim, strings.Join(parts, " "))
+	}
+	for _, st := range res.Instances {
+		b.WriteString(statusLine(st) + "\n")
+	}
+	for _, n := range res.Notes {
+		b.WriteString("note: " + n + "\n")
+	}
+	fmt.Fprintf(&b, "query: now=%s", res.Query.Now.Format(time.RFC3339))
+	if w := timeWindow(&res.Query.Filter); w != "" {
+		b.WriteString(" " + w)
+	}
+	if res.Query.Where != "" {
+		b.WriteString(" where=" + res.Query.Where)
+	}
+	return b.String()
+}
