@@ -389,8 +389,8 @@ func (s *Service) partial(in *Instance, res *ListResult, err error, retry *curso
 	if len(res.Incidents) == 0 {
 		return nil, werr
 	}
-	res.Scan.Error = werr.Error()
-	res.Notes = append(res.Notes, fmt.Sprintf("stopped early: %v; call again with next_cursor to retry from where this page stopped", werr))
+	res.Scan.Error = schema.PublicMessage(werr)
+	res.Notes = append(res.Notes, fmt.Sprintf("stopped early: %s; call again with next_cursor to retry from where this page stopped", res.Scan.Error))
 	return retry, nil
 }
 

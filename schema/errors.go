@@ -86,6 +86,15 @@ func (e *Error) Public() string {
 	return msg
 }
 
+// PublicMessage renders any error for a model: Public for an *Error in
+// the chain, a pointer to the log for anything else.
+func PublicMessage(err error) string {
+	if e, ok := errors.AsType[*Error](err); ok {
+		return e.Public()
+	}
+	return "internal error; the server log has the details"
+}
+
 func joinMsg(a, b string) string {
 	if a == "" {
 		return b

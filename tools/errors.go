@@ -21,13 +21,3 @@ func errorRef(e *schema.Error) string {
 	}
 	return ""
 }
-
-// publicText is what the model may read of err: the portable messages and
-// the ref, never the text of a wrapped vendor error.
-func publicText(err error) string {
-	e, ok := errors.AsType[*schema.Error](err)
-	if !ok {
-		return "internal error; the server log has the details"
-	}
-	return e.Public()
-}

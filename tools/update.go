@@ -182,7 +182,7 @@ func (h *updateHandler) apply(ctx context.Context, kind, token, id string, p sch
 			if applied.Outcome == audit.Unknown {
 				// The generic advice ("call again") would risk a second
 				// write: the model must re-read first.
-				r.Content = []mcp.Content{mcp.NewTextContent("OUTCOME UNKNOWN: " + publicText(err))}
+				r.Content = []mcp.Content{mcp.NewTextContent("OUTCOME UNKNOWN: " + schema.PublicMessage(err))}
 			}
 		}
 		return r, nil
