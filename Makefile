@@ -3,6 +3,7 @@ GO      ?= go
 BIN     := bin/incident-mcp
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
+GOLANGCI_LINT := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 
 .DEFAULT_GOAL := help
 
@@ -22,13 +23,15 @@ demo: build ## serve the demo over stdio (three vendor simulators, no credential
 test: lint test-go test-clients ## everything CI runs: lint, Go tests with -race, third-party clients
 
 .PHONY: lint
-lint: ## gofmt and go vet
+lint: ## gofmt, go vet, golangci-lint (pinned; depguard layering, sloglint, staticcheck, errorlint, usetesting, gosec) and go mod tidy -diff
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) run $(GOLANGCI_LINT) run ./...
+	$(GO) mod tidy -diff
 
 .PHONY: test-go
 test-go: ## Go unit, conformance, equivalence and end-to-end tests, with the race detector
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
 
 .PHONY: test-short
 test-short: ## fast Go tests, no race detector, no binary builds
@@ -38,6 +41,10 @@ test-short: ## fast Go tests, no race detector, no binary builds
 test-clients: build ## drive the binary with third-party MCP clients from npm
 	test/clients/inspector.sh $(BIN)
 	cd test/clients && node elicitation.mjs ../../$(BIN)
+
+.PHONY: chaos
+chaos: ## fault injection: 20 % faults before every simulator; reads and confirmed writes, in-process and the built binary over HTTP (about 2 min)
+	$(GO) test -tags chaos -count=1 -v -run Chaos ./test/chaos
 
 .PHONY: evals
 evals: ## analyst scenarios, token budget and documentation examples against the demo (prints the tables)
@@ -67,3 +74,8 @@ fuzz: ## fuzz the filter compiler and the ESET literal escaping (FUZZTIME=1m eac
 .PHONY: clean
 clean: ## remove build output
 	rm -rf bin
+
+.PHONY: bench-load
+bench-load: build ## load figures of the built server over streamable HTTP: calls/s, CPU ms/call, p50/p99, vs direct, RSS (BENCHTIME=3s)
+	$(GO) build -o bin/bench-load ./cmd/bench-load
+	./bin/bench-load -server $(BIN) -duration $${BENCHTIME:-3s}

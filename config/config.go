@@ -82,6 +82,20 @@ type DriverOptions struct {
 	// and tracing per instance). Drivers that build their own TLS client
 	// (a CA file, verification off) keep it.
 	HTTPClient *http.Client
+	// Instance is the instance's name (errors and metrics of its HTTP layer).
+	Instance string
+	// Observer, when set, sees the instance's HTTP layer (metrics).
+	Observer VendorObserver
+}
+
+// VendorObserver sees a vendor instance's HTTP layer: the method set of
+// the drivers' shared layer's Observer (vendors/internal/httpx), declared
+// here because that package is internal to vendors/.
+type VendorObserver interface {
+	Request(instance, method string, status int, d time.Duration)
+	Retry(instance, method, reason string)
+	BreakerState(instance, state string)
+	LimiterWait(instance string, d time.Duration)
 }
 
 // Vendor is one row of the vendor registry: how an instance of that vendor

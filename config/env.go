@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -51,6 +52,19 @@ func (e Env) Bool(name string) (bool, error) {
 		return false, fmt.Errorf("%s: %w", name, err)
 	}
 	return b, nil
+}
+
+// Count reads an optional positive whole number; unset is 0 (the default).
+func (e Env) Count(name string) (int, error) {
+	v := strings.TrimSpace(e.Get(name))
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%s: %q is not a positive whole number", name, v)
+	}
+	return n, nil
 }
 
 // List reads a comma-separated list, dropping empty items.

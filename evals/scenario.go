@@ -197,7 +197,7 @@ func (s *Scenario) Run(call Caller, readFacts func() []Fact) Outcome {
 		for i := 1; i < len(returned); i++ {
 			a, _ := returned[i-1]["created_at"].(string)
 			b, _ := returned[i]["created_at"].(string)
-			if a < b && returned[i-1]["instance"] == returned[i]["instance"] {
+			if a < b && instanceOf(returned[i-1]) == instanceOf(returned[i]) {
 				fail("not newest first at %d: %s before %s", i, a, b)
 				break
 			}
@@ -369,4 +369,12 @@ func unfenced(text string) string {
 		}
 	}
 	return ""
+}
+
+// instanceOf reads a record's instance from its id ("<instance>:<native>"):
+// list records leave the instance field out.
+func instanceOf(rec map[string]any) string {
+	id, _ := rec["id"].(string)
+	name, _, _ := strings.Cut(id, ":")
+	return name
 }

@@ -37,6 +37,16 @@ type Budget struct {
 // DefaultBudget suits an interactive assistant: an answer within seconds.
 var DefaultBudget = Budget{Requests: 20, Time: 20 * time.Second}
 
+// answerMargin is the time past Budget.Time that a call's context allows:
+// a request started just before the budget ran out may finish, and the page
+// read so far is still answered. No call outlives Budget.Time + answerMargin.
+const answerMargin = time.Second
+
+// deadline bounds one call's upstream work by its budget.
+func deadline(ctx context.Context, b Budget) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, b.Time+answerMargin)
+}
+
 // Instance is one configured vendor account.
 type Instance struct {
 	Name     string
@@ -267,11 +277,7 @@ func (s *Service) List(ctx context.Context, r ListRequest) (*ListResult, error) 
 	}
 	info := in.info
 	q := driver.Query{Criteria: nativeCriteria(prog.Criteria, in.Name), Order: order, Fields: prog.Fields()}
-	q.PageSize = upstreamPageSize(pageSize, info.MaxPageSize, prog)
-	if r.Cursor != "" {
-		q.PageSize = cur.PageSize
-	}
-	plan, err := in.Driver.Plan(q)
+	plan, err := planPages(in.Driver, q, pageSize, info.MaxPageSize, prog, r.Cursor != "", cur.PageSize)
 	if err != nil {
 		return nil, s.wrap(in, "plan query", err)
 	}
@@ -299,7 +305,10 @@ func (s *Service) List(ctx context.Context, r ListRequest) (*ListResult, error) 
 		return res, nil
 	}
 	hydrate := slices.ContainsFunc(info.ListOmits, prog.Uses)
-	next, err := s.scan(ctx, in, plan, prog, hydrate, cur, pageSize, s.budgetFor(in, r.budget), res)
+	budget := s.budgetFor(in, r.budget)
+	ctx, cancel := deadline(ctx, budget)
+	defer cancel()
+	next, err := s.scan(ctx, in, plan, prog, hydrate, cur, pageSize, budget, res)
 	if err != nil {
 		return nil, err
 	}
@@ -321,20 +330,32 @@ func (s *Service) List(ctx context.Context, r ListRequest) (*ListResult, error) 
 // scan reads upstream pages from cur's position, keeping matches, until the
 // page is full, the data ends or the budget is spent. It returns the
 // position to continue from, or nil when nothing is left.
+//
+// Every upstream request counts against the budget, the full reads of
+// records (hydrate) as much as the pages: before each one the budget and the
+// context are checked, and a spent budget stops the scan with a cursor that
+// resumes at the very record it stopped on.
 func (s *Service) scan(ctx context.Context, in *Instance, plan *driver.Plan, prog *schema.Program, hydrate bool, cur cursor, pageSize int, budget Budget, res *ListResult) (*cursor, error) {
 	start := time.Now()
 	pos, skip := cur.Pos, cur.Offset
 	at := func(p string, off int) *cursor { return &cursor{Pos: p, Offset: off} }
+	// spent reports whether another upstream request would pass the
+	// budget, and if so notes the stop.
+	spent := func() bool {
+		if res.Scan.Requests < budget.Requests && time.Since(start) < budget.Time && ctx.Err() == nil {
+			return false
+		}
+		budgetStop(res, budget)
+		return true
+	}
 	for {
-		if res.Scan.Requests >= budget.Requests || time.Since(start) >= budget.Time {
-			res.Scan.BudgetReached = true
-			res.Notes = append(res.Notes, fmt.Sprintf("stopped after %d upstream requests and %d records scanned (the per-call budget); more may match: call again with next_cursor", res.Scan.Requests, res.Scan.Scanned))
+		if spent() {
 			return at(pos, skip), nil
 		}
 		page, err := in.Driver.List(ctx, plan, pos)
 		res.Scan.Requests++
 		if err != nil {
-			return s.partial(in, res, err, at(pos, skip))
+			return s.partial(ctx, in, budget, res, err, at(pos, skip))
 		}
 		for _, w := range page.Warnings {
 			res.Notes = append(res.Notes, in.Name+" warned: "+w)
@@ -344,13 +365,19 @@ func (s *Service) scan(ctx context.Context, in *Instance, plan *driver.Plan, pro
 			res.Total = &t
 		}
 		for i := skip; i < len(page.Incidents); i++ {
+			if err := ctx.Err(); err != nil {
+				return s.partial(ctx, in, budget, res, err, at(pos, i))
+			}
 			inc := &page.Incidents[i]
 			s.own(in, inc)
 			if hydrate {
+				if spent() {
+					return at(pos, i), nil
+				}
 				full, err := in.Driver.Get(ctx, nativeID(inc.ID))
 				res.Scan.Requests++
 				if err != nil {
-					return s.partial(in, res, err, at(pos, i))
+					return s.partial(ctx, in, budget, res, err, at(pos, i))
 				}
 				s.own(in, full)
 				full.Details = nil
@@ -381,17 +408,47 @@ func (s *Service) scan(ctx context.Context, in *Instance, plan *driver.Plan, pro
 	}
 }
 
+// budgetStop notes that the call's budget ended the scan.
+func budgetStop(res *ListResult, budget Budget) {
+	if res.Scan.BudgetReached {
+		return
+	}
+	res.Scan.BudgetReached = true
+	res.Notes = append(res.Notes, fmt.Sprintf("stopped after %d upstream requests and %d records scanned (the per-call budget of %d requests and %s); more may match: call again with next_cursor",
+		res.Scan.Requests, res.Scan.Scanned, budget.Requests, budget.Time))
+}
+
 // partial turns an upstream failure into an error when nothing was found yet,
 // or into a shortened page with a cursor to retry from, so that nothing
-// already read is lost.
-func (s *Service) partial(in *Instance, res *ListResult, err error, retry *cursor) (*cursor, error) {
+// already read is lost. A call whose deadline passed after it scanned some
+// records is a budget stop: its cursor resumes where the time ran out.
+func (s *Service) partial(ctx context.Context, in *Instance, budget Budget, res *ListResult, err error, retry *cursor) (*cursor, error) {
+	timedOut := errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded)
+	if timedOut && (res.Scan.Scanned > 0 || len(res.Incidents) > 0) {
+		budgetStop(res, budget)
+		return retry, nil
+	}
 	werr := s.wrap(in, "list incidents", err)
+	if timedOut {
+		werr = s.timeoutError(in, budget, "list incidents", "try again later, or narrow the filter so that fewer records are read", err)
+	}
 	if len(res.Incidents) == 0 {
 		return nil, werr
 	}
 	res.Scan.Error = schema.PublicMessage(werr)
 	res.Notes = append(res.Notes, fmt.Sprintf("stopped early: %s; call again with next_cursor to retry from where this page stopped", res.Scan.Error))
 	return retry, nil
+}
+
+// timeoutError is the error of a call whose deadline passed before it had
+// anything to answer.
+func (s *Service) timeoutError(in *Instance, budget Budget, op, hint string, err error) error {
+	s.log.Warn("vendor call timed out", "instance", in.Name, "op", op, "budget", budget.Time, "err", err)
+	return &schema.Error{
+		Code: schema.CodeDeadlineExceeded,
+		Msg:  fmt.Sprintf("%s on %s: %s did not answer within this call's time budget of %s; %s", op, in.Name, in.info.Vendor, budget.Time, hint),
+		Err:  err,
+	}
 }
 
 // own stamps an incident from a driver with its instance.
@@ -427,14 +484,25 @@ func nativeCriteria(c schema.Criteria, instance string) schema.Criteria {
 	return c
 }
 
-// upstreamPageSize reads bigger pages when the local check is likely to
-// drop records, so that one call rarely needs many round trips.
-func upstreamPageSize(pageSize, vendorMax int, prog *schema.Program) int {
-	n := pageSize + 1
-	if prog.Where != "" || !prog.Criteria.Empty() {
-		n = max(pageSize*5, 100)
+// planPages plans q with upstream pages sized for what the call needs. When
+// the vendor's selection is exact (and there is no `where`), every record
+// is a match: page_size + 1 proves whether more follow. Otherwise the local
+// check drops records, possibly most of them (a rare `where`): at least 100
+// records per request keep a scan of a few thousand records within the
+// request budget. A continued listing keeps the size it started with, since
+// positions may count in pages.
+func planPages(d driver.Driver, q driver.Query, pageSize, vendorMax int, prog *schema.Program, resumed bool, resumeSize int) (*driver.Plan, error) {
+	if resumed {
+		q.PageSize = resumeSize
+		return d.Plan(q)
 	}
-	return min(n, vendorMax)
+	q.PageSize = min(max(5*pageSize, 100), vendorMax)
+	plan, err := d.Plan(q)
+	if err != nil || !plan.Exact || prog.Where != "" || q.PageSize == min(pageSize+1, vendorMax) {
+		return plan, err
+	}
+	q.PageSize = min(pageSize+1, vendorMax)
+	return d.Plan(q)
 }
 
 func emptyHint(res *ListResult) string {
@@ -460,8 +528,14 @@ func (s *Service) Get(ctx context.Context, id string, includeRaw bool) (*schema.
 	if err != nil {
 		return nil, schema.ArgError("id", "the id names instance %q, which is not configured; configured instances: %s", name, strings.Join(s.names, ", "))
 	}
+	budget := s.budgetFor(in, Budget{})
+	ctx, cancel := deadline(ctx, budget)
+	defer cancel()
 	inc, err := in.Driver.Get(ctx, native)
 	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, s.timeoutError(in, budget, "get incident "+id, "try again later", err)
+		}
 		return nil, s.wrap(in, "get incident "+id, err)
 	}
 	s.own(in, inc)

@@ -2,7 +2,6 @@ package schema
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"reflect"
@@ -28,9 +27,8 @@ const (
 	maxNodes           = 500     // AST nodes after macro expansion
 	maxEstimatedCost   = 100_000 // static cost estimate per incident
 	maxRuntimeCost     = 100_000 // actual cost per incident
-	EvalDeadline       = 50 * time.Millisecond
-	assumedListSize    = 100  // tags, devices, ids: used by the cost estimate
-	assumedStringBytes = 4096 // titles, descriptions
+	assumedListSize    = 100     // tags, devices, ids: used by the cost estimate
+	assumedStringBytes = 4096    // titles, descriptions
 )
 
 // celIncident is the view of an Incident that filters see. Severity is an
@@ -154,7 +152,9 @@ var argVars = map[string]*cel.Type{
 	"arg_tenant":         cel.StringType,
 }
 
-var filterEnv = sync.OnceValues(func() (*cel.Env, error) {
+// whereEnv is what a `where` expression sees: the incident, now, the enum
+// constants and the string extensions.
+var whereEnv = sync.OnceValues(func() (*cel.Env, error) {
 	opts := []cel.EnvOption{
 		ext.NativeTypes(reflect.TypeFor[celIncident](), ext.ParseStructTags(true)),
 		ext.Strings(),
@@ -170,9 +170,6 @@ var filterEnv = sync.OnceValues(func() (*cel.Env, error) {
 		cel.ExpressionNodeLimit(maxNodes + 200),
 		cel.DefaultUTCTimeZone(true),
 	}
-	for _, name := range slices.Sorted(maps.Keys(argVars)) {
-		opts = append(opts, cel.Variable(name, argVars[name]))
-	}
 	for _, name := range slices.Sorted(maps.Keys(filterConstants)) {
 		v := filterConstants[name]
 		t := cel.StringType
@@ -184,41 +181,118 @@ var filterEnv = sync.OnceValues(func() (*cel.Env, error) {
 	return cel.NewEnv(opts...)
 })
 
+// fullEnv adds the structured arguments as variables, for the reference
+// program of MatchCEL.
+var fullEnv = sync.OnceValues(func() (*cel.Env, error) {
+	env, err := whereEnv()
+	if err != nil {
+		return nil, err
+	}
+	var opts []cel.EnvOption
+	for _, name := range slices.Sorted(maps.Keys(argVars)) {
+		opts = append(opts, cel.Variable(name, argVars[name]))
+	}
+	return env.Extend(opts...)
+})
+
 // ContainsFold reports whether sub is within s, ignoring case.
 func ContainsFold(s, sub string) bool {
 	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
 }
 
-// Program is a compiled query: the structured criteria and the `where`
-// expression checked together into one CEL program.
+// Program is a compiled query. The structured criteria are checked by plain
+// Go code (recheck); the `where` expression, when there is one, by a CEL
+// program compiled once per distinct text and cached. MatchCEL evaluates
+// the whole query as one CEL program: the reference the differential tests
+// hold Match to.
 type Program struct {
 	Criteria Criteria
 	Where    string
 	Now      time.Time
-	prg      cel.Program
-	args     map[string]any
+	check    recheck
+	where    *whereProgram
+	now      *activation // binds only `now`; where programs see no arguments
 	fields   map[string]bool
+
+	ref struct {
+		once sync.Once
+		prg  cel.Program
+		args map[string]any
+		err  error
+	}
 }
 
-// Compile validates the structured filter and the `where` expression and
-// compiles both into one checked program, with relative times resolved
-// against now.
+// Compile validates the structured filter and the `where` expression, with
+// relative times resolved against now. Only `where` is compiled (and only
+// on its first use: programs are cached by their text).
 func Compile(f Filter, where string, now time.Time) (*Program, error) {
-	env, err := filterEnv()
-	if err != nil {
-		return nil, fmt.Errorf("filter environment: %w", err)
-	}
 	now = now.UTC()
 	crit, err := f.Resolve(now)
 	if err != nil {
 		return nil, err
 	}
-	p := &Program{Criteria: crit, Where: strings.TrimSpace(where), Now: now, args: map[string]any{}}
+	p := &Program{Criteria: crit, Where: strings.TrimSpace(where), Now: now}
+	p.check, p.fields = newRecheck(&crit)
+	if p.Where != "" {
+		wp, err := compileWhere(p.Where)
+		if err != nil {
+			return nil, err
+		}
+		p.where = wp
+		for f := range wp.fields {
+			p.fields[f] = true
+		}
+		p.now = &activation{args: map[string]any{varNow: now}}
+	}
+	return p, nil
+}
+
+// whereProgram is a checked and planned `where` expression.
+type whereProgram struct {
+	prg    cel.Program
+	ast    *cel.Ast
+	fields map[string]bool
+}
+
+// programCache keeps the most recently used `where` programs: compiling one
+// costs far more than a list call's other local work.
+var programCache = newLRU[string, *whereProgram](256)
+
+func compileWhere(where string) (*whereProgram, error) {
+	if wp, ok := programCache.get(where); ok {
+		return wp, nil
+	}
+	env, err := whereEnv()
+	if err != nil {
+		return nil, fmt.Errorf("filter environment: %w", err)
+	}
+	checked, err := checkWhere(env, where)
+	if err != nil {
+		return nil, err
+	}
+	prg, err := env.Program(checked,
+		cel.CostLimit(maxRuntimeCost),
+		cel.InterruptCheckFrequency(64),
+		cel.EvalOptions(cel.OptOptimize))
+	if err != nil {
+		// Planning fails on what checking cannot see: a constant regular
+		// expression that does not compile.
+		return nil, ArgError("where", "%s", explainCELError(err.Error()))
+	}
+	wp := &whereProgram{prg: prg, ast: checked, fields: referencedFields(checked.NativeRep())}
+	programCache.put(where, wp)
+	return wp, nil
+}
+
+// referenceSource is the whole query as one CEL expression over bound
+// argument variables, and the values of those variables.
+func referenceSource(crit *Criteria, where string, now time.Time) (string, map[string]any) {
+	args := map[string]any{varNow: now}
 	var terms []string
 	add := func(term, arg string, val any) {
 		terms = append(terms, term)
 		if arg != "" {
-			p.args[arg] = val
+			args[arg] = val
 		}
 	}
 	if crit.Impossible {
@@ -232,11 +306,7 @@ func Compile(f Filter, where string, now time.Time) (*Program, error) {
 		add("incident.severity in arg_severities", "arg_severities", ranks)
 	}
 	if len(crit.Statuses) > 0 {
-		ss := make([]string, len(crit.Statuses))
-		for i, s := range crit.Statuses {
-			ss[i] = string(s)
-		}
-		add("incident.status in arg_statuses", "arg_statuses", ss)
+		add("incident.status in arg_statuses", "arg_statuses", stringsOf(crit.Statuses))
 	}
 	if crit.Tenant != "" {
 		add("incident.tenant == arg_tenant", "arg_tenant", crit.Tenant)
@@ -277,62 +347,114 @@ func Compile(f Filter, where string, now time.Time) (*Program, error) {
 	if crit.TitleContains != "" {
 		add("incident.title.icontains(arg_title)", "arg_title", crit.TitleContains)
 	}
-	if p.Where != "" {
-		if err := checkWhere(env, p.Where); err != nil {
-			return nil, err
-		}
+	if where != "" {
 		// The newlines keep a trailing // comment in `where` from swallowing
-		// the closing parenthesis; checkWhere has already proved that
-		// `where` is a complete expression on its own.
-		terms = append(terms, "(\n"+p.Where+"\n)")
+		// the closing parenthesis; Compile has already proved that `where`
+		// is a complete expression on its own.
+		terms = append(terms, "(\n"+where+"\n)")
 	}
 	if len(terms) == 0 {
 		terms = append(terms, "true")
 	}
-	checked, iss := env.Compile(strings.Join(terms, " && "))
-	if iss.Err() != nil {
-		return nil, fmt.Errorf("compile filter: %w", iss.Err())
+	return strings.Join(terms, " && "), args
+}
+
+// MatchCEL evaluates the whole query, structured criteria included, as one
+// CEL program compiled from referenceSource. It is the slow reference that
+// Match must agree with; the differential tests use it, the service does not.
+func (p *Program) MatchCEL(ctx context.Context, inc *Incident) (bool, error) {
+	p.ref.once.Do(func() {
+		env, err := fullEnv()
+		if err != nil {
+			p.ref.err = err
+			return
+		}
+		src, args := referenceSource(&p.Criteria, p.Where, p.Now)
+		checked, iss := env.Compile(src)
+		if iss.Err() != nil {
+			p.ref.err = fmt.Errorf("compile reference filter: %w", iss.Err())
+			return
+		}
+		p.ref.prg, p.ref.err = env.Program(checked, cel.CostLimit(maxRuntimeCost), cel.EvalOptions(cel.OptOptimize))
+		p.ref.args = args
+	})
+	if p.ref.err != nil {
+		return false, p.ref.err
 	}
-	p.fields = referencedFields(checked.NativeRep())
-	p.prg, err = env.Program(checked,
-		cel.CostLimit(maxRuntimeCost),
-		cel.InterruptCheckFrequency(64),
-		cel.EvalOptions(cel.OptOptimize))
+	out, _, err := p.ref.prg.ContextEval(ctx, &activation{inc: toCEL(inc), args: p.ref.args})
 	if err != nil {
-		return nil, fmt.Errorf("plan filter: %w", err)
+		return false, err
 	}
-	p.args[varNow] = now
-	return p, nil
+	b, ok := out.Value().(bool)
+	return ok && b, nil
+}
+
+// ReferenceFields lists the incident fields the reference program reads,
+// sorted, for the differential tests to compare with Fields.
+func (p *Program) ReferenceFields() ([]string, error) {
+	env, err := fullEnv()
+	if err != nil {
+		return nil, err
+	}
+	src, _ := referenceSource(&p.Criteria, p.Where, p.Now)
+	checked, iss := env.Compile(src)
+	if iss.Err() != nil {
+		return nil, iss.Err()
+	}
+	return slices.Sorted(maps.Keys(referencedFields(checked.NativeRep()))), nil
 }
 
 // checkWhere compiles the `where` expression alone so that its errors point
 // into the text the model wrote, and enforces the language's limits.
-func checkWhere(env *cel.Env, where string) error {
+func checkWhere(env *cel.Env, where string) (*cel.Ast, error) {
 	if n := len([]rune(where)); n > MaxWhereLen {
-		return ArgError("where", "expression is %d characters long, the limit is %d; move conditions into the structured arguments", n, MaxWhereLen)
+		return nil, ArgError("where", "expression is %d characters long, the limit is %d; move conditions into the structured arguments", n, MaxWhereLen)
 	}
 	checked, iss := env.Compile(where)
 	if iss.Err() != nil {
-		return &Error{Code: CodeInvalidArgument, Arg: "where", Msg: explainCELError(iss.Err().Error())}
+		return nil, &Error{Code: CodeInvalidArgument, Arg: "where", Msg: explainCELError(iss.Err().Error())}
 	}
 	if checked.OutputType() != cel.BoolType {
-		return ArgError("where", "the expression yields %s, it must yield a bool (true keeps the incident)", checked.OutputType())
+		return nil, ArgError("where", "the expression yields %s, it must yield a bool (true keeps the incident)", checked.OutputType())
 	}
 	native := checked.NativeRep()
 	if n := countNodes(native.Expr()); n > maxNodes {
-		return ArgError("where", "expression has %d nodes, the limit is %d; simplify it", n, maxNodes)
+		return nil, ArgError("where", "expression has %d nodes, the limit is %d; simplify it", n, maxNodes)
 	}
 	if err := checkEnumLiterals(native); err != nil {
-		return err
+		return nil, err
+	}
+	if err := checkConstantRegexes(native); err != nil {
+		return nil, err
 	}
 	est, err := env.EstimateCost(checked, sizeEstimator{})
 	if err != nil {
-		return ArgError("where", "cannot estimate the cost of the expression: %v", err)
+		return nil, ArgError("where", "cannot estimate the cost of the expression: %v", err)
 	}
 	if est.Max > maxEstimatedCost {
-		return ArgError("where", "expression is too costly (estimated %d, limit %d): avoid nested comprehensions over lists", est.Max, maxEstimatedCost)
+		return nil, ArgError("where", "expression is too costly (estimated %d, limit %d): avoid nested comprehensions over lists", est.Max, maxEstimatedCost)
 	}
-	return nil
+	return checked, nil
+}
+
+// checkConstantRegexes requires the pattern of every matches() to be a
+// string literal, so it is compiled once with the program (and a bad one is
+// refused here) rather than built and compiled again for every record.
+func checkConstantRegexes(a *ast.AST) error {
+	var bad error
+	ast.PreOrderVisit(a.Expr(), ast.NewExprVisitor(func(e ast.Expr) {
+		if bad != nil || e.Kind() != ast.CallKind || e.AsCall().FunctionName() != "matches" {
+			return
+		}
+		args := e.AsCall().Args()
+		if len(args) == 0 {
+			return
+		}
+		if pat := args[len(args)-1]; pat.Kind() != ast.LiteralKind {
+			bad = ArgError("where", "the pattern of matches() must be a string literal, like incident.title.matches(\"^(?i)ransom\"); a pattern built from fields or arguments is not supported")
+		}
+	}))
+	return bad
 }
 
 func explainCELError(msg string) string {
@@ -451,23 +573,56 @@ func (p *Program) Uses(field string) bool { return p.fields[field] || p.fields["
 // Fields lists the incident fields the program reads, sorted; "*" means all.
 func (p *Program) Fields() []string { return slices.Sorted(maps.Keys(p.fields)) }
 
-// Match evaluates the program on one incident. It fails only when the
-// evaluation runs out of budget or time, never for a plain mismatch.
+// Match evaluates the program on one incident: the structured criteria in
+// Go (no allocation), then `where` if they hold. It fails when `where` fails
+// at runtime (the error names the incident and the place in the
+// expression), runs out of its cost budget, or ctx ends; never for a plain
+// mismatch.
 func (p *Program) Match(ctx context.Context, inc *Incident) (bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, EvalDeadline)
-	defer cancel()
-	vars := p.activation(inc)
-	out, _, err := p.prg.ContextEval(ctx, vars)
-	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "cost limit") {
-			return false, ArgError("where", "evaluation exceeded its budget on %s; simplify the expression", inc.ID)
-		}
-		// A runtime error on one record (say, a missing map key) means the
-		// record does not match; the expression was type-checked already.
+	if !p.check.match(inc) {
 		return false, nil
+	}
+	if p.where == nil {
+		return true, nil
+	}
+	out, _, err := p.where.prg.ContextEval(ctx, &activation{inc: toCEL(inc), args: p.now.args})
+	if err != nil {
+		return false, p.evalError(ctx, inc, err)
 	}
 	b, ok := out.Value().(bool)
 	return ok && b, nil
+}
+
+func (p *Program) evalError(ctx context.Context, inc *Incident, err error) error {
+	switch {
+	case ctx.Err() != nil:
+		return &Error{Code: CodeDeadlineExceeded, Msg: "the call ended while `where` was being evaluated", Err: ctx.Err()}
+	case strings.Contains(err.Error(), "cost limit"):
+		return ArgError("where", "evaluation exceeded its budget on %s; simplify the expression", inc.ID)
+	}
+	at := ""
+	if ce, ok := err.(*types.Err); ok && ce.NodeID() != 0 {
+		at = " " + p.where.position(p.Where, ce.NodeID())
+	}
+	return ArgError("where", "evaluation failed on incident %s%s: %v; guard the expression (e.g. `x != 0 && y / x > 2`, `has(...)`) so that it cannot fail", inc.ID, at, err)
+}
+
+// position describes where node id is in the source text: line and column,
+// and the text around it.
+func (w *whereProgram) position(src string, id int64) string {
+	info := w.ast.NativeRep().SourceInfo()
+	loc := info.GetStartLocation(id)
+	if loc.Line() < 1 {
+		return ""
+	}
+	r, ok := info.GetOffsetRange(id)
+	runes := []rune(src)
+	excerpt := ""
+	if ok && int(r.Start) < len(runes) {
+		from, to := max(0, int(r.Start)-20), min(len(runes), int(r.Start)+20)
+		excerpt = fmt.Sprintf(" (near %q)", string(runes[from:to]))
+	}
+	return fmt.Sprintf("at line %d, column %d%s", loc.Line(), loc.Column()+1, excerpt)
 }
 
 // activation resolves `incident` to one record and every other name to the
@@ -486,10 +641,6 @@ func (a *activation) ResolveName(name string) (any, bool) {
 }
 
 func (a *activation) Parent() interpreter.Activation { return nil }
-
-func (p *Program) activation(inc *Incident) *activation {
-	return &activation{inc: toCEL(inc), args: p.args}
-}
 
 func toCEL(inc *Incident) *celIncident {
 	c := &celIncident{

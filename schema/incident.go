@@ -12,9 +12,11 @@ import (
 // invents a value.
 type Incident struct {
 	// ID is "<instance>:<native id>", globally unique; get and update take it.
-	ID       string `json:"id"`
-	Instance string `json:"instance"`
-	Vendor   string `json:"vendor"`
+	ID string `json:"id"`
+	// Instance and Vendor are left out of list results (the id and the
+	// query echo carry them); get_incident always has them.
+	Instance string `json:"instance,omitempty"`
+	Vendor   string `json:"vendor,omitempty"`
 	Tenant   string `json:"tenant,omitempty"`
 	// Number is the short human id where a vendor has one.
 	Number      string `json:"number,omitempty"`
@@ -146,9 +148,11 @@ func ParseSeverity(s string) (Severity, bool) {
 
 // ParseStatus accepts a status name in any case, with "-" or " " for "_".
 func ParseStatus(s string) (Status, bool) {
-	v := Status(strings.NewReplacer("-", "_", " ", "_").Replace(strings.ToLower(strings.TrimSpace(s))))
+	v := Status(statusSeparators.Replace(strings.ToLower(strings.TrimSpace(s))))
 	return v, v.Valid()
 }
+
+var statusSeparators = strings.NewReplacer("-", "_", " ", "_")
 
 // SplitID splits "<instance>:<native id>". Native ids may contain colons;
 // instance names may not.

@@ -36,7 +36,8 @@ type Filter struct {
 
 // Criteria is a validated Filter with every time resolved to absolute UTC:
 // what drivers translate into native requests. Empty slices and zero times
-// mean "no constraint".
+// mean "no constraint": a bound that is set always lies within
+// [MinTime, MaxTime], so the zero time can only mean "unset".
 type Criteria struct {
 	// Severities is the set allowed by both `severity` and `min_severity`.
 	Severities []Severity `json:"severities,omitempty"`
@@ -202,23 +203,44 @@ func checkValue(arg, v string) error {
 
 var relativeTime = regexp.MustCompile(`^(\d{1,6})\s*(m|min|h|d|w)$`)
 
+// The range of times a filter accepts. Every vendor parses them, a driver
+// that widens a bound by a second (where the vendor's inclusivity is
+// unknown) stays inside the years 1969–9999, and no set bound is ever the
+// zero time, which Criteria reserves for "unset".
+var (
+	MinTime = time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
+	MaxTime = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+)
+
+var ageUnits = map[string]time.Duration{"m": time.Minute, "min": time.Minute, "h": time.Hour, "d": 24 * time.Hour, "w": 7 * 24 * time.Hour}
+
 // ParseTime reads an absolute or relative time: RFC 3339
-// ("2026-11-01T08:00:00Z"), a date ("2026-11-01", midnight UTC), or an age
-// before now ("90m", "24h", "7d", "2w"). The result is in UTC.
+// ("2026-11-01T08:00:00Z", 't' and 'z' in either case as RFC 3339 §5.6
+// allows), a date ("2026-11-01", midnight UTC), or an age before now
+// ("90m", "24h", "7d", "2w"). The result is in UTC, within [MinTime,
+// MaxTime]; a time outside is refused, never clamped into another meaning.
 func ParseTime(s string, now time.Time) (time.Time, error) {
 	s = strings.TrimSpace(s)
 	if m := relativeTime.FindStringSubmatch(strings.ToLower(s)); m != nil {
-		n, _ := strconv.Atoi(m[1])
-		unit := map[string]time.Duration{"m": time.Minute, "min": time.Minute, "h": time.Hour, "d": 24 * time.Hour, "w": 7 * 24 * time.Hour}[m[2]]
+		n, _ := strconv.ParseInt(m[1], 10, 64)
+		unit := ageUnits[m[2]]
+		if n > int64(now.Sub(MinTime)/unit) {
+			return time.Time{}, fmt.Errorf("an age of %s reaches back before %s, the earliest time a filter accepts; leave the argument out for no bound", s, MinTime.Format(time.DateOnly))
+		}
 		return now.Add(-time.Duration(n) * unit).UTC(), nil
 	}
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t.UTC(), nil
+	t, err := time.Parse(time.RFC3339Nano, strings.ToUpper(s))
+	if err != nil {
+		if t, err = time.Parse(time.DateOnly, s); err != nil {
+			return time.Time{}, fmt.Errorf("cannot read %q as a time; use RFC 3339 (2026-11-01T08:00:00Z), a date (2026-11-01) or an age like 90m, 24h, 7d, 2w", s)
+		}
 	}
-	if t, err := time.Parse(time.DateOnly, s); err == nil {
-		return t, nil
+	t = t.UTC()
+	if t.Before(MinTime) || t.After(MaxTime) {
+		return time.Time{}, fmt.Errorf("%s is outside the times a filter accepts (%s to %s); leave the argument out for no bound", s,
+			MinTime.Format(time.RFC3339), MaxTime.Format(time.RFC3339))
 	}
-	return time.Time{}, fmt.Errorf("cannot read %q as a time; use RFC 3339 (2026-11-01T08:00:00Z), a date (2026-11-01) or an age like 90m, 24h, 7d, 2w", s)
+	return t, nil
 }
 
 // OrderKey is a field list results can be sorted by.

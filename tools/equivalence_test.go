@@ -16,7 +16,9 @@ import (
 // TestEquivalence: for every instance and many filters (a table derived from
 // the data plus generated combinations), list_incidents paged to the end
 // returns exactly the incidents the CEL program selects from the simulator's
-// whole dataset, whatever the vendor could push down.
+// whole dataset, whatever the vendor could push down. On the way it holds
+// the server's Go re-check (Match) to the all-CEL reference (MatchCEL) on
+// every record of the dataset: a differential test of the two evaluators.
 func TestEquivalence(t *testing.T) {
 	f := newFixture(t, protocolVersions[1])
 	for _, in := range f.env.Instances {
@@ -33,7 +35,7 @@ func TestEquivalence(t *testing.T) {
 				cases["where/"+name] = equivCase{where: w}
 			}
 			rng := rand.New(rand.NewPCG(42, uint64(len(all))))
-			for i := range 40 {
+			for i := range 80 {
 				cases[fmt.Sprintf("generated/%02d", i)] = generate(rng, all)
 			}
 			if len(cases) < 50 {
@@ -46,11 +48,19 @@ func TestEquivalence(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
+					if got, _ := prog.ReferenceFields(); !slices.Equal(prog.Fields(), got) {
+						t.Errorf("Fields() = %v, the reference program reads %v", prog.Fields(), got)
+					}
 					var want []string
 					for i := range all {
-						if ok, err := prog.Match(t.Context(), &all[i]); err != nil {
+						ok, err := prog.MatchCEL(t.Context(), &all[i])
+						if err != nil {
 							t.Fatal(err)
-						} else if ok {
+						}
+						if fast, err := prog.Match(t.Context(), &all[i]); err != nil || fast != ok {
+							t.Fatalf("on %s the Go re-check says %v (%v), the CEL reference %v", all[i].ID, fast, err, ok)
+						}
+						if ok {
 							want = append(want, all[i].ID)
 						}
 					}
@@ -135,7 +145,7 @@ func generate(rng *rand.Rand, all []schema.Incident) equivCase {
 		return out
 	}
 	for range 2 + rng.IntN(3) {
-		switch rng.IntN(11) {
+		switch rng.IntN(15) {
 		case 0:
 			c.filter.Severity = sub([]string{"informational", "low", "medium", "high", "critical"})
 		case 1:
@@ -171,6 +181,20 @@ func generate(rng *rand.Rand, all []schema.Incident) equivCase {
 			if inc := pick(); len(inc.Devices) > 0 {
 				c.filter.DeviceIDs = []string{inc.Devices[0].ID}
 			}
+		case 11:
+			if inc := pick(); len(inc.Users) > 0 {
+				c.filter.UserIDs = []string{inc.Users[0].ID}
+			}
+		case 12:
+			if inc := pick(); inc.Policy != nil {
+				c.filter.PolicyIDs = []string{inc.Policy.ID}
+			} else {
+				c.filter.Tenant = inc.Tenant
+			}
+		case 13:
+			c.filter.IDs = []string{pick().ID, pick().ID}
+		case 14:
+			c.filter.UpdatedBefore = fmt.Sprintf("%dd", 1+rng.IntN(60))
 		case 10:
 			c.where = []string{`incident.severity >= MEDIUM`, `incident.status != CLOSED`, `size(incident.tags) > 1`, `incident.title.icontains("on")`}[rng.IntN(4)]
 		}

@@ -250,7 +250,9 @@ func TestFanoutFailingInstance(t *testing.T) {
 	}
 	seen := map[string]int{}
 	for _, inc := range sc["incidents"].([]any) {
-		seen[inc.(map[string]any)["instance"].(string)]++
+		// List records carry the instance in their id only.
+		name, _, _ := schema.SplitID(inc.(map[string]any)["id"].(string))
+		seen[name]++
 	}
 	if seen["eset"] == 0 || seen["kaspersky"] == 0 || seen["dlp"] == 0 || seen["eset-flaky"] != 0 {
 		t.Errorf("incidents per instance %v", seen)
@@ -275,7 +277,8 @@ func TestFanoutFailingInstance(t *testing.T) {
 	got = append(got, more...)
 	count := map[string]int{}
 	for _, inc := range got {
-		count[inc["instance"].(string)]++
+		name, _, _ := schema.SplitID(inc["id"].(string))
+		count[name]++
 	}
 	if count["eset-flaky"] == 0 || count["eset-flaky"] != count["eset"] {
 		t.Errorf("after recovery: %v; eset-flaky should match eset", count)

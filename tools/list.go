@@ -33,7 +33,7 @@ type ListArgs struct {
 	Tenant        string    `json:"tenant,omitempty" jsonschema_description:"This tenant id."`
 	Where         string    `json:"where,omitempty" jsonschema_description:"CEL, e.g. incident.severity >= HIGH && incident.created_at > now - duration('72h') && incident.title.icontains('x')"`
 	OrderBy       string    `json:"order_by,omitempty" jsonschema_description:"'created_at|updated_at|severity asc|desc'; default created_at desc."`
-	PageSize      int       `json:"page_size,omitempty" jsonschema:"minimum=1,maximum=100" jsonschema_description:"Matches per page (20)."`
+	PageSize      *int      `json:"page_size,omitempty" jsonschema:"minimum=1,maximum=100" jsonschema_description:"Matches per page (20)."`
 	Cursor        string    `json:"cursor,omitempty" jsonschema_description:"next_cursor, with the same arguments."`
 	CountBy       []string  `json:"count_by,omitempty" jsonschema:"enum=severity,enum=status,enum=instance,enum=assignee,enum=tags,enum=day" jsonschema_description:"Count all matches by these instead of listing."`
 	Explain       bool      `json:"explain,omitempty" jsonschema_description:"Plan only; no vendor call."`
@@ -97,12 +97,16 @@ func (h *handlers) list(ctx context.Context, req mcp.CallToolRequest) (*mcp.Call
 	if err != nil {
 		return errorResult(err), nil
 	}
+	pageSize, err := args.pageSize()
+	if err != nil {
+		return errorResult(err), nil
+	}
 	lr := incidents.ListRequest{
 		Filter: args.filter(), Where: args.Where, OrderBy: args.OrderBy,
-		PageSize: args.PageSize, Cursor: args.Cursor, Explain: args.Explain,
+		PageSize: pageSize, Cursor: args.Cursor, Explain: args.Explain,
 	}
 	if args.CountBy != nil {
-		if args.PageSize != 0 {
+		if args.PageSize != nil {
 			return errorResult(schema.ArgError("page_size", "counts are not paged: leave page_size out with count_by")), nil
 		}
 		res, err := h.svc.Count(ctx, lr, args.Instance, args.CountBy)
@@ -121,7 +125,7 @@ func (h *handlers) list(ctx context.Context, req mcp.CallToolRequest) (*mcp.Call
 			return h.failure(ListIncidents, err), nil
 		}
 		for i := range res.Incidents {
-			capText(&res.Incidents[i], maxListDescription)
+			leanListRecord(&res.Incidents[i])
 		}
 		return mcp.NewToolResultStructured(res, renderMany(res, args.Explain)), nil
 	}
@@ -131,7 +135,19 @@ func (h *handlers) list(ctx context.Context, req mcp.CallToolRequest) (*mcp.Call
 		return h.failure(ListIncidents, err), nil
 	}
 	for i := range res.Incidents {
-		capText(&res.Incidents[i], maxListDescription)
+		leanListRecord(&res.Incidents[i])
 	}
 	return mcp.NewToolResultStructured(res, renderList(res, args.Explain)), nil
+}
+
+// pageSize is page_size, 0 when left out (the service's default); an
+// explicit 0 is refused like any other size below 1.
+func (a *ListArgs) pageSize() (int, error) {
+	switch {
+	case a.PageSize == nil:
+		return 0, nil
+	case *a.PageSize < 1:
+		return 0, schema.ArgError("page_size", "must be between 1 and %d, got %d; leave it out for %d", incidents.MaxPageSize, *a.PageSize, incidents.DefaultPageSize)
+	}
+	return *a.PageSize, nil
 }

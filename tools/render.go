@@ -3,6 +3,7 @@ package tools
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -37,34 +38,98 @@ func renderList(res *incidents.ListResult, explain bool) string {
 	for _, n := range res.Notes {
 		b.WriteString("note: " + n + "\n")
 	}
-	window := timeWindow(&q.Filter)
 	fmt.Fprintf(&b, "query: now=%s order=%s", q.Now.Format(time.RFC3339), q.OrderBy)
-	if window != "" {
-		b.WriteString(" " + window)
+	if args := appliedArgs(&q.Filter); args != "" {
+		b.WriteString(" " + args)
 	}
 	if q.Where != "" {
 		b.WriteString(" where=" + q.Where)
 	}
-	native, _ := json.Marshal(q.Native)
-	fmt.Fprintf(&b, "\nnative request: %s", native)
+	b.WriteString("\nnative request: ")
+	// Without HTML escaping: a model should read ">=", not "\u003e=".
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.Encode(q.Native)
+	trimNewline(&b)
 	if len(q.Pushed) > 0 {
 		fmt.Fprintf(&b, "\npushed to vendor: %s; every record re-checked locally", strings.Join(q.Pushed, ", "))
 	}
 	return b.String()
 }
 
-func timeWindow(c *schema.Criteria) string {
+// appliedArgs echoes every structured argument as the service applied it:
+// severities and statuses as sets, times absolute, ids and values verbatim.
+func appliedArgs(c *schema.Criteria) string {
 	var parts []string
-	add := func(name string, t time.Time) {
-		if !t.IsZero() {
-			parts = append(parts, name+"="+t.Format(time.RFC3339))
+	list := func(name string, vals []string) {
+		if len(vals) > 0 {
+			parts = append(parts, name+"="+strings.Join(vals, ","))
 		}
 	}
-	add("created_after", c.CreatedAfter)
-	add("created_before", c.CreatedBefore)
-	add("updated_after", c.UpdatedAfter)
-	add("updated_before", c.UpdatedBefore)
+	str := func(name, v string) {
+		if v != "" {
+			parts = append(parts, name+"="+strconv.Quote(v))
+		}
+	}
+	at := func(name string, t time.Time) {
+		if !t.IsZero() {
+			parts = append(parts, name+"="+t.Format(time.RFC3339Nano))
+		}
+	}
+	if c.Impossible {
+		parts = append(parts, "impossible=true")
+	}
+	list("severity", stringsOf(c.Severities))
+	list("status", stringsOf(c.Statuses))
+	at("created_after", c.CreatedAfter)
+	at("created_before", c.CreatedBefore)
+	at("updated_after", c.UpdatedAfter)
+	at("updated_before", c.UpdatedBefore)
+	str("title_contains", c.TitleContains)
+	if c.Unassigned {
+		parts = append(parts, "assignee=unassigned")
+	}
+	str("assignee", c.Assignee)
+	list("tags", c.Tags)
+	list("device_ids", c.DeviceIDs)
+	list("user_ids", c.UserIDs)
+	list("policy_ids", c.PolicyIDs)
+	list("ids", c.IDs)
+	str("tenant", c.Tenant)
 	return strings.Join(parts, " ")
+}
+
+func stringsOf[T ~string](vals []T) []string {
+	out := make([]string, len(vals))
+	for i, v := range vals {
+		out[i] = string(v)
+	}
+	return out
+}
+
+func trimNewline(b *strings.Builder) {
+	s := b.String()
+	if strings.HasSuffix(s, "\n") {
+		b.Reset()
+		b.WriteString(s[:len(s)-1])
+	}
+}
+
+// leanListRecord drops from a list record what the page already says, what
+// only restates another field, and the long free text: the instance (in the
+// id and the query echo), the vendor (in the query echo), vendor_severity
+// and vendor_status when they mapped onto a normalized value, and the
+// description (the bulk of a record; the title says what it is about).
+// get_incident keeps them all.
+func leanListRecord(inc *schema.Incident) {
+	inc.Instance, inc.Vendor, inc.Description = "", "", ""
+	if inc.Severity != "" {
+		inc.VendorSeverity = ""
+	}
+	if inc.Status != "" {
+		inc.VendorStatus = ""
+	}
+	inc.Title = truncate(inc.Title, maxTitleLen)
 }
 
 // incidentLine is one incident on one line: id, severity, status, created,

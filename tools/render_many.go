@@ -40,7 +40,7 @@ func renderMany(res *incidents.ManyResult, explain bool) string {
 		b.WriteString("note: " + n + "\n")
 	}
 	fmt.Fprintf(&b, "query: now=%s order=%s", q.Now.Format(time.RFC3339), q.OrderBy)
-	if w := timeWindow(&q.Filter); w != "" {
+	if w := appliedArgs(&q.Filter); w != "" {
 		b.WriteString(" " + w)
 	}
 	if q.Where != "" {
@@ -97,7 +97,7 @@ func renderCount(res *incidents.CountResult) string {
 		b.WriteString("note: " + n + "\n")
 	}
 	fmt.Fprintf(&b, "query: now=%s", res.Query.Now.Format(time.RFC3339))
-	if w := timeWindow(&res.Query.Filter); w != "" {
+	if w := appliedArgs(&res.Query.Filter); w != "" {
 		b.WriteString(" " + w)
 	}
 	if res.Query.Where != "" {

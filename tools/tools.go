@@ -24,7 +24,6 @@ const (
 const (
 	maxTitleInText       = 160
 	maxTitleLen          = 500
-	maxListDescription   = 300
 	maxGetDescriptionLen = 8000
 )
 

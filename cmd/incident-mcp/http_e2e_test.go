@@ -198,6 +198,7 @@ func TestHTTPBearerTokens(t *testing.T) {
 		`mcp_server_operation_duration_seconds_count{error_type="tool_error",gen_ai_tool_name="get_incident",mcp_method_name="tools/call",mcp_protocol_version="2025-06-18",network_transport="tcp"} 1`,
 		`incident_mcp_http_auth_total{caller="soc-bot",result="ok"}`,
 		`incident_mcp_http_auth_total{caller="-",result="missing"} 1`,
+		`incident_mcp_vendor_requests_total{instance="eset",method="GET",status="200"}`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("/metrics lacks %s", want)

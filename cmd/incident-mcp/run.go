@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -115,14 +114,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return err
 	}
 	defer stopTracing(context.WithoutCancel(ctx))
-	vendorHTTP := metrics.VendorTransports(tp)
+	vendors := metrics.Vendors(tp)
+	vendorOpts := []registry.BuildOption{registry.WithHTTPClient(vendors.Client), registry.WithObserver(vendors)}
 
 	var instances []*incidents.Instance
 	switch {
 	case o.demo && o.configFile != "":
 		return errors.New("--demo and --config exclude each other")
 	case o.demo:
-		env, err := demo.Start(demo.Options{Logger: log})
+		env, err := demo.Start(demo.Options{Logger: log, Build: vendorOpts})
 		if err != nil {
 			return err
 		}
@@ -140,11 +140,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		if f.RedisURL != "" {
 			log.Info("redis_url is configured; this build keeps nonces, locks and rate limits in process")
 		}
-		if instances, err = registry.Build(f, log, registry.WithHTTPClient(vendorHTTP.Client)); err != nil {
+		if instances, err = registry.Build(f, log, vendorOpts...); err != nil {
 			return err
 		}
 	default:
-		instances, err = instancesFromEnv(env, log, vendorHTTP.Client)
+		instances, err = instancesFromEnv(env, log, vendorOpts...)
 		if err != nil {
 			return err
 		}
@@ -212,7 +212,7 @@ func newLogger(w io.Writer, level slog.Level) *slog.Logger {
 			noColor = false
 		}
 	}
-	return slog.New(tint.NewHandler(w, &tint.Options{Level: level, TimeFormat: time.TimeOnly, NoColor: noColor}))
+	return slog.New(tint.NewTextHandler(w, &tint.Options{Level: level, TimeFormat: time.TimeOnly, NoColor: noColor}))
 }
 
 // envReader reads configuration from the environment; a NAME_FILE variable
@@ -243,9 +243,8 @@ func defaultAuditPath(env envReader) (string, error) {
 	return filepath.Join(dir, "incident-mcp", "audit.jsonl"), nil
 }
 
-// instancesFromEnv builds the instances the environment configures; client
-// returns each instance's instrumented HTTP client.
-func instancesFromEnv(env envReader, log *slog.Logger, client func(instance string) *http.Client) ([]*incidents.Instance, error) {
+// instancesFromEnv builds the instances the environment configures.
+func instancesFromEnv(env envReader, log *slog.Logger, opts ...registry.BuildOption) ([]*incidents.Instance, error) {
 	f, err := registry.FromEnv(env.get)
 	if err != nil {
 		return nil, err
@@ -253,7 +252,7 @@ func instancesFromEnv(env envReader, log *slog.Logger, client func(instance stri
 	if len(f.Instances) == 0 {
 		return nil, errors.New("no vendor configured: use --config FILE, set ESET_*, KASPERSKY_* or DLP_* variables (see -help), or run with --demo to try the built-in simulators")
 	}
-	return registry.Build(f, log, registry.WithHTTPClient(client))
+	return registry.Build(f, log, opts...)
 }
 
 // checkConfig validates a configuration file, builds every driver (no

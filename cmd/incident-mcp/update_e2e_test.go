@@ -28,8 +28,18 @@ import (
 var (
 	binOnce sync.Once
 	binPath string
+	binDir  string
 	binErr  error
 )
+
+// TestMain removes the shared build when the package's tests end.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
 
 // sharedBinary builds the command once for all end-to-end tests.
 func sharedBinary(t *testing.T) string {
@@ -38,15 +48,19 @@ func sharedBinary(t *testing.T) string {
 		t.Skip("builds the binary")
 	}
 	binOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "incident-mcp-e2e")
+		// One build shared by every test of the package outlives any one
+		// test's TempDir; TestMain removes it.
+		dir, err := os.MkdirTemp("", "incident-mcp-e2e") //nolint:usetesting // removed by TestMain
+
 		if err != nil {
 			binErr = err
 			return
 		}
+		binDir = dir
 		binPath = filepath.Join(dir, "incident-mcp")
 		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
 		if err != nil {
-			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+			binErr = fmt.Errorf("go build: %w\n%s", err, out)
 		}
 	})
 	if binErr != nil {

@@ -41,6 +41,10 @@ type Metrics struct {
 	vendorRequests *prometheus.CounterVec
 	vendorDuration *prometheus.HistogramVec
 	vendorLimited  *prometheus.CounterVec
+	vendorRetries  *prometheus.CounterVec
+	vendorBreaker  *prometheus.GaugeVec
+
+	vendorLimiterWait *prometheus.HistogramVec
 
 	scanRecords  *prometheus.HistogramVec
 	scanReturned *prometheus.CounterVec
@@ -74,6 +78,13 @@ func NewMetrics() *Metrics {
 		"Latency of HTTP requests to vendor APIs.", durationBuckets, "instance")
 	m.vendorLimited = m.counter("incident_mcp_vendor_rate_limited_total",
 		"429 answers from vendor APIs.", "instance")
+	m.vendorRetries = m.counter("incident_mcp_vendor_retries_total",
+		"Vendor requests sent again, by instance and reason (status code, reset, truncated body).", "instance", "reason")
+	m.vendorBreaker = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "incident_mcp_vendor_breaker_state",
+		Help: "The circuit breaker of each instance: 1 for its current state (closed, half-open, open)."}, []string{"instance", "state"})
+	m.reg.MustRegister(m.vendorBreaker)
+	m.vendorLimiterWait = m.histogram("incident_mcp_vendor_limiter_wait_seconds",
+		"Time a vendor request waited for the instance's rate limiter.", []float64{0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}, "instance")
 	m.scanRecords = m.histogram("incident_mcp_list_records_scanned_per_match",
 		"Records read upstream per match returned, per list_incidents call (how much the pushdown narrows).",
 		[]float64{1, 1.5, 2, 5, 10, 25, 50, 100, 500, 1000}, "instance")

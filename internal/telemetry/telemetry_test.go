@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
@@ -21,12 +22,15 @@ import (
 	"github.com/incident-mcp/incident-mcp/internal/demo"
 	"github.com/incident-mcp/incident-mcp/internal/telemetry"
 	"github.com/incident-mcp/incident-mcp/tools"
+	"github.com/incident-mcp/incident-mcp/vendors/registry"
 )
 
 // newServer is the real tool server over the demo, instrumented.
 func newServer(t *testing.T, readOnly bool) (*client.Client, *telemetry.Metrics) {
 	t.Helper()
-	env, err := demo.Start(demo.Options{Unlimited: true})
+	m := telemetry.NewMetrics()
+	v := m.Vendors(nil)
+	env, err := demo.Start(demo.Options{Unlimited: true, Build: []registry.BuildOption{registry.WithHTTPClient(v.Client), registry.WithObserver(v)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +42,6 @@ func newServer(t *testing.T, readOnly bool) (*client.Client, *telemetry.Metrics)
 		t.Fatal(err)
 	}
 	s := tools.NewServer(svc, "test", log, tools.Options{ReadOnly: readOnly})
-	m := telemetry.NewMetrics()
 	for _, in := range env.Instances {
 		m.Health().Register(in.Name)
 	}
@@ -110,6 +113,8 @@ func TestOperationMetrics(t *testing.T) {
 		`mcp_server_operation_duration_seconds_count{error_type="",gen_ai_tool_name="",mcp_method_name="initialize",mcp_protocol_version="2025-06-18",network_transport="tcp"} 1`,
 		`incident_mcp_list_matches_returned_total{instance="eset"} 3`,
 		`incident_mcp_list_records_scanned_per_match_count{instance="eset"} 1`,
+		`incident_mcp_vendor_requests_total{instance="eset",method="GET",status="200"}`,
+		`incident_mcp_vendor_request_duration_seconds_count{instance="eset"}`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("scrape lacks %s", want)
@@ -117,6 +122,11 @@ func TestOperationMetrics(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Log(text)
+	}
+	for _, st := range m.Health().States() {
+		if st.Instance == "eset" && st.LastContact.IsZero() {
+			t.Errorf("readiness has no contact with eset: %+v", st)
+		}
 	}
 }
 
@@ -172,7 +182,7 @@ func TestTracing(t *testing.T) {
 		io.WriteString(w, "{}")
 	}))
 	defer vendor.Close()
-	hc := &http.Client{Transport: m.VendorTransports(tp).Wrap("eset", nil)}
+	hc := &http.Client{Transport: m.Vendors(tp).Wrap("eset", nil)}
 
 	s := server.NewMCPServer("t", "1")
 	s.AddTool(mcp.NewTool("list_incidents"), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
@@ -229,19 +239,40 @@ func TestTracing(t *testing.T) {
 			t.Errorf("vendor span %s is not a child of the tool span", v.Name())
 		}
 	}
+}
+
+// TestObserver: what the drivers' HTTP layer reports becomes bounded
+// series and the readiness state.
+func TestObserver(t *testing.T) {
+	m := telemetry.NewMetrics()
+	m.Health().Register("eset")
+	v := m.Vendors(nil)
+	v.Request("eset", "GET", 429, 10*time.Millisecond)
+	v.Request("eset", "GET", 0, time.Second)
+	v.Request("eset-typo", "GET", 200, time.Millisecond)
+	v.Retry("eset", "GET", "429")
+	v.Retry("eset", "GET", "something free-form https://host/")
+	v.BreakerState("eset", "open")
+	v.LimiterWait("eset", 50*time.Millisecond)
 	text := scrape(t, m)
 	for _, want := range []string{
-		`incident_mcp_vendor_requests_total{instance="eset",method="GET",status="200"} 1`,
 		`incident_mcp_vendor_requests_total{instance="eset",method="GET",status="429"} 1`,
+		`incident_mcp_vendor_requests_total{instance="eset",method="GET",status="error"} 1`,
+		`incident_mcp_vendor_requests_total{instance="other",method="GET",status="200"} 1`,
 		`incident_mcp_vendor_rate_limited_total{instance="eset"} 1`,
+		`incident_mcp_vendor_retries_total{instance="eset",reason="429"} 1`,
+		`incident_mcp_vendor_retries_total{instance="eset",reason="other"} 1`,
+		`incident_mcp_vendor_breaker_state{instance="eset",state="open"} 1`,
+		`incident_mcp_vendor_breaker_state{instance="eset",state="closed"} 0`,
+		`incident_mcp_vendor_limiter_wait_seconds_count{instance="eset"} 1`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("scrape lacks %s", want)
 		}
 	}
-	states := m.Health().States()
-	if len(states) != 1 || states[0].Instance != "eset" || states[0].LastContact.IsZero() {
-		t.Errorf("readiness: %+v", states)
+	st := m.Health().States()
+	if len(st) != 1 || st[0].Breaker != "open" || st[0].LastContact.IsZero() || st[0].LastError != "no answer" {
+		t.Errorf("readiness: %+v", st)
 	}
 }
 

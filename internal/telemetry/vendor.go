@@ -15,11 +15,12 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 )
 
-// VendorTransports instruments the HTTP clients of the vendor drivers: one
-// RoundTripper per instance counts requests by status, times them, counts
-// 429s, records the last contact for /readyz and opens a client span per
-// request under the tool call's span.
-type VendorTransports struct {
+// Vendors observes the vendor instances' HTTP traffic. As the drivers'
+// HTTP layer Observer it counts attempts by status, times them, counts 429s,
+// retries, breaker changes and rate-limiter waits, and records each
+// instance's last contact and breaker state for /readyz. Its RoundTripper
+// (Wrap, Client) opens a client span per request under the tool call's span.
+type Vendors struct {
 	m      *Metrics
 	tracer trace.Tracer
 
@@ -27,20 +28,20 @@ type VendorTransports struct {
 	states map[string]*InstanceState
 }
 
-// VendorTransports returns the vendor instrumentation, registered as a
-// readiness source. tp may be nil (no tracing).
-func (m *Metrics) VendorTransports(tp trace.TracerProvider) *VendorTransports {
+// Vendors returns the vendor instrumentation, registered as a readiness
+// source. tp may be nil (no tracing).
+func (m *Metrics) Vendors(tp trace.TracerProvider) *Vendors {
 	if tp == nil {
 		tp = noop.NewTracerProvider()
 	}
-	v := &VendorTransports{m: m, tracer: tp.Tracer(tracerName), states: map[string]*InstanceState{}}
+	v := &Vendors{m: m, tracer: tp.Tracer(tracerName), states: map[string]*InstanceState{}}
 	m.health.AddSource(v)
 	return v
 }
 
 // Wrap returns base (http.DefaultTransport when nil) instrumented for
 // instance, which must be a configured instance name.
-func (v *VendorTransports) Wrap(instance string, base http.RoundTripper) http.RoundTripper {
+func (v *Vendors) Wrap(instance string, base http.RoundTripper) http.RoundTripper {
 	if base == nil {
 		base = http.DefaultTransport
 	}
@@ -51,14 +52,14 @@ func (v *VendorTransports) Wrap(instance string, base http.RoundTripper) http.Ro
 // Client returns an HTTP client for instance with the drivers' usual 60 s
 // timeout over an instrumented clone of the default transport that keeps
 // enough idle connections for a vendor's concurrency limit.
-func (v *VendorTransports) Client(instance string) *http.Client {
+func (v *Vendors) Client(instance string) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 16
 	return &http.Client{Timeout: 60 * time.Second, Transport: v.Wrap(instance, tr)}
 }
 
 // InstanceStates implements ReadinessSource.
-func (v *VendorTransports) InstanceStates() []InstanceState {
+func (v *Vendors) InstanceStates() []InstanceState {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	out := make([]InstanceState, 0, len(v.states))
@@ -68,7 +69,7 @@ func (v *VendorTransports) InstanceStates() []InstanceState {
 	return out
 }
 
-func (v *VendorTransports) record(instance string, answered bool, errClass string) {
+func (v *Vendors) update(instance string, f func(*InstanceState)) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	s, ok := v.states[instance]
@@ -76,15 +77,11 @@ func (v *VendorTransports) record(instance string, answered bool, errClass strin
 		s = &InstanceState{Instance: instance}
 		v.states[instance] = s
 	}
-	if answered {
-		s.LastContact, s.LastError = time.Now().UTC(), ""
-	} else {
-		s.LastError = errClass
-	}
+	f(s)
 }
 
 type vendorTransport struct {
-	v        *VendorTransports
+	v        *Vendors
 	instance string
 	base     http.RoundTripper
 }
@@ -97,28 +94,86 @@ func (t *vendorTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			attribute.String("incident_mcp.instance", t.instance),
 		))
 	defer span.End()
-	start := time.Now()
 	resp, err := t.base.RoundTrip(req.WithContext(ctx))
-	t.v.m.vendorDuration.WithLabelValues(t.instance).Observe(time.Since(start).Seconds())
-	method := boundedMethod(req.Method)
 	if err != nil {
 		class := errClass(err)
-		t.v.m.vendorRequests.WithLabelValues(t.instance, method, "error").Inc()
-		t.v.record(t.instance, false, class)
 		span.SetStatus(codes.Error, class)
 		span.SetAttributes(attribute.String("error.type", class))
 		return nil, err
 	}
-	t.v.m.vendorRequests.WithLabelValues(t.instance, method, strconv.Itoa(resp.StatusCode)).Inc()
-	if resp.StatusCode == http.StatusTooManyRequests {
-		t.v.m.vendorLimited.WithLabelValues(t.instance).Inc()
-	}
-	t.v.record(t.instance, true, "")
 	span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
 	if resp.StatusCode >= 500 {
 		span.SetStatus(codes.Error, strconv.Itoa(resp.StatusCode))
 	}
 	return resp, nil
+}
+
+// instance bounds the instance label to the registered instances.
+func (v *Vendors) instance(name string) string {
+	if v.m.health.known(name) {
+		return name
+	}
+	return "other"
+}
+
+// Request implements the HTTP layer's Observer: one attempt, its status
+// (0 when no answer came) and duration.
+func (v *Vendors) Request(instance, method string, status int, d time.Duration) {
+	in := v.instance(instance)
+	v.m.vendorDuration.WithLabelValues(in).Observe(d.Seconds())
+	code := "error"
+	if status > 0 {
+		code = strconv.Itoa(status)
+	}
+	v.m.vendorRequests.WithLabelValues(in, boundedMethod(method), code).Inc()
+	if status == http.StatusTooManyRequests {
+		v.m.vendorLimited.WithLabelValues(in).Inc()
+	}
+	v.update(in, func(s *InstanceState) {
+		if status > 0 {
+			s.LastContact, s.LastError = time.Now().UTC(), ""
+		} else {
+			s.LastError = "no answer"
+		}
+	})
+}
+
+// Retry implements the Observer: an attempt is sent again.
+func (v *Vendors) Retry(instance, method, reason string) {
+	v.m.vendorRetries.WithLabelValues(v.instance(instance), boundedReason(reason)).Inc()
+}
+
+// BreakerState implements the Observer: the instance's breaker changed.
+func (v *Vendors) BreakerState(instance, state string) {
+	in := v.instance(instance)
+	for _, s := range breakerStates {
+		val := 0.0
+		if s == state {
+			val = 1
+		}
+		v.m.vendorBreaker.WithLabelValues(in, s).Set(val)
+	}
+	v.update(in, func(s *InstanceState) { s.Breaker = state })
+}
+
+// LimiterWait implements the Observer: how long an attempt waited for the
+// rate limiter.
+func (v *Vendors) LimiterWait(instance string, d time.Duration) {
+	v.m.vendorLimiterWait.WithLabelValues(v.instance(instance)).Observe(d.Seconds())
+}
+
+var breakerStates = []string{"closed", "half-open", "open"}
+
+// boundedReason keeps retry reasons to status codes and a few words.
+func boundedReason(r string) string {
+	if _, err := strconv.Atoi(r); err == nil && len(r) == 3 {
+		return r
+	}
+	switch r {
+	case "reset", "truncated body", "timeout", "eof":
+		return r
+	}
+	return "other"
 }
 
 func boundedMethod(m string) string {

@@ -1,12 +1,10 @@
 package dlp
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -17,6 +15,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/incident-mcp/incident-mcp/vendors/driver"
+	"github.com/incident-mcp/incident-mcp/vendors/internal/httpx"
 )
 
 // Retry and token policy. The vendor answers 429 past its limits and tells
@@ -33,16 +32,16 @@ const (
 	// requests left in the window: another client of the same key held the
 	// endpoint's slots, which frees up long before the window resets.
 	concurrencyBackoff = 500 * time.Millisecond
-	// maxRetries and baseBackoff govern transient 502/503/504 on reads.
-	maxRetries  = 2
+	// maxAttempts and baseBackoff govern transient failures of reads
+	// (httpx's policy; 429s are the driver's own, above).
+	maxAttempts = 3
 	baseBackoff = 250 * time.Millisecond
 	// defaultTokenTTL is the documented lifetime (expires_in 900), used when
 	// an answer leaves expires_in out.
 	defaultTokenTTL = 15 * time.Minute
 	// maxRenewMargin is how long before expiry a token is renewed, so that
 	// no request leaves with a token that dies on the way.
-	maxRenewMargin  = time.Minute
-	maxResponseBody = 64 << 20
+	maxRenewMargin = time.Minute
 	// jitterShare is the part of one request's slot added to every window
 	// in the client's schedule; see newLimiter.
 	jitterShare = 4
@@ -57,7 +56,7 @@ var requestIDHeaders = []string{"X-Request-Id", "X-Correlation-Id", "Request-Id"
 // requests per RateWindow (token exchanges included) and at most
 // MaxConcurrent in flight.
 type client struct {
-	http    *http.Client
+	hc      *httpx.Client
 	baseURL string
 	prefix  string
 	apiKey  string
@@ -65,11 +64,14 @@ type client struct {
 	now     func() time.Time
 	sleep   func(context.Context, time.Duration) error
 
-	rateLimit  int
-	rateWindow time.Duration
-	limiter    *rate.Limiter
-	slot       time.Duration // the limiter's interval between two requests
-	sem        chan struct{} // one element per request in flight
+	rateLimit     int
+	rateWindow    time.Duration
+	maxConcurrent int
+	// shared, when set, replaces the local schedule below (a limiter
+	// shared by replicas); the pause after a 429 applies either way.
+	shared  driver.Limiter
+	limiter *rate.Limiter
+	slot    time.Duration // the limiter's interval between two requests
 
 	// exchanging serializes token exchanges; a channel rather than a mutex
 	// so that a caller whose context ends stops waiting.
@@ -111,36 +113,55 @@ type response struct {
 	requestID string
 }
 
-// acquire takes a concurrency slot, then the request's place in the rate
-// schedule, and returns the function that gives the slot back. The slot is
-// taken first so that a request leaves as soon as its place comes: waiting
-// for a slot after the place would let later requests bunch up behind it.
-func (c *client) acquire(ctx context.Context, method, path string) (func(), error) {
+// semaphore is the local bound on requests in flight: one element each.
+type semaphore chan struct{}
+
+// Acquire implements driver.Semaphore.
+func (s semaphore) Acquire(ctx context.Context) (func(), error) {
 	select {
-	case c.sem <- struct{}{}:
+	case s <- struct{}{}:
+		return func() { <-s }, nil
 	case <-ctx.Done():
-		return nil, fmt.Errorf("%s %s: waiting for a free connection slot: %w", method, path, ctx.Err())
+		return nil, ctx.Err()
 	}
-	release := func() { <-c.sem }
+}
+
+// schedule is the instance's driver.Limiter: the pause after a 429 that
+// spent the vendor's window, then the shared limiter or the local schedule.
+// httpx takes the concurrency slot before it, so that a request leaves as
+// soon as its place comes: waiting for a slot after the place would let
+// later requests bunch up behind it.
+type schedule struct{ c *client }
+
+// Wait implements driver.Limiter.
+func (s schedule) Wait(ctx context.Context) error {
+	c := s.c
+	method, path := httpx.RequestOf(ctx)
 	for {
 		now := c.now()
 		if until := c.paused(); now.Before(until) {
 			if err := c.waitUntil(ctx, method, path, now, until, "the vendor's rate window is spent"); err != nil {
-				release()
-				return nil, err
+				return err
 			}
 			continue
 		}
+		if c.shared != nil {
+			if err := c.shared.Wait(ctx); err != nil {
+				return err
+			}
+			if c.now().Before(c.paused()) {
+				continue
+			}
+			return nil
+		}
 		r := c.limiter.ReserveN(now, 1)
 		if !r.OK() {
-			release()
-			return nil, fmt.Errorf("%s %s: rate limiter refused the request", method, path)
+			return fmt.Errorf("%s %s: rate limiter refused the request", method, path)
 		}
 		if delay := r.DelayFrom(now); delay > 0 {
 			if err := c.waitUntil(ctx, method, path, now, now.Add(delay), "the client keeps within the vendor's limit"); err != nil {
 				r.CancelAt(c.now())
-				release()
-				return nil, err
+				return err
 			}
 		}
 		// A 429 that came in while this request waited spent its place; the
@@ -148,11 +169,7 @@ func (c *client) acquire(ctx context.Context, method, path string) (func(), erro
 		if c.now().Before(c.paused()) {
 			continue
 		}
-		if err := c.spaceOut(ctx, method, path); err != nil {
-			release()
-			return nil, err
-		}
-		return release, nil
+		return c.spaceOut(ctx, method, path)
 	}
 }
 
@@ -200,88 +217,42 @@ func (c *client) rateLimited(method, path, requestID string, at time.Time, why s
 	return &driver.HTTPError{
 		Method: method, Path: path, Status: http.StatusTooManyRequests, RequestID: requestID,
 		Message: fmt.Sprintf("rate limited, retry after %s (%s; DLP allows %d requests per %s per API key and %d at once)",
-			at.UTC().Format(time.RFC3339), why, c.rateLimit, c.rateWindow, cap(c.sem)),
+			at.UTC().Format(time.RFC3339), why, c.rateLimit, c.rateWindow, c.maxConcurrent),
 		RetryAfter: max(at.Sub(c.now()), 0),
 	}
 }
 
-// send makes one HTTP request within the limits.
-func (c *client) send(ctx context.Context, method, path string, payload []byte, bearer string) (*http.Response, []byte, error) {
-	release, err := c.acquire(ctx, method, path)
-	if err != nil {
-		return nil, nil, err
-	}
-	// The slot is held until the body is read: only then has the vendor
-	// certainly finished with the request.
-	defer release()
-	var rd io.Reader
-	if payload != nil {
-		rd = bytes.NewReader(payload)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.baseURL+path, rd)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	req.Header.Set("Accept", "application/json")
-	if payload != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
-	resp.Body.Close()
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s %s: read body: %w", method, path, err)
-	}
-	return resp, body, nil
-}
-
-// call sends one request and waits out what the vendor asks to wait out:
-// 429s until their reset (within the deadline) and, for reads, transient
-// 502/503/504. Any other non-2xx answer is a *driver.HTTPError.
+// call sends one request through httpx (pacing, transient failures, the
+// breaker) and waits out the 429s the vendor asks to wait out, until their
+// reset and within the deadline. Any other non-2xx answer is a
+// *driver.HTTPError.
 func (c *client) call(ctx context.Context, method, path string, payload []byte, bearer string, read bool) (*response, error) {
-	throttled, retried := 0, 0
-	for {
-		resp, body, err := c.send(ctx, method, path, payload, bearer)
+	h := http.Header{}
+	if bearer != "" {
+		h.Set("Authorization", "Bearer "+bearer)
+	}
+	req := &httpx.Request{Method: method, URL: c.baseURL + path, Path: path, Header: h, Body: payload, Idempotent: read}
+	for throttled := 1; ; throttled++ {
+		resp, err := c.hc.Do(ctx, req)
 		if err != nil {
 			return nil, err
 		}
 		rid := requestID(resp.Header)
-		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-			return &response{body: body, requestID: rid}, nil
+		if resp.Status >= 200 && resp.Status < 300 {
+			return &response{body: resp.Body, requestID: rid}, nil
 		}
-		he := httpError(method, path, resp, body)
-		switch {
-		case resp.StatusCode == http.StatusTooManyRequests:
-			throttled++
-			wait, err := c.throttle(ctx, method, path, resp.Header, rid, throttled)
-			if err != nil {
-				return nil, err
-			}
-			c.log.Info("dlp rate limited; waiting for the reset", "path", path, "wait", wait, "attempt", throttled)
-			if err := c.sleep(ctx, wait); err != nil {
-				return nil, he
-			}
-			continue
-		case read && retried < maxRetries && (resp.StatusCode == http.StatusBadGateway ||
-			resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusGatewayTimeout):
-			retried++
-			wait := baseBackoff << (retried - 1)
-			if dl, ok := ctx.Deadline(); ok && c.now().Add(wait).After(dl) {
-				return nil, he
-			}
-			c.log.Debug("dlp transient error; retrying", "path", path, "status", resp.StatusCode, "wait", wait)
-			if err := c.sleep(ctx, wait); err != nil {
-				return nil, he
-			}
-			continue
+		he := httpError(method, path, resp)
+		if resp.Status != http.StatusTooManyRequests {
+			return nil, he
 		}
-		return nil, he
+		wait, err := c.throttle(ctx, method, path, resp.Header, rid, throttled)
+		if err != nil {
+			return nil, err
+		}
+		c.log.Info("dlp rate limited; waiting for the reset", "path", path, "wait", wait, "attempt", throttled)
+		if err := c.sleep(ctx, wait); err != nil {
+			return nil, he
+		}
 	}
 }
 
@@ -423,13 +394,13 @@ type apiError struct {
 
 // httpError reads the vendor's error answer, {"errors":[{code, message}]},
 // and says which permission a 403 lacks.
-func httpError(method, path string, resp *http.Response, body []byte) *driver.HTTPError {
-	he := &driver.HTTPError{Method: method, Path: path, Status: resp.StatusCode, RequestID: requestID(resp.Header)}
+func httpError(method, path string, resp *httpx.Response) *driver.HTTPError {
+	he := &driver.HTTPError{Method: method, Path: path, Status: resp.Status, RequestID: requestID(resp.Header)}
 	var eb struct {
 		Errors  []apiError `json:"errors"`
 		Message string     `json:"message"`
 	}
-	if json.Unmarshal(body, &eb) == nil {
+	if json.Unmarshal(resp.Body, &eb) == nil {
 		var msgs []string
 		for _, e := range eb.Errors {
 			if e.Message != "" {
@@ -441,7 +412,7 @@ func httpError(method, path string, resp *http.Response, body []byte) *driver.HT
 		}
 		he.Message = strings.Join(msgs, "; ")
 	}
-	if resp.StatusCode == http.StatusForbidden {
+	if resp.Status == http.StatusForbidden {
 		perm := "incident__read"
 		if method == http.MethodPatch {
 			perm = "incident__update"

@@ -6,6 +6,7 @@
 package dlp
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/incident-mcp/incident-mcp/schema"
 	"github.com/incident-mcp/incident-mcp/vendors/driver"
+	"github.com/incident-mcp/incident-mcp/vendors/internal/httpx"
 	"github.com/incident-mcp/incident-mcp/vendors/internal/wire"
 )
 
@@ -52,6 +54,15 @@ type Config struct {
 	RateWindow time.Duration
 	// MaxConcurrent bounds the requests in flight: 0 means the vendor's 5.
 	MaxConcurrent int
+	// Limiter and Semaphore replace the local rate schedule and the local
+	// bound on requests in flight (shared ones across replicas). The pause
+	// after a 429 that spent the vendor's window applies either way.
+	Limiter   driver.Limiter
+	Semaphore driver.Semaphore
+	// Instance names the instance in errors and metrics; "" means "dlp".
+	Instance string
+	// Observer sees retries, the breaker and limiter waits (metrics).
+	Observer httpx.Observer
 	// HTTPClient defaults to one with a 60 s timeout that keeps a
 	// connection per concurrent request.
 	HTTPClient *http.Client
@@ -111,14 +122,23 @@ func New(cfg Config) (*Driver, error) {
 		cfg.Sleep = wire.Sleep
 	}
 	c := &client{
-		http: cfg.HTTPClient, baseURL: strings.TrimRight(cfg.BaseURL, "/"), prefix: prefix, apiKey: cfg.APIKey,
+		baseURL: strings.TrimRight(cfg.BaseURL, "/"), prefix: prefix, apiKey: cfg.APIKey,
 		log: cfg.Logger, now: cfg.Now, sleep: cfg.Sleep,
-		rateLimit: cfg.RateLimit, rateWindow: cfg.RateWindow,
+		rateLimit: cfg.RateLimit, rateWindow: cfg.RateWindow, maxConcurrent: cfg.MaxConcurrent,
+		shared:     cfg.Limiter,
 		limiter:    newLimiter(cfg.RateLimit, cfg.RateWindow),
-		sem:        make(chan struct{}, cfg.MaxConcurrent),
 		exchanging: make(chan struct{}, 1),
 	}
 	c.slot = time.Duration(float64(time.Second) / float64(c.limiter.Limit()))
+	sem := cfg.Semaphore
+	if sem == nil {
+		sem = make(semaphore, cfg.MaxConcurrent)
+	}
+	c.hc = httpx.New(httpx.Config{
+		Instance: cmp.Or(cfg.Instance, Vendor), HTTP: cfg.HTTPClient, Limiter: schedule{c}, Semaphore: sem,
+		Observer: cfg.Observer, Policy: httpx.Policy{MaxAttempts: maxAttempts, BaseBackoff: baseBackoff},
+		Logger: cfg.Logger, Now: cfg.Now, Sleep: cfg.Sleep,
+	})
 	return &Driver{c: c}, nil
 }
 
@@ -137,10 +157,10 @@ func (d *Driver) Info() driver.Info {
 		Notes: []string{
 			"statuses: open, in_progress (DLP \"investigating\"), resolved, closed; none is on_hold",
 			"each incident has one policy, one device (endpoint) and one user; no tenant",
-			"no sort by updated_at: such lists come newest-created first",
+			"no sort by updated_at: such lists come in created_at order, same direction (updated_at desc: newest-created first; updated_at asc: oldest-created first)",
 			"title_contains, assignee and updated_* are checked after the vendor's filter, so narrow lists by severity, status, time, tags or ids",
 			fmt.Sprintf("the API allows %d requests per %s and %d at once: a long scan reads about one page per %s; use page_size 100 and narrow filters",
-				d.c.rateLimit, d.c.rateWindow, cap(d.c.sem), (d.c.rateWindow / time.Duration(d.c.rateLimit)).Round(time.Millisecond)),
+				d.c.rateLimit, d.c.rateWindow, d.c.maxConcurrent, (d.c.rateWindow / time.Duration(d.c.rateLimit)).Round(time.Millisecond)),
 			"updates: status open or closed only; closing needs a resolution: true_positive (DLP valid), false_positive (invalid_data_mislabled), or verbatim invalid_destination_not_risk, invalid_user_exempt, invalid_other",
 			"assignee is an analyst e-mail; comment becomes close_note, kept only on closed incidents; title, description and severity are read-only",
 		},
@@ -191,21 +211,21 @@ func (d *Driver) List(ctx context.Context, plan *driver.Plan, pos string) (*driv
 		return nil, errors.New("dlp: plan from another driver")
 	}
 	req.PageID = pos
-	lr, resp, err := d.list(ctx, req)
+	resp, err := d.c.do(ctx, http.MethodPost, d.listPath(), req, true)
 	if err != nil {
 		return nil, err
 	}
-	page := &driver.Page{Next: lr.NextPageID, RequestID: resp.requestID, RawBytes: len(resp.body), Warnings: warnings(lr.Errors)}
-	if lr.TotalCount != nil {
-		page.Total, page.TotalKnown = *lr.TotalCount, true
+	var lp pageWire
+	if err := wire.Decode(resp.body, &lp); err != nil {
+		return nil, fmt.Errorf("dlp list: decode response (request-id %s): %w", resp.requestID, err)
 	}
-	page.Incidents = make([]schema.Incident, 0, len(lr.Resources))
-	for _, raw := range lr.Resources {
-		var w wireIncident
-		if err := json.Unmarshal(raw, &w); err != nil {
-			return nil, fmt.Errorf("dlp list: decode incident (request-id %s): %w", resp.requestID, err)
-		}
-		page.Incidents = append(page.Incidents, normalize(&w, false))
+	page := &driver.Page{Next: lp.NextPageID, RequestID: resp.requestID, RawBytes: len(resp.body), Warnings: warnings(lp.Errors)}
+	if lp.TotalCount != nil {
+		page.Total, page.TotalKnown = *lp.TotalCount, true
+	}
+	page.Incidents = make([]schema.Incident, len(lp.Resources))
+	for i := range lp.Resources {
+		page.Incidents[i] = normalize(&lp.Resources[i].wireIncident, false)
 	}
 	return page, nil
 }
@@ -216,7 +236,7 @@ func (d *Driver) list(ctx context.Context, req ListRequest) (*listResponse, *res
 		return nil, nil, err
 	}
 	var lr listResponse
-	if err := json.Unmarshal(resp.body, &lr); err != nil {
+	if err := wire.Decode(resp.body, &lr); err != nil {
 		return nil, nil, fmt.Errorf("dlp list: decode response (request-id %s): %w", resp.requestID, err)
 	}
 	return &lr, resp, nil

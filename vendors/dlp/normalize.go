@@ -109,6 +109,26 @@ type listResponse struct {
 	Errors     []apiError        `json:"errors"`
 }
 
+// pageWire is the list envelope as List decodes it, in one pass: records
+// straight into their wire form, their details skipped (only get shows them).
+type pageWire struct {
+	Resources  []summaryWire `json:"resources"`
+	NextPageID string        `json:"next_page_id"`
+	TotalCount *int          `json:"total_count"`
+	Errors     []apiError    `json:"errors"`
+}
+
+// summaryWire is a record without its details: the shallower Details
+// field takes "details" and ignores it.
+type summaryWire struct {
+	wireIncident
+	Details skipped `json:"details"`
+}
+
+type skipped struct{}
+
+func (*skipped) UnmarshalJSON([]byte) error { return nil }
+
 // normalize maps a DLP record onto the normalized model. full is set on get,
 // which shows the details.
 func normalize(w *wireIncident, full bool) schema.Incident {

@@ -259,11 +259,12 @@ func TestRequests(t *testing.T) {
 				{"POST", "/v2/incidents/list", "Bearer tok-1", listBody}},
 		},
 		{
-			name:   "500 is not retried",
-			script: []http.HandlerFunc{reply(500, `{"errors":[{"code":500,"message":"boom"}]}`)},
+			name:   "500 on a read is retried, then given up",
+			script: []http.HandlerFunc{reply(500, `{"errors":[{"code":500,"message":"boom"}]}`), reply(500, `{}`), reply(500, `{}`)},
 			call:   func(ctx context.Context, d *dlp.Driver) (any, error) { return d.List(ctx, listPlan(d), "p1") },
-			want:   []seen{tokenReq, {"POST", "/v2/incidents/list", "Bearer tok-1", listBody}},
-			code:   schema.CodeUnavailable,
+			want: []seen{tokenReq, {"POST", "/v2/incidents/list", "Bearer tok-1", listBody},
+				{"POST", "/v2/incidents/list", "Bearer tok-1", listBody}, {"POST", "/v2/incidents/list", "Bearer tok-1", listBody}},
+			code: schema.CodeUnavailable,
 		},
 		{
 			name:   "503 on a write is not retried",

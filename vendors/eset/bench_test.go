@@ -15,6 +15,7 @@ import (
 	"github.com/incident-mcp/incident-mcp/schema"
 	"github.com/incident-mcp/incident-mcp/vendors/driver"
 	"github.com/incident-mcp/incident-mcp/vendors/eset/esetsim"
+	"github.com/incident-mcp/incident-mcp/vendors/internal/wire"
 )
 
 // page1000 fetches one 1000-incident page from the simulator, as ESET sends it.
@@ -46,7 +47,7 @@ func BenchmarkDecodeNormalizePage1000(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		var lr listResponse
-		if err := json.Unmarshal(body, &lr); err != nil {
+		if err := wire.Decode(body, &lr); err != nil {
 			b.Fatal(err)
 		}
 		out := make([]schema.Incident, len(lr.Incidents))

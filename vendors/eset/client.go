@@ -1,45 +1,38 @@
 package eset
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"github.com/incident-mcp/incident-mcp/vendors/driver"
+	"github.com/incident-mcp/incident-mcp/vendors/internal/httpx"
 )
 
-// Retry policy. ESET answers 429 past 10 requests/s and 202 when a response
-// is not ready; both are waited out within the caller's deadline.
+// Timing of the vendor's protocols. ESET answers 202 when a response is not
+// ready; it is collected by polling within the caller's deadline and at most
+// maxPolls times. Retries of 429 and transient failures are httpx's.
 const (
-	maxAttempts     = 4
-	baseBackoff     = 250 * time.Millisecond
-	maxBackoff      = 5 * time.Second
-	asyncPollEvery  = time.Second
-	refreshMargin   = 2 * time.Minute
-	maxResponseBody = 64 << 20
+	asyncPollEvery = time.Second
+	maxPolls       = 30
+	refreshMargin  = 2 * time.Minute
 )
 
 // client is an authenticated, rate-limited ESET Connect HTTP client.
 type client struct {
-	http     *http.Client
+	hc       *httpx.Client
 	apiURL   string
 	tokenURL string
 	username string
 	password string
-	limiter  *rate.Limiter
 	log      *slog.Logger
 	now      func() time.Time
 	sleep    func(context.Context, time.Duration) error
@@ -78,23 +71,20 @@ func (c *client) token(ctx context.Context, force bool) (string, error) {
 	return c.access, nil
 }
 
-// grant runs one OAuth grant; the caller holds c.mu.
+// grant runs one OAuth grant; the caller holds c.mu. The token host is not
+// the API's and has no rate limit: grants are not paced.
 func (c *client) grant(ctx context.Context, form url.Values) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.tokenURL, strings.NewReader(form.Encode()))
+	resp, err := c.hc.Do(ctx, &httpx.Request{
+		Method: http.MethodPost, URL: c.tokenURL, Path: "/oauth/token", Body: []byte(form.Encode()),
+		Header:     http.Header{"Content-Type": {"application/x-www-form-urlencoded"}},
+		Idempotent: true, Unpaced: true,
+	})
 	if err != nil {
 		return fmt.Errorf("eset sign-in: %w", err)
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("eset sign-in: %w", err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode != http.StatusOK {
-		he := httpError(http.MethodPost, "/oauth/token", resp, body)
-		if resp.StatusCode == http.StatusBadRequest {
+	if resp.Status != http.StatusOK {
+		he := httpError(http.MethodPost, "/oauth/token", resp)
+		if resp.Status == http.StatusBadRequest {
 			// ESET answers 400 to wrong credentials.
 			he.Status = http.StatusUnauthorized
 			he.Message = "sign-in refused: check the ESET API user name and password (the user needs the Integrations permission)"
@@ -102,7 +92,7 @@ func (c *client) grant(ctx context.Context, form url.Values) error {
 		return he
 	}
 	var tr tokenResponse
-	if err := json.Unmarshal(body, &tr); err != nil || tr.AccessToken == "" {
+	if err := json.Unmarshal(resp.Body, &tr); err != nil || tr.AccessToken == "" {
 		return fmt.Errorf("eset sign-in: unreadable token response")
 	}
 	c.access, c.refresh = tr.AccessToken, tr.RefreshToken
@@ -116,8 +106,9 @@ type response struct {
 	requestID string
 }
 
-// do sends one API request, handling auth, the rate limit, 429 backoff, one
-// re-authentication on 401, transient 5xx on reads, and the 202 protocol.
+// do sends one API request: with the access token, once more after a 401
+// with a fresh one, and through the 202 protocol. Pacing, retries and the
+// breaker are httpx's.
 func (c *client) do(ctx context.Context, method, path string, query url.Values, in any) (*response, error) {
 	var payload []byte
 	if in != nil {
@@ -132,90 +123,73 @@ func (c *client) do(ctx context.Context, method, path string, query url.Values, 
 	}
 	reauthed := false
 	responseID := ""
-	for attempt := 1; ; attempt++ {
+	started := c.now()
+	for polls := 0; ; {
 		tok, err := c.token(ctx, false)
 		if err != nil {
 			return nil, err
 		}
-		if err := c.limiter.Wait(ctx); err != nil {
-			return nil, fmt.Errorf("%s %s: waiting for the rate limit: %w", method, path, err)
-		}
-		req, err := http.NewRequestWithContext(ctx, method, u, bytes.NewReader(payload))
-		if err != nil {
-			return nil, fmt.Errorf("%s %s: %w", method, path, err)
-		}
-		req.Header.Set("Authorization", "Bearer "+tok)
-		req.Header.Set("Accept", "application/json")
-		if payload != nil {
-			req.Header.Set("Content-Type", "application/json")
-		}
+		h := http.Header{"Authorization": {"Bearer " + tok}}
 		if responseID != "" {
-			req.Header.Set("response-id", responseID)
+			h.Set("response-id", responseID)
 		}
-		resp, err := c.http.Do(req)
+		resp, err := c.hc.Do(ctx, &httpx.Request{
+			Method: method, URL: u, Path: path, Header: h, Body: payload,
+			// Collecting a 202 re-sends a request ESET already took; it
+			// cannot take it twice.
+			Idempotent: method == http.MethodGet || responseID != "",
+		})
 		if err != nil {
-			return nil, fmt.Errorf("%s %s: %w", method, path, err)
-		}
-		body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
-		resp.Body.Close()
-		if err != nil {
-			return nil, fmt.Errorf("%s %s: read body: %w", method, path, err)
+			return nil, err
 		}
 		rid := resp.Header.Get("request-id")
 		switch {
-		case resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusNoContent:
-			return &response{body: body, requestID: rid}, nil
-		case resp.StatusCode == http.StatusAccepted:
+		case resp.Status == http.StatusOK || resp.Status == http.StatusNoContent:
+			return &response{body: resp.Body, requestID: rid}, nil
+		case resp.Status == http.StatusAccepted:
 			// Not ready: collect it by re-sending the identical request with
-			// its response-id, until the deadline.
+			// its response-id, every asyncPollEvery, within the deadline.
 			if id := resp.Header.Get("response-id"); id != "" {
 				responseID = id
 			}
 			if responseID == "" {
 				return nil, fmt.Errorf("%s %s: 202 without a response-id (request-id %s)", method, path, rid)
 			}
-			if err := c.sleep(ctx, asyncPollEvery); err != nil {
-				return nil, fmt.Errorf("%s %s: still pending when the deadline came (response-id %s): %w", method, path, responseID, err)
+			polls++
+			pending := func(why string, err error) error {
+				return fmt.Errorf("%s %s: ESET was still preparing the answer after %d polls in %s (response-id %s); %s: %w",
+					method, path, polls, c.now().Sub(started).Round(time.Millisecond), responseID, why, err)
 			}
-			attempt--
+			if polls >= maxPolls {
+				return nil, pending("gave up", context.DeadlineExceeded)
+			}
+			if dl, ok := ctx.Deadline(); ok && c.now().Add(asyncPollEvery).After(dl) {
+				return nil, pending("this call's deadline comes before the next poll", context.DeadlineExceeded)
+			}
+			if err := c.sleep(ctx, asyncPollEvery); err != nil {
+				return nil, pending("the call ended", err)
+			}
 			continue
-		case resp.StatusCode == http.StatusUnauthorized && !reauthed:
+		case resp.Status == http.StatusUnauthorized && !reauthed:
 			reauthed = true
 			if _, err := c.token(ctx, true); err != nil {
 				return nil, err
 			}
-			attempt--
 			continue
 		}
-		he := httpError(method, path, resp, body)
-		retryable := resp.StatusCode == http.StatusTooManyRequests ||
-			(method == http.MethodGet && (resp.StatusCode == http.StatusBadGateway || resp.StatusCode == http.StatusServiceUnavailable))
-		if !retryable || attempt >= maxAttempts {
-			return nil, he
-		}
-		wait := he.RetryAfter
-		if wait == 0 {
-			wait = min(baseBackoff<<(attempt-1), maxBackoff)
-		}
-		if dl, ok := ctx.Deadline(); ok && c.now().Add(wait).After(dl) {
-			return nil, he
-		}
-		c.log.Debug("eset retry", "status", resp.StatusCode, "wait", wait, "request_id", rid)
-		if err := c.sleep(ctx, wait); err != nil {
-			return nil, he
-		}
+		return nil, httpError(method, path, resp)
 	}
 }
 
 // httpError reads ESET's error answer: often an empty body, sometimes
 // {code, message, details}.
-func httpError(method, path string, resp *http.Response, body []byte) *driver.HTTPError {
-	he := &driver.HTTPError{Method: method, Path: path, Status: resp.StatusCode, RequestID: resp.Header.Get("request-id")}
+func httpError(method, path string, resp *httpx.Response) *driver.HTTPError {
+	he := &driver.HTTPError{Method: method, Path: path, Status: resp.Status, RequestID: resp.Header.Get("request-id")}
 	var eb struct {
 		Message string `json:"message"`
 		Error   string `json:"error"`
 	}
-	if json.Unmarshal(body, &eb) == nil {
+	if json.Unmarshal(resp.Body, &eb) == nil {
 		he.Message = cmp.Or(eb.Message, eb.Error)
 	}
 	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {

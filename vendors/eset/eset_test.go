@@ -175,11 +175,8 @@ func TestRetriesAndAsync(t *testing.T) {
 				}
 			}
 		}},
-		{"500 is not retried", []func(http.ResponseWriter, *http.Request){func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("request-id", "rid-500")
-			w.WriteHeader(500)
-			w.Write([]byte(`{"code":13,"message":"boom"}`))
-		}}, schema.CodeUnavailable, nil},
+		{"500 then ok", []func(http.ResponseWriter, *http.Request){status(500), ok}, "", nil},
+		{"500 four times fails", []func(http.ResponseWriter, *http.Request){status(500), status(500), status(500), status(500)}, schema.CodeUnavailable, nil},
 		{"404", []func(http.ResponseWriter, *http.Request){status(404)}, schema.CodeNotFound, nil},
 		{"429 forever gives up", []func(http.ResponseWriter, *http.Request){status(429), status(429), status(429), status(429)}, schema.CodeRateLimited, nil},
 	} {
@@ -209,11 +206,12 @@ func TestRetriesAndAsync(t *testing.T) {
 		})
 	}
 	t.Run("500 carries the request id", func(t *testing.T) {
-		rec := &recorder{t: t, next: []func(http.ResponseWriter, *http.Request){func(w http.ResponseWriter, r *http.Request) {
+		boom := func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("request-id", "rid-500")
 			w.WriteHeader(500)
 			w.Write([]byte(`{"code":13,"message":"boom"}`))
-		}}}
+		}
+		rec := &recorder{t: t, next: []func(http.ResponseWriter, *http.Request){boom, boom, boom, boom}}
 		_, err := newDriver(t, rec, nil).Get(t.Context(), "u1")
 		he, ok := errors.AsType[*driver.HTTPError](err)
 		if !ok || he.RequestID != "rid-500" || he.Message != "boom" {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/incident-mcp/incident-mcp/schema"
+	"github.com/incident-mcp/incident-mcp/vendors/internal/wire"
 	"github.com/incident-mcp/incident-mcp/vendors/kaspersky/kasperskysim"
 )
 
@@ -42,7 +43,7 @@ func BenchmarkDecodeNormalizePage100(b *testing.B) {
 	body := simPage(b)
 	decode := func() []schema.Incident {
 		var lr listResponse
-		if err := json.Unmarshal(body, &lr); err != nil {
+		if err := wire.Decode(body, &lr); err != nil {
 			b.Fatal(err)
 		}
 		out := make([]schema.Incident, len(lr.Incidents))

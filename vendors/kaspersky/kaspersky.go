@@ -8,6 +8,7 @@
 package kaspersky
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -28,6 +29,7 @@ import (
 
 	"github.com/incident-mcp/incident-mcp/schema"
 	"github.com/incident-mcp/incident-mcp/vendors/driver"
+	"github.com/incident-mcp/incident-mcp/vendors/internal/httpx"
 	"github.com/incident-mcp/incident-mcp/vendors/internal/wire"
 )
 
@@ -54,7 +56,15 @@ type Config struct {
 	// HTTPClient replaces the driver's own client (60 s timeout, CAFile);
 	// CAFile and Insecure cannot be combined with it.
 	HTTPClient *http.Client
-	Logger     *slog.Logger
+	// Limiter paces requests (a shared limiter across replicas); nil means
+	// none, as Kaspersky documents no rate limit.
+	Limiter driver.Limiter
+	// Instance names the instance in errors and metrics; "" means
+	// "kaspersky".
+	Instance string
+	// Observer sees retries, the breaker and limiter waits (metrics).
+	Observer httpx.Observer
+	Logger   *slog.Logger
 	// Now replaces the clock that time windows are weighed against.
 	Now func() time.Time
 }
@@ -102,8 +112,14 @@ func New(cfg Config) (*Driver, error) {
 	if err != nil {
 		return nil, err
 	}
+	c := &client{baseURL: base.String(), token: cfg.Token, log: cfg.Logger, sleep: wire.Sleep}
+	c.hc = httpx.New(httpx.Config{
+		Instance: cmp.Or(cfg.Instance, Vendor), HTTP: hc, Limiter: cfg.Limiter, Observer: cfg.Observer,
+		Policy: httpx.Policy{Retry429: true, BaseBackoff: 200 * time.Millisecond}, Logger: cfg.Logger,
+		Sleep: func(ctx context.Context, d time.Duration) error { return c.sleep(ctx, d) },
+	})
 	d := &Driver{
-		c:        &client{http: hc, baseURL: base.String(), token: cfg.Token, log: cfg.Logger, sleep: wire.Sleep},
+		c:        c,
 		now:      cfg.Now,
 		log:      cfg.Logger,
 		discover: make(chan struct{}, 1),
@@ -340,7 +356,7 @@ func (d *Driver) List(ctx context.Context, plan *driver.Plan, pos string) (*driv
 		return nil, err
 	}
 	var lr listResponse
-	if err := json.Unmarshal(resp.body, &lr); err != nil {
+	if err := wire.Decode(resp.body, &lr); err != nil {
 		return nil, fmt.Errorf("kaspersky list: decode response: %w", err)
 	}
 	out := &driver.Page{RequestID: resp.requestID, RawBytes: len(resp.body), Incidents: make([]schema.Incident, len(lr.Incidents))}

@@ -61,6 +61,11 @@ func EnvHelp() string {
 // BuildOption adjusts how Build makes drivers.
 type BuildOption func(name string, o *config.DriverOptions)
 
+// WithObserver lets o see every instance's HTTP layer (metrics).
+func WithObserver(o config.VendorObserver) BuildOption {
+	return func(_ string, d *config.DriverOptions) { d.Observer = o }
+}
+
 // WithHTTPClient gives each instance the HTTP client client returns for
 // its name (instrumented for metrics and tracing).
 func WithHTTPClient(client func(instance string) *http.Client) BuildOption {
@@ -71,7 +76,7 @@ func WithHTTPClient(client func(instance string) *http.Client) BuildOption {
 func Build(f *config.File, log *slog.Logger, opts ...BuildOption) ([]*incidents.Instance, error) {
 	out := make([]*incidents.Instance, 0, len(f.Instances))
 	for _, in := range f.Instances {
-		do := config.DriverOptions{Logger: log.With("instance", in.Name)}
+		do := config.DriverOptions{Logger: log.With("instance", in.Name), Instance: in.Name}
 		for _, opt := range opts {
 			opt(in.Name, &do)
 		}
@@ -113,6 +118,7 @@ const esetEnvHelp = `  ESET_REGION                                    eu, de, us
   ESET_USERNAME, ESET_USERNAME_FILE              ESET Connect API user
   ESET_PASSWORD, ESET_PASSWORD_FILE              its password
   ESET_READ_ONLY                                 true/false/1/0/yes/no: refuse writes to this instance
+  ESET_RATE_LIMIT                                requests per second, when the contract allows more than ESET's 10
 `
 
 type esetSettings struct {
@@ -171,9 +177,12 @@ func validRegion(r string) bool {
 
 func (s *esetSettings) Driver(o config.DriverOptions) (driver.Driver, error) {
 	cfg := s.cfg
-	cfg.Logger = o.Logger
+	cfg.Logger, cfg.Instance = o.Logger, o.Instance
 	if o.HTTPClient != nil {
 		cfg.HTTPClient = o.HTTPClient
+	}
+	if o.Observer != nil {
+		cfg.Observer = o.Observer
 	}
 	return eset.New(cfg)
 }
@@ -206,9 +215,13 @@ func esetFromEnv(env config.Env) (config.Settings, bool, bool, error) {
 	if err != nil {
 		return nil, false, false, err
 	}
+	rps, err := env.Count("ESET_RATE_LIMIT")
+	if err != nil {
+		return nil, false, false, err
+	}
 	s := &esetSettings{cfg: eset.Config{
 		Region: env.Get("ESET_REGION"), APIURL: env.Get("ESET_API_URL"), TokenURL: env.Get("ESET_TOKEN_URL"),
-		Username: user, Password: pass,
+		Username: user, Password: pass, RateLimit: float64(rps),
 	}, endpoint: "region " + env.Get("ESET_REGION"), password: "ESET_PASSWORD"}
 	if s.cfg.APIURL != "" {
 		s.endpoint = s.cfg.APIURL
@@ -253,9 +266,12 @@ func decodeKaspersky(d *config.Decoder) (config.Settings, error) {
 
 func (s *kasperskySettings) Driver(o config.DriverOptions) (driver.Driver, error) {
 	cfg := s.cfg
-	cfg.Logger = o.Logger
+	cfg.Logger, cfg.Instance = o.Logger, o.Instance
 	if o.HTTPClient != nil && cfg.CAFile == "" && !cfg.Insecure {
 		cfg.HTTPClient = o.HTTPClient
+	}
+	if o.Observer != nil {
+		cfg.Observer = o.Observer
 	}
 	return kaspersky.New(cfg)
 }
@@ -308,6 +324,7 @@ const dlpEnvHelp = `  DLP_URL                                        Cyberhaven 
   DLP_PATH_PREFIX                                /v2 (default) or /public/v2
   DLP_API_KEY, DLP_API_KEY_FILE                  API key
   DLP_READ_ONLY                                  true/false/1/0/yes/no: refuse writes to this instance
+  DLP_RATE_LIMIT, DLP_MAX_CONCURRENT             requests per minute and in flight, when above Cyberhaven's 60 and 5
 `
 
 type dlpSettings struct {
@@ -338,9 +355,12 @@ func decodeDLP(d *config.Decoder) (config.Settings, error) {
 
 func (s *dlpSettings) Driver(o config.DriverOptions) (driver.Driver, error) {
 	cfg := s.cfg
-	cfg.Logger = o.Logger
+	cfg.Logger, cfg.Instance = o.Logger, o.Instance
 	if o.HTTPClient != nil {
 		cfg.HTTPClient = o.HTTPClient
+	}
+	if o.Observer != nil {
+		cfg.Observer = o.Observer
 	}
 	return dlp.New(cfg)
 }
@@ -375,5 +395,14 @@ func dlpFromEnv(env config.Env) (config.Settings, bool, bool, error) {
 	if err != nil {
 		return nil, false, false, err
 	}
-	return &dlpSettings{cfg: dlp.Config{BaseURL: env.Get("DLP_URL"), PathPrefix: env.Get("DLP_PATH_PREFIX"), APIKey: key}, key: "DLP_API_KEY"}, ro, true, nil
+	limit, err := env.Count("DLP_RATE_LIMIT")
+	if err != nil {
+		return nil, false, false, err
+	}
+	conc, err := env.Count("DLP_MAX_CONCURRENT")
+	if err != nil {
+		return nil, false, false, err
+	}
+	return &dlpSettings{cfg: dlp.Config{BaseURL: env.Get("DLP_URL"), PathPrefix: env.Get("DLP_PATH_PREFIX"), APIKey: key,
+		RateLimit: limit, MaxConcurrent: conc}, key: "DLP_API_KEY"}, ro, true, nil
 }

@@ -152,6 +152,7 @@ type Server struct {
 	secret []byte // signs page ids; derived from the seed so page ids are reproducible
 
 	mu          sync.Mutex
+	applied     []AppliedWrite // guarded by mu
 	recs        []*record
 	byID        map[string]int
 	orders      [numSortKeys][]int32 // record indexes in ascending (key, id) order

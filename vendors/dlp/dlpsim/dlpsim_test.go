@@ -1210,21 +1210,24 @@ func TestDataset(t *testing.T) {
 		}
 	})
 
-	t.Run("50k quickly", func(t *testing.T) {
-		t0 := time.Now()
+	// How fast 50k records build is BenchmarkDataset50k's business; this
+	// checks that a large dataset pages and counts correctly.
+	t.Run("50k pages", func(t *testing.T) {
 		c := startAuthed(t, Config{Seed: 1, Incidents: 50_000, Now: testNow, RateLimit: 1 << 30})
-		built := time.Since(t0)
 		lr := c.list(map[string]any{"page_size": 100, "sort_by": "status", "filters": map[string]any{"severity": []string{"high"}}})
 		lr = c.list(map[string]any{"page_size": 100, "sort_by": "status", "page_id": lr.NextPageID, "filters": map[string]any{"severity": []string{"high"}}})
 		if lr.Size != 100 || lr.TotalCount < 5000 {
 			t.Fatalf("size %d total %d", lr.Size, lr.TotalCount)
 		}
-		t.Logf("built 50k in %v, two pages in %v", built, time.Since(t0)-built)
-		// The race detector slows generation several-fold; the bound is for normal builds.
-		if !raceEnabled && built > 3*time.Second {
-			t.Fatalf("building 50k took %v", built)
-		}
 	})
+}
+
+// BenchmarkDataset50k measures building a 50k-record dataset (target: well
+// under 3 s per op on one core without the race detector).
+func BenchmarkDataset50k(b *testing.B) {
+	for b.Loop() {
+		New(Config{Seed: 1, Incidents: 50_000, Now: testNow})
+	}
 }
 
 func prefixed(p string, vals []string) []string {

@@ -116,6 +116,8 @@ func (s *Server) update(id string, body []byte) (int, []byte) {
 	r.updated = max(now, r.updated+int64(time.Millisecond))
 	r.inc.UpdatedAt = time.Unix(0, r.updated).UTC().Format(UpdatedAtLayout)
 
+	s.applied = append(s.applied, AppliedWrite{ID: id, Body: string(body)})
+
 	// The answer omits details, as a list without include_details does.
 	inc := r.inc
 	inc.Details = nil
@@ -133,4 +135,18 @@ func validEmail(v string) bool {
 	_, domain, _ := strings.Cut(v, "@")
 	return strings.Contains(domain, ".") && !strings.HasPrefix(domain, ".") && !strings.HasSuffix(domain, ".") &&
 		!bytes.ContainsAny([]byte(v), " \t\r\n")
+}
+
+// AppliedWrite is one update the simulator applied, as it was sent.
+type AppliedWrite struct {
+	ID   string
+	Body string
+}
+
+// AppliedWrites lists every update applied so far, in order: a test counts
+// how often a write reached the data, not just what the data became.
+func (s *Server) AppliedWrites() []AppliedWrite {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.applied)
 }

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -46,6 +47,10 @@ type Stats struct {
 	PasswordGrants int // successful password grants
 	RefreshGrants  int // successful refresh grants
 	TooMany        int // 429 answers sent
+	// MaxInSecond is the most API requests that arrived within any one
+	// second, refused ones included: what a client tried, so a test can
+	// prove it never asked for more than the limit.
+	MaxInSecond int
 	// ByPath counts requests by method and route pattern, e.g.
 	// "GET /v2/incidents/{uuid}" or "POST /oauth/token". Paths that match no
 	// route are not counted here.
@@ -91,7 +96,12 @@ type Server struct {
 	failLeft   int
 	asyncPolls int
 	pending    map[string]*pendingResponse
+	arrivals   []time.Time // API requests of the last second, for MaxInSecond
 }
+
+// Forever, passed to SetAsync, makes the simulator answer 202 to every
+// collection: the vendor never finishes preparing the answer.
+const Forever = math.MaxInt32
 
 type accessToken struct {
 	user    string
@@ -378,6 +388,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if ok {
 		s.stats.ByPath[r.Method+" "+pattern]++
 	}
+	s.countArrival(s.now())
 	s.ctl.Unlock()
 	if !ok {
 		errorResponse(http.StatusNotFound, "Not Found").write(w)
@@ -476,6 +487,16 @@ func (s *Server) allow(user string) bool {
 	}
 	s.rate[user] = append(log, now)
 	return true
+}
+
+// countArrival keeps MaxInSecond; the caller holds s.ctl.
+func (s *Server) countArrival(now time.Time) {
+	i := 0
+	for i < len(s.arrivals) && !s.arrivals[i].After(now.Add(-time.Second)) {
+		i++
+	}
+	s.arrivals = append(s.arrivals[i:], now)
+	s.stats.MaxInSecond = max(s.stats.MaxInSecond, len(s.arrivals))
 }
 
 func (s *Server) injectedFault() (response, bool) {

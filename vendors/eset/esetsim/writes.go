@@ -176,6 +176,21 @@ func (s *Server) reopen(id string, body []byte) response {
 	return jsonResponse(http.StatusOK, struct{}{})
 }
 
+// Comments returns the texts of an incident's comments, oldest first.
+func (s *Server) Comments(id string) []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	r, ok := s.byUUID[id]
+	if !ok {
+		return nil
+	}
+	out := make([]string, len(r.comments))
+	for i, c := range r.comments {
+		out[i] = c.Text
+	}
+	return out
+}
+
 func (s *Server) listComments(id string) response {
 	s.mu.RLock()
 	defer s.mu.RUnlock()

@@ -117,8 +117,9 @@ type Server struct {
 	tenants []Tenant
 	tokens  map[string]map[string]bool // token => readable tenant IDs
 
-	mu        sync.RWMutex // guards the incidents' mutable fields
-	incidents []*Incident  // creation order
+	mu        sync.RWMutex   // guards the incidents' mutable fields
+	incidents []*Incident    // creation order
+	closes    map[string]int // applied closes by InternalID
 	byID      map[string]*Incident
 
 	// orderMu guards orders, the list sorted per timestampField. Built lazily under
@@ -197,6 +198,14 @@ func (s *Server) Incidents() []Incident {
 		out[i] = c.incident(in)
 	}
 	return out
+}
+
+// Closes counts the closes applied to each incident, by InternalID: a test
+// counts how often a write reached the data, not just what it became.
+func (s *Server) Closes() map[string]int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return maps.Clone(s.closes)
 }
 
 // FailNext makes the next n requests to a known route answer status with a vendor-style
@@ -549,6 +558,10 @@ func (s *Server) closeIncidents(w http.ResponseWriter, r *http.Request, readable
 			Params:     map[string]string{"oldStatus": in.Status, "newStatus": StatusClosed, "resolution": closing[in]},
 		})
 		in.Status, in.StatusResolution = StatusClosed, closing[in]
+		if s.closes == nil {
+			s.closes = map[string]int{}
+		}
+		s.closes[in.InternalID]++
 		in.StatusChangedAt, in.UpdatedAt = now, now
 	}
 	if len(apply) > 0 {
