@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -103,7 +104,7 @@ func readManifests(t *testing.T) map[string]manifest {
 		dec := yaml.NewDecoder(fh)
 		for {
 			var m manifest
-			if err := dec.Decode(&m); err == io.EOF {
+			if err := dec.Decode(&m); errors.Is(err, io.EOF) {
 				break
 			} else if err != nil {
 				t.Fatalf("%s: %v", f, err)

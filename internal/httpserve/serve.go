@@ -149,7 +149,7 @@ func Serve(ctx context.Context, cfg Config) error {
 
 	shutdown, beginShutdown := context.WithCancel(context.Background())
 	defer beginShutdown()
-	var h http.Handler = streams(shutdown, mcpHTTP)
+	h := streams(shutdown, mcpHTTP)
 	h = limitBody(cfg.MaxBodyBytes, cfg.ReadTimeout, h)
 	if auth != nil {
 		h = requireAuth(auth, log, cfg.ObserveAuth, h)
