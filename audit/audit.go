@@ -52,6 +52,9 @@ type Record struct {
 	Session string          `json:"session,omitempty"`
 	// Caller is the authenticated HTTP caller (token name or JWT subject).
 	Caller string `json:"caller,omitempty"`
+	// ApprovedBy names the people who approved the write on the approval
+	// page.
+	ApprovedBy []string `json:"approved_by,omitempty"`
 }
 
 // Log appends records to one file. It is safe for concurrent use.

@@ -14,6 +14,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/tiktoken-go/tokenizer"
 
+	"github.com/incident-mcp/incident-mcp/approval"
 	"github.com/incident-mcp/incident-mcp/audit"
 	"github.com/incident-mcp/incident-mcp/incidents"
 	"github.com/incident-mcp/incident-mcp/internal/demo"
@@ -55,7 +56,10 @@ func Start(t testing.TB) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := client.NewInProcessClient(tools.NewServer(svc, "evals", slog.New(slog.DiscardHandler), tools.Options{}))
+	// The scenarios play a client without elicitation on the token path,
+	// which is off by default (the approval page has its own tests).
+	tokenPath := &approval.Policy{Rule: approval.Rule{Paths: approval.Paths{approval.PathElicitation, approval.PathApproval, approval.PathToken}}}
+	c, err := client.NewInProcessClient(tools.NewServer(svc, "evals", slog.New(slog.DiscardHandler), tools.Options{Update: tools.UpdateOptions{Policy: tokenPath}}))
 	if err != nil {
 		t.Fatal(err)
 	}

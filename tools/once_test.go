@@ -78,7 +78,7 @@ func checkOnce(t *testing.T, f *fixture, results []string, writesBefore int, app
 // TestOneTokenWritesOnce: ten concurrent update_incident calls carrying the
 // same confirmation_token write once.
 func TestOneTokenWritesOnce(t *testing.T) {
-	f := newFixtureTB(t, protocolVersions[0], setup{})
+	f := newFixtureTB(t, protocolVersions[0], withToken)
 	id := openIncident(t, f)["id"].(string)
 	change := map[string]any{"id": id, "severity": "high", "comment": "once"}
 	res, pv := f.call(t, tools.UpdateIncident, change)
@@ -139,7 +139,7 @@ func TestOneElicitationStateWritesOnce(t *testing.T) {
 // state and confirmed at once: one is written, the other is refused
 // because its "from" values are no longer true.
 func TestTwoPreviewsOfOneState(t *testing.T) {
-	f := newFixtureTB(t, protocolVersions[0], setup{})
+	f := newFixtureTB(t, protocolVersions[0], withToken)
 	id := openIncident(t, f)["id"].(string)
 	changes := []map[string]any{
 		{"id": id, "severity": "high"},

@@ -39,8 +39,8 @@ func NewServer(svc *incidents.Service, version string, log *slog.Logger, opts Op
 		}),
 	)
 	s.AddTools(Tools(svc, log)...)
-	h := &updateHandler{svc: svc, opts: opts.Update}
-	s.AddTool(updateTool(svc), h.handle)
+	h := newUpdateHandler(svc, opts.Update)
+	s.AddTool(updateTool(svc, h), h.handle)
 	names := make([]string, 0, len(svc.Instances()))
 	for _, in := range svc.Instances() {
 		names = append(names, in.Name)

@@ -4,11 +4,14 @@ import (
 	"encoding/json"
 	"flag"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +19,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/incident-mcp/incident-mcp/approval"
 	"github.com/incident-mcp/incident-mcp/audit"
 	"github.com/incident-mcp/incident-mcp/incidents"
 	"github.com/incident-mcp/incident-mcp/internal/demo"
@@ -38,6 +42,10 @@ type fixture struct {
 	srv   *server.MCPServer
 	c     *client.Client
 	audit string
+	// page is the approval page when the setup asked for one; its clock
+	// runs from fixtureNow, ahead by skew.
+	page *approval.Page
+	skew atomic.Int64
 }
 
 // setup configures a fixture beyond its protocol version.
@@ -48,6 +56,11 @@ type setup struct {
 	incidents int
 	// extra adds instances beside the demo's.
 	extra func(env *demo.Env) []*incidents.Instance
+	// caps declares elicitation modes (with elicit); nil declares the
+	// empty capability, which means form.
+	caps *mcp.ElicitationCapability
+	// approval serves an approval page with the demo approvers.
+	approval bool
 }
 
 func newFixture(t *testing.T, protocol string) *fixture { return newFixtureTB(t, protocol, setup{}) }
@@ -82,10 +95,26 @@ func newFixtureTB(t testing.TB, protocol string, o setup) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	f := &fixture{env: env, svc: svc, audit: auditPath}
+	if o.approval {
+		mux := http.NewServeMux()
+		hs := httptest.NewServer(mux)
+		t.Cleanup(hs.Close)
+		f.page, err = approval.NewPage(approval.Config{Store: approval.NewMemStore(), Approvers: approval.DemoApprovers(), BaseURL: hs.URL,
+			Now: func() time.Time { return fixtureNow.Add(time.Duration(f.skew.Load())) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.page.Register(mux)
+		o.tools.Update.Approval = f.page
+	}
 	srv := tools.NewServer(svc, "test", slog.New(slog.DiscardHandler), o.tools)
 	var copts []client.ClientOption
 	if o.elicit != nil {
 		copts = append(copts, client.WithElicitationHandler(o.elicit))
+		if o.caps != nil {
+			copts = append(copts, client.WithClientCapabilities(mcp.ClientCapabilities{Elicitation: o.caps}))
+		}
 	}
 	c, err := client.NewInProcessClientWithOptions(srv, copts...)
 	if err != nil {
@@ -100,11 +129,15 @@ func newFixtureTB(t testing.TB, protocol string, o setup) *fixture {
 	init.Params.ClientInfo = mcp.Implementation{Name: "tools-test", Version: "1"}
 	if o.elicit != nil {
 		init.Params.Capabilities.Elicitation = &mcp.ElicitationCapability{}
+		if o.caps != nil {
+			init.Params.Capabilities.Elicitation = o.caps
+		}
 	}
 	if _, err := c.Initialize(t.Context(), init); err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{env: env, svc: svc, srv: srv, c: c, audit: auditPath}
+	f.srv, f.c = srv, c
+	return f
 }
 
 // call runs a tool and returns its result and structured content as JSON.

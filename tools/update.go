@@ -10,6 +10,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/incident-mcp/incident-mcp/approval"
 	"github.com/incident-mcp/incident-mcp/audit"
 	"github.com/incident-mcp/incident-mcp/incidents"
 	"github.com/incident-mcp/incident-mcp/internal/caller"
@@ -32,7 +33,8 @@ type UpdateArgs struct {
 	Status            string  `json:"status,omitempty" jsonschema:"enum=closed,enum=open" jsonschema_description:"'closed' closes the incident (needs resolution); 'open' reopens it."`
 	Resolution        string  `json:"resolution,omitempty" jsonschema_description:"Why it is closed, with status 'closed': one of the resolutions the instance accepts (see the tool description)."`
 	Comment           *string `json:"comment,omitempty" jsonschema_description:"A comment; where the instance keeps it is in the tool description."`
-	ConfirmationToken string  `json:"confirmation_token,omitempty" jsonschema_description:"Only on the second call of the token flow: the confirmation_token from the preview, after the user approved that preview. Never invent one."`
+	ConfirmationToken string  `json:"confirmation_token,omitempty" jsonschema_description:"Token flow, second call only: the token from the preview the user approved. Never invent one."`
+	ApprovalID        string  `json:"approval_id,omitempty" jsonschema_description:"From an approval result, once the user decided."`
 }
 
 func (a *UpdateArgs) patch() (schema.Patch, error) {
@@ -60,19 +62,52 @@ func (a *UpdateArgs) patch() (schema.Patch, error) {
 
 // UpdateOptions configure the write tool.
 type UpdateOptions struct {
-	// ElicitationOnly refuses the token path: only a human answering an
-	// elicitation in the client can confirm a write.
+	// Policy says which confirmation paths each change may take; nil is
+	// the default (elicitation, approval; never the token).
+	Policy *approval.Policy
+	// ElicitationOnly narrows every change to form elicitation
+	// (--elicitation-only, the same as --confirm-paths elicitation).
 	ElicitationOnly bool
+	// Approval is the approval page; nil when the server has none (no
+	// approvers configured), which takes the approval path away.
+	Approval *approval.Page
+	// ApprovalWait bounds how long a call waits for the human after the
+	// client opened the page through URL elicitation (default 90s).
+	ApprovalWait time.Duration
 }
 
-func updateTool(svc *incidents.Service) mcp.Tool {
+func updateTool(svc *incidents.Service, h *updateHandler) mcp.Tool {
 	var b strings.Builder
-	b.WriteString(`Change one incident, only with the user's confirmation: the first call validates and asks the user (elicitation) or returns a preview and a confirmation_token; show it, and only if the user approves call again with the same arguments plus confirmation_token (5 minutes; void if the incident changes). What each instance can change: describe_instances.`)
+	b.WriteString(`Change one incident once a person confirms: the client asks the user (elicitation), or the result gives an approval URL for the user to decide on (you cannot approve), then call again with the same arguments plus approval_id`)
 	var readOnly []string
+	confirm := map[string][]string{}
+	var order []string
+	anyToken := false
 	for _, in := range svc.Instances() {
 		if in.ReadOnly {
 			readOnly = append(readOnly, in.Name)
+			continue
 		}
+		d, token := h.describeInstance(in.Name, in.Info.Updates)
+		anyToken = anyToken || token
+		if confirm[d] == nil {
+			order = append(order, d)
+		}
+		confirm[d] = append(confirm[d], in.Name)
+	}
+	if anyToken {
+		b.WriteString(`; or, where listed, a preview and a confirmation_token: show it, and only if the user approves call again with the same arguments plus confirmation_token (5 min)`)
+	}
+	b.WriteString(". What each instance can change: describe_instances.")
+	switch {
+	case len(order) == 1:
+		fmt.Fprintf(&b, " Confirmation: %s.", order[0])
+	case len(order) > 1:
+		parts := make([]string, len(order))
+		for i, d := range order {
+			parts[i] = strings.Join(confirm[d], ", ") + ": " + d
+		}
+		fmt.Fprintf(&b, " Confirmation: %s.", strings.Join(parts, "; "))
 	}
 	if len(readOnly) > 0 {
 		fmt.Fprintf(&b, " Read-only here: %s.", strings.Join(readOnly, ", "))
@@ -82,9 +117,45 @@ func updateTool(svc *incidents.Service) mcp.Tool {
 		"Update incident", false, true, false, true)
 }
 
+// describeInstance says how changes to an instance are confirmed, kind by
+// kind where the policy differs, and whether the token path is open there.
+func (h *updateHandler) describeInstance(instance string, updates []schema.PatchField) (string, bool) {
+	var order []string
+	groups := map[string][]string{}
+	token := false
+	for _, f := range updates {
+		if f == schema.PatchResolution {
+			continue // part of close
+		}
+		need := h.requirement(instance, []schema.PatchField{f})
+		token = token || need.Allows(approval.PathToken)
+		d := describeRequirement(need)
+		if _, seen := groups[d]; !seen {
+			order = append(order, d)
+		}
+		groups[d] = append(groups[d], string(f))
+	}
+	if len(order) <= 1 {
+		if len(order) == 0 {
+			return describeRequirement(h.requirement(instance, nil)), false
+		}
+		return order[0], token
+	}
+	parts := make([]string, len(order))
+	for i, d := range order {
+		parts[i] = strings.Join(groups[d], ", ") + ": " + d
+	}
+	return strings.Join(parts, "; "), token
+}
+
 type updateHandler struct {
-	svc  *incidents.Service
-	opts UpdateOptions
+	svc    *incidents.Service
+	opts   UpdateOptions
+	policy *approval.Policy
+}
+
+func newUpdateHandler(svc *incidents.Service, opts UpdateOptions) *updateHandler {
+	return &updateHandler{svc: svc, opts: opts, policy: opts.policy()}
 }
 
 func (h *updateHandler) handle(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
@@ -100,6 +171,16 @@ func (h *updateHandler) handle(ctx context.Context, req mcp.CallToolRequest) (*m
 		return errorResult(err), nil
 	}
 	who := actor(ctx, req)
+	instance, _, _ := schema.SplitID(args.ID)
+	need := h.requirement(instance, approval.KindsOf(patch))
+
+	// The URL elicitation's retry: the user opened the approval page.
+	if strings.HasPrefix(req.Params.RequestState, approvalStatePrefix) {
+		return h.urlElicitationAnswer(ctx, req, args.ID, patch, who)
+	}
+	if args.ApprovalID != "" {
+		return h.finishApproval(ctx, args.ApprovalID, args.ID, patch, who)
+	}
 
 	// The second round of the elicitation path: only a state this server
 	// sealed for exactly this change can carry the user's answer. Answers
@@ -107,6 +188,9 @@ func (h *updateHandler) handle(ctx context.Context, req mcp.CallToolRequest) (*m
 	if len(req.Params.InputResponses) > 0 || req.Params.RequestState != "" {
 		if req.Params.RequestState == "" {
 			return errorResult(schema.ArgError("inputResponses", "answers without a request state this server issued are refused; call update_incident without them to start a confirmation")), nil
+		}
+		if !need.Allows(approval.PathElicitation) {
+			return refusePath(approval.PathElicitation, args.ID, need), nil
 		}
 		if err := h.svc.Verify(incidents.ConfirmElicitation, req.Params.RequestState, args.ID, patch); err != nil {
 			return errorResult(err), nil
@@ -129,8 +213,8 @@ func (h *updateHandler) handle(ctx context.Context, req mcp.CallToolRequest) (*m
 	}
 
 	if args.ConfirmationToken != "" {
-		if h.opts.ElicitationOnly {
-			return errorResult(schema.Errorf(schema.CodeFailedPrecondition, "this server confirms writes only through the client's elicitation prompt; confirmation tokens are not accepted")), nil
+		if !need.Allows(approval.PathToken) {
+			return refusePath(approval.PathToken, args.ID, need), nil
 		}
 		return h.apply(ctx, incidents.ConfirmToken, args.ConfirmationToken, args.ID, patch, who)
 	}
@@ -139,7 +223,9 @@ func (h *updateHandler) handle(ctx context.Context, req mcp.CallToolRequest) (*m
 	if err != nil {
 		return errorResult(err), nil
 	}
-	if clientCanElicit(ctx, req) {
+	form, url := clientElicitation(ctx, req)
+	switch {
+	case form && need.Allows(approval.PathElicitation):
 		state, _, err := h.svc.Seal(incidents.ConfirmElicitation, pv)
 		if err != nil {
 			return nil, fmt.Errorf("update incident: %w", err)
@@ -154,9 +240,16 @@ func (h *updateHandler) handle(ctx context.Context, req mcp.CallToolRequest) (*m
 				"required": []string{"confirm"},
 			},
 		}).ToolResult(), nil
-	}
-	if h.opts.ElicitationOnly {
-		return errorResult(schema.Errorf(schema.CodeFailedPrecondition, "this server confirms writes only through the client's elicitation prompt, and this client did not declare elicitation; nothing was written")), nil
+	case url && need.Allows(approval.PathApproval):
+		return h.requestApproval(ctx, pv, patch, need, who, true)
+	case need.Allows(approval.PathToken):
+		// Where the policy names the token, the operator accepts a
+		// model-relayed confirmation; it spares the user the page.
+	case need.Allows(approval.PathApproval):
+		return h.requestApproval(ctx, pv, patch, need, who, false)
+	default:
+		return errorResult(schema.Errorf(schema.CodeFailedPrecondition,
+			"this change to %s can be confirmed only through %s, which this client or server cannot offer (the client declared no form elicitation, or no approvers are configured); nothing was written", args.ID, describeRequirement(need))), nil
 	}
 	token, expires, err := h.svc.Seal(incidents.ConfirmToken, pv)
 	if err != nil {
@@ -246,22 +339,26 @@ func showField(field string, v any) string {
 	return show(v)
 }
 
-// clientCanElicit checks the client's declared capability: per request in
-// the stateless protocol, from the initialize handshake before it. mcp-go
-// does not check it for us.
-func clientCanElicit(ctx context.Context, req mcp.CallToolRequest) bool {
+// clientElicitation reads the client's declared elicitation modes: per
+// request in the stateless protocol, from the initialize handshake before
+// it. mcp-go does not check them for us. An empty capability means form, as
+// it did before URL mode existed.
+func clientElicitation(ctx context.Context, req mcp.CallToolRequest) (form, url bool) {
+	var caps *mcp.ClientCapabilities
 	if req.Params.Meta != nil {
-		if caps := req.Params.Meta.ClientCapabilities(); caps != nil {
-			return caps.Elicitation != nil
+		caps = req.Params.Meta.ClientCapabilities()
+	}
+	if caps == nil && !server.IsModernRequest(ctx) {
+		if s, ok := server.ClientSessionFromContext(ctx).(server.SessionWithClientInfo); ok {
+			c := s.GetClientCapabilities()
+			caps = &c
 		}
 	}
-	if server.IsModernRequest(ctx) {
-		return false
+	if caps == nil || caps.Elicitation == nil {
+		return false, false
 	}
-	if s, ok := server.ClientSessionFromContext(ctx).(server.SessionWithClientInfo); ok {
-		return s.GetClientCapabilities().Elicitation != nil
-	}
-	return false
+	e := caps.Elicitation
+	return e.Form != nil || e.URL == nil, e.URL != nil
 }
 
 func actor(ctx context.Context, req mcp.CallToolRequest) incidents.Actor {

@@ -10,9 +10,15 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/incident-mcp/incident-mcp/approval"
 	"github.com/incident-mcp/incident-mcp/audit"
 	"github.com/incident-mcp/incident-mcp/tools"
 )
+
+// withToken opens the model-relayed token path, off by default, for the
+// tests of that path.
+var withToken = setup{tools: tools.Options{Update: tools.UpdateOptions{Policy: &approval.Policy{
+	Rule: approval.Rule{Paths: approval.Paths{approval.PathElicitation, approval.PathApproval, approval.PathToken}}}}}}
 
 // answer is a scripted human answering elicitations.
 type answer struct {
@@ -51,7 +57,7 @@ func auditRecords(t *testing.T, f *fixture) []audit.Record {
 func TestUpdateTokenPath(t *testing.T) {
 	for _, pv := range protocolVersions {
 		t.Run(pv, func(t *testing.T) {
-			f := newFixtureTB(t, pv, setup{})
+			f := newFixtureTB(t, pv, withToken)
 			inc := openIncident(t, f)
 			id := inc["id"].(string)
 			change := map[string]any{"id": id, "severity": "high", "title": "Confirmed ransomware on host", "comment": "escalated"}
@@ -272,7 +278,7 @@ func TestElicitationOnly(t *testing.T) {
 // supports is applied and reads back; one it does not support is refused
 // naming what it allows, before anything is written.
 func TestUpdateEachVendor(t *testing.T) {
-	f := newFixtureTB(t, protocolVersions[1], setup{})
+	f := newFixtureTB(t, protocolVersions[1], withToken)
 	for _, tc := range []struct {
 		instance    string
 		change      map[string]any

@@ -161,7 +161,7 @@ func startAt(t *testing.T, bin, auditPath string, env []string) (*exec.Cmd, stri
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	cmd := exec.Command(bin, "--http", addr, "--audit-log", auditPath, "--log-level", "error")
+	cmd := exec.Command(bin, "--http", addr, "--audit-log", auditPath, "--log-level", "error", "--confirm-paths", tokenPaths)
 	cmd.Env = append(append(os.Environ(), "INCIDENT_MCP_SECRET="+strings.Repeat("k", 32)), env...)
 	cmd.Stderr = io.Discard
 	if err := cmd.Start(); err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/lmittmann/tint"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/incident-mcp/incident-mcp/approval"
 	"github.com/incident-mcp/incident-mcp/audit"
 	"github.com/incident-mcp/incident-mcp/config"
 	"github.com/incident-mcp/incident-mcp/incidents"
@@ -39,6 +40,7 @@ type options struct {
 	http            httpOptions
 	configFile      string
 	checkConfig     string
+	approval        approvalFlags
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -52,7 +54,11 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.configFile, "config", "", "read the vendor instances from this YAML `FILE` instead of the environment")
 	fs.StringVar(&o.checkConfig, "check-config", "", "validate the configuration `FILE`, print its instances and exit")
 	fs.BoolVar(&o.readOnly, "read-only", false, "never write: update_incident is neither listed nor callable")
-	fs.BoolVar(&o.elicitationOnly, "elicitation-only", false, "confirm writes only through the client's elicitation prompt, never with confirmation tokens")
+	fs.BoolVar(&o.elicitationOnly, "elicitation-only", false, "confirm writes only through the client's elicitation prompt: the same as --confirm-paths elicitation")
+	fs.StringVar(&o.approval.confirmPaths, "confirm-paths", approval.DefaultPaths.String(), "how writes may be confirmed, comma-separated: elicitation (the client's form), approval (the approval page), token (a confirmation token the model relays)")
+	fs.StringVar(&o.approval.approvers, "approvers", "", "approvers of the approval page: a `FILE` of name:bcrypt-or-argon2id-hash lines (default $INCIDENT_MCP_APPROVERS_FILE; in --demo the demo approvers)")
+	fs.StringVar(&o.approval.addr, "approval-addr", "127.0.0.1:0", "stdio mode: the loopback `ADDR` of the approval page's own listener")
+	fs.StringVar(&o.approval.publicURL, "approval-url", "", "the `URL` under which users' browsers reach this server's approval page (default: from --http or --approval-addr)")
 	fs.StringVar(&o.auditLog, "audit-log", "", "append every write to this JSON-lines `FILE` (default: $XDG_STATE_HOME/incident-mcp/audit.jsonl)")
 	o.http.register(fs)
 	fs.Usage = func() {
@@ -178,7 +184,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err != nil {
 		return err
 	}
-	mcpServer := tools.NewServer(svc, version, log, tools.Options{ReadOnly: o.readOnly, Update: tools.UpdateOptions{ElicitationOnly: o.elicitationOnly}})
+	policy, err := o.policy()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	page, err := approvalPage(ctx, o, policy, env, log)
+	if err != nil {
+		return err
+	}
+	mcpServer := tools.NewServer(svc, version, log, tools.Options{ReadOnly: o.readOnly, Update: tools.UpdateOptions{Policy: policy, Approval: page}})
 	for _, in := range instances {
 		metrics.Health().Register(in.Name)
 	}
@@ -187,6 +203,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		cfg, err := o.http.httpConfig(o.httpAddr, mcpServer, metrics, log)
 		if err != nil {
 			return err
+		}
+		if page != nil {
+			// The approval page authenticates its approvers itself.
+			cfg.Routes = page.Register
 		}
 		if err := startTelemetry(ctx, &o.http, mcpServer, metrics, tp, telemetry.TransportHTTP, log); err != nil {
 			return err

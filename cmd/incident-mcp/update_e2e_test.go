@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -88,12 +89,20 @@ type server struct {
 	audit string
 }
 
+// tokenPaths opens the model-relayed token path (off by default) for the
+// tests of that path.
+const tokenPaths = "elicitation,approval,token"
+
 // startServer runs the binary with args; over HTTP it waits for /healthz.
+// Unless args set --confirm-paths, the token path is open.
 func startServer(t *testing.T, overHTTP bool, env []string, args ...string) *server {
 	t.Helper()
 	s := &server{audit: filepath.Join(t.TempDir(), "audit.jsonl")}
 	s.env = append([]string{"INCIDENT_MCP_SECRET=" + strings.Repeat("e", 32)}, env...)
 	s.args = append(append([]string{}, args...), "--audit-log", s.audit, "--log-level", "warn")
+	if !slices.Contains(args, "--confirm-paths") {
+		s.args = append(s.args, "--confirm-paths", tokenPaths)
+	}
 	if !overHTTP {
 		return s
 	}

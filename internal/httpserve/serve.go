@@ -60,6 +60,10 @@ type Config struct {
 	// Public are served without authentication next to /mcp, e.g.
 	// /healthz, /readyz and /metrics.
 	Public map[string]http.Handler
+	// Routes, when set, registers more handlers that authenticate on
+	// their own (the approval page, whose users are people with a login,
+	// not bearer-token clients).
+	Routes func(*http.ServeMux)
 	// OnDrain is called when shutdown begins (readiness turns false).
 	OnDrain func()
 	// OnListen is called with the bound address once listening.
@@ -168,6 +172,9 @@ func Serve(ctx context.Context, cfg Config) error {
 	}
 	for path, ph := range cfg.Public {
 		mux.Handle(path, ph)
+	}
+	if cfg.Routes != nil {
+		cfg.Routes(mux)
 	}
 
 	srv := &http.Server{

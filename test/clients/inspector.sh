@@ -63,6 +63,17 @@ check "describe_instances: native filters" "$out" '"native_filters"'
 out=$(inspector --method tools/call --tool-name list_incidents --tool-arg instance=eset --tool-arg where=incident.nope)
 check "bad where is an isError result" "$out" '"isError": true'
 
+# A client without elicitation (the Inspector CLI) gets the approval page,
+# never a token: nothing is written until a person approves there.
+out=$(inspector --method tools/call --tool-name update_incident --tool-arg "id=$id" --tool-arg severity=low)
+check "update_incident: approval pending with the page URL" "$out" 'approval pending: ask the user to open http://127.0.0.1:'
+check "update_incident: the approval id to call back with" "$out" 'plus approval_id:'
+if grep -q 'confirmation_token"' <<<"$out"; then
+  failed=$((failed + 1)); echo "FAIL the pending result hands out a confirmation token"
+else
+  passed=$((passed + 1)); echo "ok   no confirmation token without a person"
+fi
+
 # Streamable HTTP with a bearer token: the way a team runs it.
 printf 'inspector %s\n' "inspector-token-0123456789abcdef" >"$state/tokens"
 XDG_STATE_HOME=$state INCIDENT_MCP_SECRET=inspector-test-secret-of-32-bytes-or-more \

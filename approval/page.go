@@ -1,0 +1,423 @@
+package approval
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"embed"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+//go:embed page.html
+var pageFS embed.FS
+
+var pageTmpl = template.Must(template.New("page.html").Funcs(template.FuncMap{
+	"show": showValue,
+	"utc":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+}).ParseFS(pageFS, "page.html"))
+
+// Paths on the listener. Request pages live under /approve/; the login and
+// logout forms beside them, under a prefix no request id can take.
+const (
+	prefixApprove = "/approve/"
+	pathLogin     = "/approval/login"
+	pathLogout    = "/approval/logout"
+)
+
+const (
+	sessionCookie = "approval_session"
+	loginCookie   = "approval_login"
+)
+
+// Config configures the approval page.
+type Config struct {
+	Store     Store
+	Approvers Approvers
+	// BaseURL is where the page is reached from the user's browser, e.g.
+	// https://incidents.example.com or http://127.0.0.1:8765.
+	BaseURL string
+	// Secure marks cookies Secure; set it when the page is served over
+	// HTTPS (directly or behind a TLS proxy).
+	Secure bool
+	// SessionTTL bounds an approver's login (default 1h).
+	SessionTTL time.Duration
+	// OnDecision runs after each recorded decision, e.g. to tell the MCP
+	// client that a URL elicitation completed.
+	OnDecision func(r *Request)
+	Logger     *slog.Logger
+	Now        func() time.Time
+}
+
+// Page serves the approval pages and keeps the approvers' sessions.
+type Page struct {
+	cfg      Config
+	log      *slog.Logger
+	now      func() time.Time
+	logins   *rate.Limiter
+	mu       sync.Mutex
+	sessions map[string]*session
+}
+
+// session is one logged-in approver. Its key derives the CSRF token of each
+// request page, so a token works only with its session and its request.
+type session struct {
+	approver string
+	key      []byte
+	expires  time.Time
+}
+
+// NewPage returns the approval page over cfg.Store.
+func NewPage(cfg Config) (*Page, error) {
+	if cfg.Store == nil || cfg.Approvers == nil {
+		return nil, errors.New("approval page: a store and approvers are required")
+	}
+	u, err := url.Parse(cfg.BaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("approval page: base URL %q must be an absolute http(s) URL", cfg.BaseURL)
+	}
+	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = time.Hour
+	}
+	p := &Page{cfg: cfg, log: cfg.Logger, now: cfg.Now, sessions: map[string]*session{},
+		// Password guessing is slow by the hash; this caps it for all
+		// names together.
+		logins: rate.NewLimiter(rate.Every(200*time.Millisecond), 10)}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	return p, nil
+}
+
+// URL is the page of request id, as the user opens it.
+func (p *Page) URL(id string) string { return p.cfg.BaseURL + prefixApprove + url.PathEscape(id) }
+
+// Now is the page's clock, which decides expiry.
+func (p *Page) Now() time.Time { return p.now() }
+
+// Store is the page's request store.
+func (p *Page) Store() Store { return p.cfg.Store }
+
+// Register mounts the page's routes on mux.
+func (p *Page) Register(mux *http.ServeMux) {
+	mux.Handle("GET "+prefixApprove+"{request}", p.guard(p.show))
+	mux.Handle("POST "+prefixApprove+"{request}", p.guard(p.decide))
+	mux.Handle("GET "+pathLogin, p.guard(p.loginForm))
+	mux.Handle("POST "+pathLogin, p.guard(p.login))
+	mux.Handle("POST "+pathLogout, p.guard(p.logout))
+}
+
+// Handler is a mux with only the page's routes, for a listener of its own.
+func (p *Page) Handler() http.Handler {
+	mux := http.NewServeMux()
+	p.Register(mux)
+	return mux
+}
+
+// view is what the template renders.
+type view struct {
+	Nonce    string
+	Title    string
+	Approver string
+	// Login form
+	Next, LoginCSRF, LoginError string
+	// Request page
+	Req        *Request
+	State      State
+	ExpiresIn  string
+	CSRF       string
+	CanDecide  bool
+	Approved   bool // by this approver
+	Message    string
+	MessageBad bool
+}
+
+// guard sets the headers every response carries: no framing (the buttons
+// must not be clickjacked), no caching, no referrer (the URL is a
+// capability), a strict CSP with a per-response style nonce.
+func (p *Page) guard(h func(http.ResponseWriter, *http.Request, *view)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v := &view{Nonce: randomString(16)}
+		hd := w.Header()
+		hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'nonce-"+v.Nonce+"'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "no-referrer")
+		hd.Set("Cache-Control", "no-store")
+		if r.Method == http.MethodPost && !sameOrigin(r) {
+			p.render(w, http.StatusForbidden, v, "Refused: this form was posted from another site.", true)
+			return
+		}
+		h(w, r, v)
+	})
+}
+
+// sameOrigin refuses cross-site POSTs that carry an Origin header (every
+// current browser sends one on POST); SameSite cookies and the CSRF token
+// stop the rest.
+func sameOrigin(r *http.Request) bool {
+	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+		return false
+	}
+	o := r.Header.Get("Origin")
+	if o == "" || o == "null" && r.Header.Get("Sec-Fetch-Site") == "same-origin" {
+		return true
+	}
+	u, err := url.Parse(o)
+	return err == nil && u.Host == r.Host
+}
+
+func (p *Page) render(w http.ResponseWriter, code int, v *view, msg string, bad bool) {
+	if msg != "" {
+		v.Message, v.MessageBad = msg, bad
+	}
+	if v.Title == "" {
+		v.Title = "Incident change approval"
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(code)
+	if err := pageTmpl.Execute(w, v); err != nil {
+		p.log.Error("approval page render", "err", err)
+	}
+}
+
+// current returns the logged-in approver's session, or nil.
+func (p *Page) current(r *http.Request) *session {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := p.sessions[c.Value]
+	if s == nil || !p.now().Before(s.expires) {
+		delete(p.sessions, c.Value)
+		return nil
+	}
+	return s
+}
+
+func (s *session) csrf(requestID string) string {
+	m := hmac.New(sha256.New, s.key)
+	m.Write([]byte("decide:" + requestID))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+func (p *Page) show(w http.ResponseWriter, r *http.Request, v *view) {
+	s := p.current(r)
+	if s == nil {
+		http.Redirect(w, r, pathLogin+"?next="+url.QueryEscape(r.URL.Path), http.StatusSeeOther)
+		return
+	}
+	p.page(w, r, v, s, http.StatusOK, "", false)
+}
+
+// page renders request r.PathValue("request") for session s.
+func (p *Page) page(w http.ResponseWriter, r *http.Request, v *view, s *session, code int, msg string, bad bool) {
+	id := r.PathValue("request")
+	v.Approver = s.approver
+	req, err := p.cfg.Store.Get(r.Context(), id)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			p.render(w, http.StatusNotFound, v, "There is no approval request with this id (it may have expired long ago). Ask the assistant for a new one.", true)
+			return
+		}
+		p.log.Error("approval store", "err", err)
+		p.render(w, http.StatusServiceUnavailable, v, "The approval store cannot be read right now; try again.", true)
+		return
+	}
+	now := p.now()
+	v.Req, v.State = req, req.StateAt(now)
+	v.Title = "Approve a change to " + req.Incident.ID
+	if left := req.Expires.Sub(now); left > 0 {
+		v.ExpiresIn = left.Round(time.Second).String()
+	}
+	for _, a := range req.Approvals {
+		v.Approved = v.Approved || a.By == s.approver
+	}
+	v.CanDecide = v.State == StatePending && !v.Approved
+	v.CSRF = s.csrf(req.ID)
+	p.render(w, code, v, msg, bad)
+}
+
+func (p *Page) decide(w http.ResponseWriter, r *http.Request, v *view) {
+	s := p.current(r)
+	if s == nil {
+		p.render(w, http.StatusForbidden, v, "Refused: you are not signed in as an approver (or your session ended). Sign in and open the link again.", true)
+		return
+	}
+	id := r.PathValue("request")
+	got := r.PostFormValue("csrf")
+	if got == "" || !hmac.Equal([]byte(got), []byte(s.csrf(id))) {
+		p.log.Warn("approval POST refused: bad CSRF token", "request", id, "approver", s.approver)
+		p.page(w, r, v, s, http.StatusForbidden, "Refused: the form's security token does not match your session. Nothing was decided; reload the page and try again.", true)
+		return
+	}
+	var approve bool
+	switch r.PostFormValue("decision") {
+	case "approve":
+		approve = true
+	case "reject":
+	default:
+		p.page(w, r, v, s, http.StatusBadRequest, "Refused: choose Approve or Reject.", true)
+		return
+	}
+	req, err := p.cfg.Store.Decide(r.Context(), id, Decision{By: s.approver, At: p.now()}, approve)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		p.page(w, r, v, s, http.StatusNotFound, "", true)
+		return
+	case errors.Is(err, ErrDecided), errors.Is(err, ErrSameApprover):
+		p.log.Info("approval decision refused", "request", id, "approver", s.approver, "err", err)
+		p.page(w, r, v, s, http.StatusConflict, "Refused: "+err.Error()+". Nothing changed.", true)
+		return
+	case err != nil:
+		p.log.Error("approval store", "err", err)
+		p.page(w, r, v, s, http.StatusServiceUnavailable, "The decision could not be recorded; nothing changed. Try again.", true)
+		return
+	}
+	p.log.Info("approval decision", "request", id, "incident", req.Incident.ID, "approver", s.approver, "approve", approve, "state", req.StateAt(p.now()))
+	if p.cfg.OnDecision != nil {
+		p.cfg.OnDecision(req)
+	}
+	msg := "Rejected. Nothing will be written."
+	if approve {
+		msg = fmt.Sprintf("Approved (%d of %d). ", len(req.Approvals), max(req.Required, 1))
+		if req.StateAt(p.now()) == StateApproved {
+			msg += "The assistant can apply the change now (once); you can close this page."
+		} else {
+			msg += "Another approver still has to approve it."
+		}
+	}
+	p.page(w, r, v, s, http.StatusOK, msg, false)
+}
+
+func (p *Page) loginForm(w http.ResponseWriter, r *http.Request, v *view) {
+	v.Next = safeNext(r.URL.Query().Get("next"))
+	v.Title = "Sign in to approve"
+	v.LoginCSRF = randomString(24)
+	http.SetCookie(w, p.cookie(loginCookie, v.LoginCSRF, 10*time.Minute))
+	p.render(w, http.StatusOK, v, "", false)
+}
+
+func (p *Page) login(w http.ResponseWriter, r *http.Request, v *view) {
+	v.Next = safeNext(r.PostFormValue("next"))
+	v.Title = "Sign in to approve"
+	// Login CSRF: the form's token must match the cookie set with it, so
+	// another site cannot sign a browser in under its own account.
+	c, err := r.Cookie(loginCookie)
+	if err != nil || c.Value == "" || !hmac.Equal([]byte(c.Value), []byte(r.PostFormValue("csrf"))) {
+		v.LoginCSRF = randomString(24)
+		http.SetCookie(w, p.cookie(loginCookie, v.LoginCSRF, 10*time.Minute))
+		p.render(w, http.StatusForbidden, v, "Refused: the sign-in form expired or came from elsewhere. Try again.", true)
+		return
+	}
+	if err := p.logins.Wait(r.Context()); err != nil {
+		return
+	}
+	who, ok := p.cfg.Approvers.Check(r.PostFormValue("name"), r.PostFormValue("password"))
+	if !ok {
+		p.log.Warn("approver sign-in failed", "name", r.PostFormValue("name"))
+		v.LoginCSRF = c.Value
+		p.render(w, http.StatusUnauthorized, v, "Wrong name or password.", true)
+		return
+	}
+	key := make([]byte, 32)
+	rand.Read(key)
+	sid := randomString(32)
+	p.mu.Lock()
+	now := p.now()
+	for k, s := range p.sessions {
+		if !now.Before(s.expires) {
+			delete(p.sessions, k)
+		}
+	}
+	p.sessions[sid] = &session{approver: who, key: key, expires: now.Add(p.cfg.SessionTTL)}
+	p.mu.Unlock()
+	p.log.Info("approver signed in", "approver", who)
+	http.SetCookie(w, p.cookie(loginCookie, "", -1))
+	http.SetCookie(w, p.cookie(sessionCookie, sid, p.cfg.SessionTTL))
+	http.Redirect(w, r, v.Next, http.StatusSeeOther)
+}
+
+func (p *Page) logout(w http.ResponseWriter, r *http.Request, v *view) {
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		p.mu.Lock()
+		delete(p.sessions, c.Value)
+		p.mu.Unlock()
+	}
+	http.SetCookie(w, p.cookie(sessionCookie, "", -1))
+	p.render(w, http.StatusOK, v, "Signed out.", false)
+}
+
+// cookie is HttpOnly and SameSite=Strict: a link or form from another site
+// never carries it.
+func (p *Page) cookie(name, value string, ttl time.Duration) *http.Cookie {
+	c := &http.Cookie{Name: name, Value: value, Path: "/", HttpOnly: true, Secure: p.cfg.Secure, SameSite: http.SameSiteStrictMode}
+	if ttl < 0 {
+		c.MaxAge = -1
+	} else {
+		c.MaxAge = int(ttl.Seconds())
+	}
+	return c
+}
+
+// safeNext keeps redirects after sign-in on this site's request pages.
+func safeNext(next string) string {
+	if !strings.HasPrefix(next, prefixApprove) || strings.ContainsAny(next, "\\?#") || strings.Contains(next, "//") {
+		return prefixApprove
+	}
+	return next
+}
+
+func randomString(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// showValue renders one side of a change.
+func showValue(v any) string {
+	if v == nil {
+		return "(none)"
+	}
+	s := fmt.Sprint(v)
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+// WaitDecided polls the store until request id is no longer pending or ctx
+// ends, and returns the request as last read. It serves the MCP side after a
+// client opened the page through URL elicitation.
+func WaitDecided(ctx context.Context, s Store, id string, now func() time.Time, every time.Duration) (*Request, error) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		r, err := s.Get(ctx, id)
+		if err != nil || r.StateAt(now()) != StatePending {
+			return r, err
+		}
+		select {
+		case <-ctx.Done():
+			return r, nil
+		case <-t.C:
+		}
+	}
+}

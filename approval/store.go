@@ -1,0 +1,208 @@
+package approval
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/incident-mcp/incident-mcp/incidents"
+	"github.com/incident-mcp/incident-mcp/schema"
+)
+
+// State is where an approval request stands.
+type State string
+
+// States of a request. Only pending requests take decisions; only approved
+// ones can be applied.
+const (
+	StatePending  State = "pending"
+	StateApproved State = "approved"
+	StateRejected State = "rejected"
+	StateExpired  State = "expired"
+)
+
+// Requester is who asked for the change: the MCP client and, over
+// authenticated HTTP, the caller's identity.
+type Requester struct {
+	Client  string `json:"client,omitempty"`
+	Session string `json:"session,omitempty"`
+	Caller  string `json:"caller,omitempty"`
+}
+
+// Decision is one approver's answer.
+type Decision struct {
+	By string    `json:"by"`
+	At time.Time `json:"at"`
+}
+
+// Request is one change waiting for (or past) a human decision.
+type Request struct {
+	ID string `json:"id"`
+	// Incident is the incident as previewed; Changes the field-by-field diff.
+	Incident *schema.Incident   `json:"incident"`
+	Changes  []incidents.Change `json:"changes"`
+	// Patch is the change as asked; a later call must name the same one.
+	Patch schema.Patch `json:"patch"`
+	// Token is the sealed change: what the MCP side applies once approved.
+	// It never reaches the model before a human approved.
+	Token     string    `json:"token"`
+	Requester Requester `json:"requester"`
+	Created   time.Time `json:"created"`
+	Expires   time.Time `json:"expires"`
+	// Required is how many distinct approvers the change needs.
+	Required  int        `json:"required"`
+	Approvals []Decision `json:"approvals,omitempty"`
+	Rejection *Decision  `json:"rejection,omitempty"`
+	// State is as last decided; read it through StateAt, which knows expiry.
+	State State `json:"state"`
+}
+
+// StateAt is the request's state at now: a pending request past its expiry
+// is expired.
+func (r *Request) StateAt(now time.Time) State {
+	st := r.State
+	if st == "" {
+		st = StatePending
+	}
+	if st == StatePending && !now.Before(r.Expires) {
+		return StateExpired
+	}
+	return st
+}
+
+// Approvers names who approved, in order.
+func (r *Request) Approvers() []string {
+	out := make([]string, len(r.Approvals))
+	for i, d := range r.Approvals {
+		out[i] = d.By
+	}
+	return out
+}
+
+func (r *Request) clone() *Request {
+	c := *r
+	c.Changes = slices.Clone(r.Changes)
+	c.Approvals = slices.Clone(r.Approvals)
+	if r.Rejection != nil {
+		d := *r.Rejection
+		c.Rejection = &d
+	}
+	return &c
+}
+
+// Errors of a Store.
+var (
+	ErrNotFound = errors.New("no such approval request")
+	// ErrDecided: the request is no longer pending (approved, rejected or
+	// expired); the error says which.
+	ErrDecided = errors.New("approval request already decided")
+	// ErrSameApprover: with several approvers required, one person counts
+	// once.
+	ErrSameApprover = errors.New("this approver already approved; another approver is needed")
+)
+
+// Store keeps approval requests. Decide must be atomic: of concurrent
+// decisions on one request, each sees the state the previous left. The
+// in-memory store serves one process; a shared store (Redis) can implement
+// the same interface for replicas.
+type Store interface {
+	// Create stores a new request; its ID must be unguessable.
+	Create(ctx context.Context, r *Request) error
+	// Get returns a copy of the request.
+	Get(ctx context.Context, id string) (*Request, error)
+	// Decide records d as an approval (approve) or a rejection and returns
+	// the request after it. It refuses a request that is not pending at
+	// d.At (ErrDecided, wrapped with the state) and a second approval by
+	// the same approver (ErrSameApprover).
+	Decide(ctx context.Context, id string, d Decision, approve bool) (*Request, error)
+}
+
+// NewID returns a fresh, unguessable request id (128 random bits).
+func NewID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// MemStore is the in-memory Store for one process.
+type MemStore struct {
+	mu   sync.Mutex
+	reqs map[string]*Request
+	// keep is how long a request stays readable after it expires, so a
+	// late page view or MCP call can still say "expired" rather than
+	// "unknown".
+	keep time.Duration
+}
+
+// NewMemStore returns an empty in-memory store.
+func NewMemStore() *MemStore {
+	return &MemStore{reqs: map[string]*Request{}, keep: time.Hour}
+}
+
+// Create implements Store.
+func (m *MemStore) Create(_ context.Context, r *Request) error {
+	if r.ID == "" {
+		return errors.New("approval request without an id")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sweep(r.Created)
+	if _, dup := m.reqs[r.ID]; dup {
+		return fmt.Errorf("approval request %s exists", r.ID)
+	}
+	c := r.clone()
+	c.State = StatePending
+	m.reqs[r.ID] = c
+	return nil
+}
+
+// sweep forgets requests long past their expiry.
+func (m *MemStore) sweep(now time.Time) {
+	for id, r := range m.reqs {
+		if now.Sub(r.Expires) > m.keep {
+			delete(m.reqs, id)
+		}
+	}
+}
+
+// Get implements Store.
+func (m *MemStore) Get(_ context.Context, id string) (*Request, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.reqs[id]
+	if !ok {
+		return nil, ErrNotFound
+	}
+	return r.clone(), nil
+}
+
+// Decide implements Store.
+func (m *MemStore) Decide(_ context.Context, id string, d Decision, approve bool) (*Request, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.reqs[id]
+	if !ok {
+		return nil, ErrNotFound
+	}
+	if st := r.StateAt(d.At); st != StatePending {
+		return r.clone(), fmt.Errorf("%w: it is %s", ErrDecided, st)
+	}
+	if !approve {
+		r.Rejection = &d
+		r.State = StateRejected
+		return r.clone(), nil
+	}
+	if slices.ContainsFunc(r.Approvals, func(a Decision) bool { return a.By == d.By }) {
+		return r.clone(), ErrSameApprover
+	}
+	r.Approvals = append(r.Approvals, d)
+	if len(r.Approvals) >= max(r.Required, 1) {
+		r.State = StateApproved
+	}
+	return r.clone(), nil
+}

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/incident-mcp/incident-mcp/approval"
+)
+
+// approvalFlags are the flags of the approval page and the confirm-path
+// policy.
+type approvalFlags struct {
+	confirmPaths string
+	approvers    string
+	addr         string
+	publicURL    string
+}
+
+// policy is the server-wide confirm-path policy from the flags.
+func (o *options) policy() (*approval.Policy, error) {
+	spec := o.approval.confirmPaths
+	if o.elicitationOnly {
+		if spec != approval.DefaultPaths.String() && spec != string(approval.PathElicitation) {
+			return nil, errors.New("--elicitation-only and --confirm-paths contradict each other; --elicitation-only is --confirm-paths elicitation")
+		}
+		spec = string(approval.PathElicitation)
+	}
+	paths, err := approval.ParsePaths(spec)
+	if err != nil {
+		return nil, fmt.Errorf("--confirm-paths: %w", err)
+	}
+	return &approval.Policy{Rule: approval.Rule{Paths: paths}}, nil
+}
+
+// approvers are the people who may approve on the page: the --approvers
+// file, else in --demo the documented demo approvers, else none.
+func (o *options) approvers(env envReader) (approval.Approvers, error) {
+	path := o.approval.approvers
+	if path == "" {
+		path = env.get("INCIDENT_MCP_APPROVERS_FILE")
+	}
+	switch {
+	case path != "":
+		return approval.LoadApprovers(path)
+	case o.demo:
+		return approval.DemoApprovers(), nil
+	}
+	return nil, nil
+}
+
+// approvalPage builds the approval page, or nil when the policy never asks
+// for it or nobody could approve. In stdio mode it also opens the loopback
+// listener the page needs, closed when ctx ends.
+func approvalPage(ctx context.Context, o *options, pol *approval.Policy, env envReader, log *slog.Logger) (*approval.Page, error) {
+	if o.readOnly || !pol.Uses(approval.PathApproval) {
+		return nil, nil
+	}
+	who, err := o.approvers(env)
+	if err != nil {
+		return nil, err
+	}
+	if who == nil {
+		log.Warn("no approvers configured (--approvers FILE): the approval page is off, so clients without form elicitation cannot confirm writes")
+		return nil, nil
+	}
+	if o.demo && o.approval.approvers == "" {
+		log.Warn("demo: approve on the approval page as " + approval.DemoApprover + " (or " + approval.DemoSecondApprover + ") with password " + approval.DemoPassword)
+	}
+	cfg := approval.Config{Store: approval.NewMemStore(), Approvers: who, Logger: log.With("part", "approval"), BaseURL: o.approval.publicURL}
+	if o.httpAddr != "" {
+		if cfg.BaseURL == "" {
+			if cfg.BaseURL, err = loopbackURL(o.httpAddr); err != nil {
+				return nil, fmt.Errorf("--approval-url is needed: %w", err)
+			}
+		}
+		cfg.Secure = strings.HasPrefix(cfg.BaseURL, "https://")
+		return approval.NewPage(cfg)
+	}
+	// stdio: a listener of its own, on loopback only; the browser runs on
+	// the same machine as the client that started this process.
+	if _, err := loopbackURL(o.approval.addr); err != nil {
+		return nil, fmt.Errorf("--approval-addr: %w", err)
+	}
+	ln, err := net.Listen("tcp", o.approval.addr)
+	if err != nil {
+		return nil, fmt.Errorf("approval page: %w", err)
+	}
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = "http://" + ln.Addr().String()
+	}
+	page, err := approval.NewPage(cfg)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	srv := &http.Server{Handler: page.Handler(), ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 16 << 10}
+	go srv.Serve(ln)
+	go func() {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(shutdown)
+	}()
+	log.Info("approval page on loopback", "url", cfg.BaseURL+"/approve/")
+	return page, nil
+}
+
+// loopbackURL is the http URL of a loopback listen address.
+func loopbackURL(addr string) (string, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", err
+	}
+	ip := net.ParseIP(host)
+	if host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return "", fmt.Errorf("%s is not a loopback address", addr)
+	}
+	return "http://" + addr, nil
+}
