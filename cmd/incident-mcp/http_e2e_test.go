@@ -160,7 +160,7 @@ func scrapeMetrics(t *testing.T, url string) string {
 func TestHTTPBearerTokens(t *testing.T) {
 	tokens := filepath.Join(t.TempDir(), "tokens")
 	os.WriteFile(tokens, []byte("soc-bot 5f2b8c1e9d7a4b3c6e0f1a2b3c4d5e6f\n"), 0o600)
-	p := startHTTP(t, "", "--http-tokens-file", tokens)
+	p := startHTTP(t, "", "--http-tokens-file", tokens, "--confirm-paths", "token")
 
 	resp := rawPost(t, p.url, nil)
 	if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {

@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/incident-mcp/incident-mcp/approval"
 	"github.com/incident-mcp/incident-mcp/incidents"
 	"github.com/incident-mcp/incident-mcp/internal/demo"
 	"github.com/incident-mcp/incident-mcp/internal/telemetry"
@@ -41,7 +42,9 @@ func newServer(t *testing.T, readOnly bool) (*client.Client, *telemetry.Metrics)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := tools.NewServer(svc, "test", log, tools.Options{ReadOnly: readOnly})
+	// The token path: this in-process client has no elicitation.
+	policy := &approval.Policy{Rule: approval.Rule{Paths: approval.Paths{approval.PathToken}}}
+	s := tools.NewServer(svc, "test", log, tools.Options{ReadOnly: readOnly, Update: tools.UpdateOptions{Policy: policy}})
 	for _, in := range env.Instances {
 		m.Health().Register(in.Name)
 	}
