@@ -32,6 +32,10 @@ type File struct {
 	RedisURL string
 	// Budget is the per-call scan budget for every instance without its own.
 	Budget Budget
+	// Confirm is the `confirm:` section, how writes are confirmed per
+	// instance and kind of change; its owner (the approval policy) decodes
+	// it.
+	Confirm *yaml.Node
 	// Instances are in file order.
 	Instances []Instance
 }
@@ -198,6 +202,7 @@ func Parse(data []byte, src Source, table Table) (*File, error) {
 	var instances []*yaml.Node
 	top.String("redis_url", &f.RedisURL)
 	top.Struct("budget", &f.Budget)
+	top.Node("confirm", &f.Confirm)
 	top.Nodes("instances", &instances)
 	if err := top.Finish(); err != nil {
 		return nil, err

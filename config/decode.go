@@ -184,6 +184,20 @@ func (d *Decoder) Struct(key string, dst any) {
 	}
 }
 
+// Node hands over a mapping for a package that owns its shape to decode
+// (the approval policy); nil when the key is absent.
+func (d *Decoder) Node(key string, dst **yaml.Node) {
+	n := d.take(key)
+	if n == nil {
+		return
+	}
+	if n.Kind != yaml.MappingNode {
+		d.fail(n.Line, d.key(key), "expected a mapping")
+		return
+	}
+	*dst = n
+}
+
 // Nodes hands over a sequence's items for the caller to decode.
 func (d *Decoder) Nodes(key string, dst *[]*yaml.Node) {
 	n := d.take(key)

@@ -1,83 +1,336 @@
 package incidents_test
 
 import (
+	"errors"
 	"log/slog"
+	"slices"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/incident-mcp/incident-mcp/incidents"
-	"github.com/incident-mcp/incident-mcp/internal/demo"
 	"github.com/incident-mcp/incident-mcp/schema"
+	"github.com/incident-mcp/incident-mcp/vendors/memdriver"
 )
 
 var now = time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
 
-func newService(t *testing.T, opts ...incidents.Option) (*incidents.Service, *demo.Env) {
+// clock is a settable clock, safe for concurrent reads.
+type clock struct{ ns atomic.Int64 }
+
+func newClock() *clock {
+	c := &clock{}
+	c.ns.Store(now.UnixNano())
+	return c
+}
+func (c *clock) Now() time.Time      { return time.Unix(0, c.ns.Load()).UTC() }
+func (c *clock) Add(d time.Duration) { c.ns.Add(int64(d)) }
+func testSealer(t *testing.T) *incidents.Sealer {
 	t.Helper()
-	env, err := demo.Start(demo.Options{Seed: 5, Incidents: 400, Now: now, Unlimited: true})
+	s, err := incidents.NewSealer([]byte(strings.Repeat("z", 32)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(env.Close)
-	sealer, err := incidents.NewSealer([]byte(strings.Repeat("z", 32)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts = append(opts, incidents.WithClock(func() time.Time { return now }))
-	svc, err := incidents.New(env.Instances, sealer, slog.New(slog.DiscardHandler), opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return svc, env
+	return s
 }
 
-// TestBudgetResumes: a rare match with a one-request budget returns early
-// with a cursor, and following the cursors finds exactly what one unbounded
-// listing finds.
-func TestBudgetResumes(t *testing.T) {
-	svc, _ := newService(t)
-	tight, _ := newService(t, incidents.WithBudget(incidents.Budget{Requests: 1, Time: time.Minute}))
-	req := incidents.ListRequest{Instance: "eset", Where: `incident.title.icontains("lsass")`, PageSize: 100}
-	full, err := svc.List(t.Context(), req)
+// fixture is a service over in-memory instances.
+type fixture struct {
+	svc     *incidents.Service
+	drivers map[string]*memdriver.Driver
+	clock   *clock
+}
+
+// newFixture serves one memdriver instance per name, each with n incidents
+// of its own seed.
+func newFixture(t *testing.T, names []string, n int, opts ...incidents.Option) *fixture {
+	t.Helper()
+	f := &fixture{drivers: map[string]*memdriver.Driver{}, clock: newClock()}
+	var ins []*incidents.Instance
+	for i, name := range names {
+		d := memdriver.New(memdriver.Config{Incidents: memdriver.Generate(uint64(i+1), n, now), Lacks: []string{"tenant"}})
+		f.drivers[name] = d
+		ins = append(ins, &incidents.Instance{Name: name, Driver: d})
+	}
+	opts = append([]incidents.Option{incidents.WithClock(f.clock.Now)}, opts...)
+	svc, err := incidents.New(ins, testSealer(t), slog.New(slog.DiscardHandler), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if full.HasMore || len(full.Incidents) == 0 {
-		t.Fatalf("unbounded listing: %d incidents, has_more %v", len(full.Incidents), full.HasMore)
+	f.svc = svc
+	return f
+}
+
+// want is what the service must find for r over the named instances: the
+// stored incidents that match, in order. It is computed without the
+// service, from the driver's records and the filter alone.
+func (f *fixture) want(t *testing.T, r incidents.ListRequest, names ...string) []string {
+	t.Helper()
+	prog, err := schema.Compile(r.Filter, r.Where, now)
+	if err != nil {
+		t.Fatal(err)
 	}
-	var got []string
-	budgetHit := false
-	req.PageSize = 20
-	for range 100 {
-		res, err := tight.List(t.Context(), req)
+	order, err := schema.ParseOrder(r.OrderBy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []schema.Incident
+	for _, name := range names {
+		for _, inc := range f.drivers[name].Incidents() {
+			inc.ID, inc.Instance = schema.JoinID(name, inc.ID), name
+			if ok, err := prog.Match(t.Context(), &inc); err != nil {
+				t.Fatal(err)
+			} else if ok {
+				all = append(all, inc)
+			}
+		}
+	}
+	slices.SortFunc(all, func(a, b schema.Incident) int { return order.Compare(&a, &b) })
+	return ids(all)
+}
+
+func ids(incs []schema.Incident) []string {
+	out := make([]string, len(incs))
+	for i := range incs {
+		out[i] = incs[i].ID
+	}
+	return out
+}
+
+// listAll follows the cursors of r to the end and returns every page.
+func listAll(t *testing.T, svc *incidents.Service, r incidents.ListRequest) []*incidents.ListResult {
+	t.Helper()
+	var pages []*incidents.ListResult
+	for range 2000 {
+		res, err := svc.List(t.Context(), r)
+		if err != nil {
+			t.Fatalf("page %d: %v", len(pages)+1, err)
+		}
+		pages = append(pages, res)
+		if !res.HasMore {
+			return pages
+		}
+		if res.NextCursor == "" {
+			t.Fatal("has_more without a next_cursor")
+		}
+		r.Cursor = res.NextCursor
+	}
+	t.Fatal("the listing does not end")
+	return nil
+}
+
+func found(pages []*incidents.ListResult) []string {
+	var out []string
+	for _, p := range pages {
+		out = append(out, ids(p.Incidents)...)
+	}
+	return out
+}
+
+func sameIDs(t *testing.T, got, want []string) {
+	t.Helper()
+	if len(want) == 0 {
+		t.Fatal("the case selects nothing: it would prove nothing")
+	}
+	if !slices.Equal(got, want) {
+		i := 0
+		for i < min(len(got), len(want)) && got[i] == want[i] {
+			i++
+		}
+		t.Fatalf("found %d incidents, want %d; first difference at %d (got %v, want %v)", len(got), len(want), i, got[i:min(i+3, len(got))], want[i:min(i+3, len(want))])
+	}
+}
+
+// TestPaging: whatever the page size, following the cursors finds exactly
+// the matches, in order, once each; exact queries tell the total and never
+// claim more than there is; inexact ones resume inside upstream pages.
+func TestPaging(t *testing.T) {
+	f := newFixture(t, []string{"mem"}, 230)
+	for _, q := range []struct {
+		name  string
+		req   incidents.ListRequest
+		exact bool
+	}{
+		{"everything", incidents.ListRequest{}, true},
+		{"pushed severity and status", incidents.ListRequest{Filter: schema.Filter{MinSeverity: "high", Status: []string{"open", "closed"}}}, true},
+		{"oldest first", incidents.ListRequest{OrderBy: "created_at asc"}, true},
+		{"unsorted order", incidents.ListRequest{OrderBy: "severity desc"}, true},
+		{"where, checked locally", incidents.ListRequest{Where: `incident.title.icontains("a")`}, false},
+		{"tags, checked locally", incidents.ListRequest{Filter: schema.Filter{Tags: []string{"edr", "usb"}}}, false},
+	} {
+		for _, size := range []int{1, 7, 20, 100} {
+			t.Run(q.name+"/page size "+strconv.Itoa(size), func(t *testing.T) {
+				r := q.req
+				r.PageSize = size
+				pages := listAll(t, f.svc, r)
+				got, want := found(pages), f.want(t, r, "mem")
+				if q.req.OrderBy == "severity desc" {
+					// The vendor cannot sort by severity: the same set, in storage order.
+					if pages[0].Query.Sorted || len(pages[0].Notes) == 0 {
+						t.Errorf("an unsorted listing claims sorted: %+v", pages[0].Query)
+					}
+					slices.Sort(got)
+					slices.Sort(want)
+				}
+				sameIDs(t, got, want)
+				for i, p := range pages {
+					if len(p.Incidents) > size {
+						t.Fatalf("page %d has %d incidents, page_size %d", i, len(p.Incidents), size)
+					}
+					if q.exact && p.HasMore && len(pages[i+1].Incidents) == 0 {
+						t.Fatalf("page %d of an exact query said has_more, but nothing followed", i)
+					}
+				}
+				if first := pages[0]; q.exact != first.Query.Exact || q.exact != (first.Total != nil) {
+					t.Errorf("exact %v, total %v; want exact %v", first.Query.Exact, first.Total, q.exact)
+				} else if q.exact && *first.Total != len(want) {
+					t.Errorf("total %d, want %d", *first.Total, len(want))
+				}
+			})
+		}
+	}
+}
+
+// TestRecheck: the vendor narrows created_after to whole days (a superset);
+// the local check trims what it let through, and a superset is never
+// presented as exact.
+func TestRecheck(t *testing.T) {
+	f := newFixture(t, []string{"mem"}, 230)
+	for _, tc := range []struct {
+		name   string
+		filter schema.Filter
+		exact  bool
+	}{
+		{"midnight bound is exact", schema.Filter{CreatedAfter: "2026-11-01T00:00:00Z"}, true},
+		{"mid-day bound is a superset", schema.Filter{CreatedAfter: "2026-11-01T15:30:00Z"}, false},
+		{"mid-day window", schema.Filter{CreatedAfter: "2026-10-20T06:00:00Z", CreatedBefore: "2026-11-02T18:00:00Z"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := incidents.ListRequest{Filter: tc.filter, PageSize: 100}
+			pages := listAll(t, f.svc, r)
+			sameIDs(t, found(pages), f.want(t, r, "mem"))
+			q := pages[0].Query
+			if !slices.Contains(q.Pushed, "created_after") || q.Exact != tc.exact {
+				t.Fatalf("pushed %v exact %v, want created_after pushed, exact %v", q.Pushed, q.Exact, tc.exact)
+			}
+			scanned := 0
+			for _, p := range pages {
+				scanned += p.Scan.Scanned
+			}
+			if !tc.exact && scanned == len(found(pages)) {
+				t.Errorf("the superset let nothing extra through (%d scanned): the case does not test the trim", scanned)
+			}
+		})
+	}
+}
+
+// TestBudget: a tight request budget stops a rare search early, with a
+// cursor; following the cursors finds exactly what an unbounded search
+// finds. A slow vendor stops the scan on the time budget.
+func TestBudget(t *testing.T) {
+	r := incidents.ListRequest{Where: `incident.title.icontains("lsass") && incident.severity == CRITICAL`, PageSize: 5}
+	for _, requests := range []int{1, 2, 3} {
+		t.Run("requests "+strconv.Itoa(requests), func(t *testing.T) {
+			f := newFixture(t, []string{"mem"}, 400, incidents.WithBudget(incidents.Budget{Requests: requests, Time: time.Minute}))
+			pages := listAll(t, f.svc, r)
+			sameIDs(t, found(pages), f.want(t, r, "mem"))
+			reached := 0
+			for i, p := range pages {
+				if p.Scan.Requests > requests {
+					t.Fatalf("page %d made %d requests, budget %d", i, p.Scan.Requests, requests)
+				}
+				if p.Scan.BudgetReached {
+					reached++
+					if !p.HasMore || p.NextCursor == "" {
+						t.Fatalf("page %d stopped on the budget without a cursor", i)
+					}
+				}
+			}
+			if reached == 0 {
+				t.Error("the budget was never reached")
+			}
+		})
+	}
+	t.Run("time", func(t *testing.T) {
+		f := newFixture(t, []string{"mem"}, 400, incidents.WithBudget(incidents.Budget{Requests: 100, Time: 30 * time.Millisecond}))
+		f.drivers["mem"].SetLatency(20 * time.Millisecond)
+		res, err := f.svc.List(t.Context(), r)
 		if err != nil {
 			t.Fatal(err)
 		}
-		budgetHit = budgetHit || res.Scan.BudgetReached
-		for _, inc := range res.Incidents {
-			got = append(got, inc.ID)
+		if !res.Scan.BudgetReached || res.Scan.Requests > 3 || !res.HasMore {
+			t.Errorf("scan %+v has_more %v: want the time budget to stop it after a few requests", res.Scan, res.HasMore)
 		}
-		if !res.HasMore {
-			break
-		}
-		req.Cursor = res.NextCursor
-	}
-	if !budgetHit {
-		t.Error("the budget was never reached")
-	}
-	if len(got) != len(full.Incidents) {
-		t.Fatalf("resumed listing found %d, unbounded %d", len(got), len(full.Incidents))
-	}
-	for i, inc := range full.Incidents {
-		if got[i] != inc.ID {
-			t.Fatalf("incident %d: %s, want %s", i, got[i], inc.ID)
-		}
-	}
+	})
 }
 
-func TestVendorFailures(t *testing.T) {
-	svc, env := newService(t)
+// TestCursorBinding: a cursor continues only the listing that issued it.
+func TestCursorBinding(t *testing.T) {
+	f := newFixture(t, []string{"a", "b"}, 100)
+	base := incidents.ListRequest{Instance: "a", Filter: schema.Filter{MinSeverity: "medium"}, PageSize: 5}
+	first, err := f.svc.List(t.Context(), base)
+	if err != nil || !first.HasMore {
+		t.Fatal(err, first.HasMore)
+	}
+	many, err := f.svc.ListMany(t.Context(), incidents.ListRequest{Filter: base.Filter, PageSize: 5}, nil)
+	if err != nil || !many.HasMore {
+		t.Fatal(err)
+	}
+	tok := first.NextCursor
+	tampered := []byte(tok)
+	tampered[len(tampered)/3] ^= 1
+	for _, tc := range []struct {
+		name   string
+		change func(r *incidents.ListRequest)
+	}{
+		{"other filter", func(r *incidents.ListRequest) { r.Filter.MinSeverity = "high" }},
+		{"other where", func(r *incidents.ListRequest) { r.Where = `incident.title != ""` }},
+		{"other order", func(r *incidents.ListRequest) { r.OrderBy = "created_at asc" }},
+		{"other instance", func(r *incidents.ListRequest) { r.Instance = "b" }},
+		{"tampered", func(r *incidents.ListRequest) { r.Cursor = string(tampered) }},
+		{"truncated", func(r *incidents.ListRequest) { r.Cursor = tok[:len(tok)-2] }},
+		{"a fan-out cursor", func(r *incidents.ListRequest) { r.Cursor = many.NextCursor }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := base
+			r.Cursor = tok
+			tc.change(&r)
+			_, err := f.svc.List(t.Context(), r)
+			if se, ok := errors.AsType[*schema.Error](err); !ok || se.Code != schema.CodeInvalidArgument || se.Arg != "cursor" {
+				t.Fatalf("List = %v, want an invalid cursor argument", err)
+			}
+		})
+	}
+	t.Run("same query, later clock", func(t *testing.T) {
+		// Cursors do not expire: they carry the time the listing resolved
+		// relative times against, and keep it.
+		f.clock.Add(48 * time.Hour)
+		defer f.clock.Add(-48 * time.Hour)
+		r := base
+		r.Filter.CreatedAfter = "10d"
+		first, err := f.svc.List(t.Context(), r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.clock.Add(72 * time.Hour)
+		defer f.clock.Add(-72 * time.Hour)
+		r.Cursor = first.NextCursor
+		second, err := f.svc.List(t.Context(), r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !second.Query.Now.Equal(first.Query.Now) || !second.Query.Filter.CreatedAfter.Equal(first.Query.Filter.CreatedAfter) {
+			t.Errorf("second page resolved against %v, first against %v", second.Query.Now, first.Query.Now)
+		}
+	})
+}
+
+// TestUpstreamFailure: an error with nothing found fails the call with the
+// driver's code; an error after some matches returns them with a cursor
+// that retries from where the scan stopped, and nothing is lost.
+func TestUpstreamFailure(t *testing.T) {
 	for _, tc := range []struct {
 		status int
 		code   schema.Code
@@ -85,61 +338,86 @@ func TestVendorFailures(t *testing.T) {
 		{500, schema.CodeUnavailable},
 		{403, schema.CodePermissionDenied},
 		{429, schema.CodeRateLimited},
+		{504, schema.CodeDeadlineExceeded},
 	} {
-		env.ESET.FailNext(tc.status, 10)
-		_, err := svc.List(t.Context(), incidents.ListRequest{Instance: "eset"})
-		env.ESET.FailNext(tc.status, 0)
-		if schema.CodeOf(err) != tc.code {
-			t.Errorf("vendor %d: %v (code %s), want %s", tc.status, err, schema.CodeOf(err), tc.code)
+		t.Run("first page "+strconv.Itoa(tc.status), func(t *testing.T) {
+			f := newFixture(t, []string{"mem"}, 50)
+			f.drivers["mem"].FailNext(tc.status, 1)
+			_, err := f.svc.List(t.Context(), incidents.ListRequest{})
+			if schema.CodeOf(err) != tc.code {
+				t.Errorf("vendor %d: %v (code %s), want %s", tc.status, err, schema.CodeOf(err), tc.code)
+			}
+		})
+	}
+	t.Run("third page", func(t *testing.T) {
+		f := newFixture(t, []string{"mem"}, 300)
+		r := incidents.ListRequest{Where: `incident.title.icontains("lsass")`, PageSize: 100}
+		f.drivers["mem"].FailListCall(3, 500)
+		first, err := f.svc.List(t.Context(), r)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
+		if first.Scan.Error == "" || !first.HasMore || len(first.Incidents) == 0 {
+			t.Fatalf("scan %+v has_more %v with %d incidents: want a partial page and a retry cursor", first.Scan, first.HasMore, len(first.Incidents))
+		}
+		r.Cursor = first.NextCursor
+		rest := listAll(t, f.svc, r)
+		sameIDs(t, append(ids(first.Incidents), found(rest)...), f.want(t, r, "mem"))
+	})
 }
 
+// TestExplainAndSkip: explain and unsatisfiable filters make no call.
 func TestExplainAndSkip(t *testing.T) {
-	svc, env := newService(t)
-	before := env.ESET.Stats().Requests
-	res, err := svc.List(t.Context(), incidents.ListRequest{Instance: "eset", Filter: schema.Filter{MinSeverity: "high", CreatedAfter: "3d"}, Explain: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if env.ESET.Stats().Requests != before {
-		t.Error("explain called the vendor")
-	}
-	if !res.Query.Filter.CreatedAfter.Equal(now.Add(-72 * time.Hour)) {
-		t.Errorf("window starts %v, want %v", res.Query.Filter.CreatedAfter, now.Add(-72*time.Hour))
-	}
-	res, err = svc.List(t.Context(), incidents.ListRequest{Instance: "eset", Filter: schema.Filter{Severity: []string{"critical"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if env.ESET.Stats().Requests != before || len(res.Incidents) != 0 || res.Total == nil || *res.Total != 0 {
-		t.Errorf("critical on ESET (which has none) should answer 0 without a call: %+v", res)
+	f := newFixture(t, []string{"mem"}, 50)
+	d := f.drivers["mem"]
+	for _, tc := range []struct {
+		name string
+		req  incidents.ListRequest
+		note string
+	}{
+		{"explain", incidents.ListRequest{Filter: schema.Filter{MinSeverity: "high", CreatedAfter: "3d"}, Explain: true}, "explain"},
+		{"a field the vendor lacks", incidents.ListRequest{Filter: schema.Filter{Tenant: "acme"}}, "tenant"},
+		{"a contradiction", incidents.ListRequest{Filter: schema.Filter{Severity: []string{"low"}, MinSeverity: "high"}}, "together"},
+		{"ids of another instance", incidents.ListRequest{Filter: schema.Filter{IDs: []string{"other:inc-0001"}}}, "together"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := d.Calls()
+			res, err := f.svc.List(t.Context(), tc.req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Calls() != before {
+				t.Errorf("the vendor was called: %+v -> %+v", before, d.Calls())
+			}
+			if !slices.ContainsFunc(res.Notes, func(n string) bool { return strings.Contains(n, tc.note) }) {
+				t.Errorf("notes %q do not mention %q", res.Notes, tc.note)
+			}
+			if !tc.req.Explain && (len(res.Incidents) != 0 || res.Total == nil || *res.Total != 0 || res.HasMore) {
+				t.Errorf("want an empty, complete answer: %+v", res)
+			}
+		})
 	}
 }
 
-// TestCursorKeepsItsWindow: relative times resolve once; later pages use
-// the first call's "now" even when the clock moved.
-func TestCursorKeepsItsWindow(t *testing.T) {
-	clock := now
-	env, err := demo.Start(demo.Options{Seed: 5, Incidents: 200, Now: now, Unlimited: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer env.Close()
-	sealer, _ := incidents.NewSealer([]byte(strings.Repeat("z", 32)))
-	svc, _ := incidents.New(env.Instances, sealer, slog.New(slog.DiscardHandler), incidents.WithClock(func() time.Time { return clock }))
-	req := incidents.ListRequest{Instance: "eset", Filter: schema.Filter{CreatedAfter: "10d"}, PageSize: 3}
-	first, err := svc.List(t.Context(), req)
-	if err != nil || !first.HasMore {
-		t.Fatal(err, first.HasMore)
-	}
-	clock = clock.Add(48 * time.Hour)
-	req.Cursor = first.NextCursor
-	second, err := svc.List(t.Context(), req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !second.Query.Now.Equal(first.Query.Now) || !second.Query.Filter.CreatedAfter.Equal(first.Query.Filter.CreatedAfter) {
-		t.Errorf("second page resolved against %v, first against %v", second.Query.Now, first.Query.Now)
+// TestArguments: bad arguments are refused, naming the argument.
+func TestArguments(t *testing.T) {
+	f := newFixture(t, []string{"a", "b"}, 10)
+	for _, tc := range []struct {
+		name string
+		req  incidents.ListRequest
+		arg  string
+	}{
+		{"no instance of several", incidents.ListRequest{}, "instance"},
+		{"unknown instance", incidents.ListRequest{Instance: "c"}, "instance"},
+		{"page size too large", incidents.ListRequest{Instance: "a", PageSize: incidents.MaxPageSize + 1}, "page_size"},
+		{"negative page size", incidents.ListRequest{Instance: "a", PageSize: -1}, "page_size"},
+		{"unknown order", incidents.ListRequest{Instance: "a", OrderBy: "title"}, "order_by"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := f.svc.List(t.Context(), tc.req)
+			if se, ok := errors.AsType[*schema.Error](err); !ok || se.Arg != tc.arg {
+				t.Errorf("List = %v, want an error on %s", err, tc.arg)
+			}
+		})
 	}
 }

@@ -16,9 +16,9 @@ import (
 // ListArgs are the arguments of list_incidents.
 type ListArgs struct {
 	Instance      Instances `json:"instance,omitempty" jsonschema_description:"Name, list of names, or '*' (default: all)."`
-	Severity      []string  `json:"severity,omitempty" jsonschema:"enum=informational,enum=low,enum=medium,enum=high,enum=critical" jsonschema_description:"Any of these severities."`
-	MinSeverity   string    `json:"min_severity,omitempty" jsonschema:"enum=informational,enum=low,enum=medium,enum=high,enum=critical" jsonschema_description:"This severity or above."`
-	Status        []string  `json:"status,omitempty" jsonschema:"enum=open,enum=in_progress,enum=on_hold,enum=resolved,enum=closed" jsonschema_description:"Any of these statuses."`
+	Severity      []string  `json:"severity,omitempty" jsonschema_description:"Any of these severities."`
+	MinSeverity   string    `json:"min_severity,omitempty" jsonschema_description:"This severity or above."`
+	Status        []string  `json:"status,omitempty" jsonschema_description:"Any of these statuses."`
 	CreatedAfter  string    `json:"created_after,omitempty" jsonschema_description:"Inclusive: RFC 3339, date, or age ('24h', '3d')."`
 	CreatedBefore string    `json:"created_before,omitempty" jsonschema_description:"Exclusive."`
 	UpdatedAfter  string    `json:"updated_after,omitempty" jsonschema_description:"Inclusive."`
@@ -35,7 +35,7 @@ type ListArgs struct {
 	OrderBy       string    `json:"order_by,omitempty" jsonschema_description:"'created_at|updated_at|severity asc|desc'; default created_at desc."`
 	PageSize      *int      `json:"page_size,omitempty" jsonschema:"minimum=1,maximum=100" jsonschema_description:"Matches per page (20)."`
 	Cursor        string    `json:"cursor,omitempty" jsonschema_description:"next_cursor, with the same arguments."`
-	CountBy       []string  `json:"count_by,omitempty" jsonschema:"enum=severity,enum=status,enum=instance,enum=assignee,enum=tags,enum=day" jsonschema_description:"Count all matches by these instead of listing."`
+	CountBy       []string  `json:"count_by,omitempty" jsonschema_description:"Count all matches by these instead of listing."`
 	Explain       bool      `json:"explain,omitempty" jsonschema_description:"Plan only; no vendor call."`
 }
 

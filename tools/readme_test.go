@@ -3,7 +3,10 @@ package tools_test
 import (
 	"encoding/json"
 	"fmt"
+	"io/fs"
+	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -81,4 +84,62 @@ func tableSummary(desc string) string {
 		summary = s + "."
 	}
 	return strings.ReplaceAll(summary, "|", "\\|")
+}
+
+// TestREADMEPackageTable keeps the README's package table in step with the
+// tree: every directory with Go files has a row, and every row names one.
+func TestREADMEPackageTable(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const start, end = "<!-- packages:start -->\n", "<!-- packages:end -->"
+	s := string(readme)
+	i, j := strings.Index(s, start), strings.Index(s, end)
+	if i < 0 || j < i {
+		t.Fatalf("README.md lacks the %q … %q markers", start, end)
+	}
+	table := map[string]bool{}
+	for _, line := range strings.Split(s[i+len(start):j], "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) < 4 || !strings.HasPrefix(strings.TrimSpace(cells[1]), "`") {
+			continue
+		}
+		pkg := strings.Trim(strings.TrimSpace(cells[1]), "`")
+		if strings.TrimSpace(cells[2]) == "" {
+			t.Errorf("package %s has no job in the README table", pkg)
+		}
+		table[pkg] = true
+	}
+	tree := map[string]bool{}
+	err = filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		name := d.Name()
+		if d.IsDir() && path != ".." && (strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") || name == "testdata" || name == "node_modules") {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && strings.HasSuffix(name, ".go") {
+			rel, err := filepath.Rel("..", filepath.Dir(path))
+			if err != nil {
+				return err
+			}
+			tree[filepath.ToSlash(rel)] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pkg := range slices.Sorted(maps.Keys(tree)) {
+		if !table[pkg] {
+			t.Errorf("package %s is missing from the README's package table", pkg)
+		}
+	}
+	for _, pkg := range slices.Sorted(maps.Keys(table)) {
+		if !tree[pkg] {
+			t.Errorf("the README's package table names %s, which has no Go files", pkg)
+		}
+	}
 }

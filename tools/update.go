@@ -28,9 +28,9 @@ type UpdateArgs struct {
 	ID                string  `json:"id" jsonschema:"required" jsonschema_description:"The incident id as list_incidents returns it: '<instance>:<native id>'."`
 	Title             *string `json:"title,omitempty" jsonschema_description:"New title."`
 	Description       *string `json:"description,omitempty" jsonschema_description:"New description."`
-	Severity          string  `json:"severity,omitempty" jsonschema:"enum=informational,enum=low,enum=medium,enum=high,enum=critical" jsonschema_description:"New severity."`
+	Severity          string  `json:"severity,omitempty" jsonschema_description:"New severity."`
 	Assignee          *string `json:"assignee,omitempty" jsonschema_description:"New assignee, in the form the instance takes (see the tool description); an empty string removes the assignee."`
-	Status            string  `json:"status,omitempty" jsonschema:"enum=closed,enum=open" jsonschema_description:"'closed' closes the incident (needs resolution); 'open' reopens it."`
+	Status            string  `json:"status,omitempty" jsonschema_description:"'closed' closes the incident (needs resolution); 'open' reopens it."`
 	Resolution        string  `json:"resolution,omitempty" jsonschema_description:"Why it is closed, with status 'closed': one of the resolutions the instance accepts (see the tool description)."`
 	Comment           *string `json:"comment,omitempty" jsonschema_description:"A comment; where the instance keeps it is in the tool description."`
 	ConfirmationToken string  `json:"confirmation_token,omitempty" jsonschema_description:"Token flow, second call only: the token from the preview the user approved. Never invent one."`

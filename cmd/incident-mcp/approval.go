@@ -1,16 +1,21 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/incident-mcp/incident-mcp/approval"
+	"github.com/incident-mcp/incident-mcp/incidents"
 )
 
 // approvalFlags are the flags of the approval page and the confirm-path
@@ -36,6 +41,41 @@ func (o *options) policy() (*approval.Policy, error) {
 		return nil, fmt.Errorf("--confirm-paths: %w", err)
 	}
 	return &approval.Policy{Rule: approval.Rule{Paths: paths}}, nil
+}
+
+// withConfig lays the config file's `confirm:` section over the policy of
+// the flags: the file's own server-wide paths, when set, replace the flag's.
+// Unknown keys and instances that are not configured are refused, naming
+// the file and line.
+func withConfig(pol *approval.Policy, path string, section *yaml.Node, instances []*incidents.Instance) (*approval.Policy, error) {
+	if section == nil {
+		return pol, nil
+	}
+	raw, err := yaml.Marshal(section)
+	if err != nil {
+		return nil, fmt.Errorf("%s: confirm: %w", path, err)
+	}
+	var fromFile approval.Policy
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(&fromFile); err != nil {
+		return nil, fmt.Errorf("%s:%d: confirm: %s", path, section.Line, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	if len(fromFile.Paths) == 0 {
+		fromFile.Paths = pol.Paths
+	}
+	if fromFile.Approvers == 0 {
+		fromFile.Approvers = pol.Approvers
+	}
+	for name := range fromFile.Instances {
+		if !slices.ContainsFunc(instances, func(in *incidents.Instance) bool { return in.Name == name }) {
+			return nil, fmt.Errorf("%s:%d: confirm.instances.%s: no such instance in this file", path, section.Line, name)
+		}
+	}
+	if err := fromFile.Validate(); err != nil {
+		return nil, fmt.Errorf("%s:%d: %w", path, section.Line, err)
+	}
+	return &fromFile, nil
 }
 
 // approvers are the people who may approve on the page: the --approvers

@@ -1,10 +1,13 @@
-// Command incident-mcp is an MCP server that lists and reads security
-// incidents from ESET Connect (and, as their drivers land, Kaspersky Next XDR
-// Expert and Cyberhaven DLP) through one normalized model.
+// Command incident-mcp is an MCP server that lists, reads, counts and
+// updates security incidents in ESET Connect, Kaspersky Next XDR Expert and
+// Cyberhaven DLP through one normalized model.
 //
-// It reads flags and the environment, builds the logger, the drivers, the
-// service and the MCP server, and serves stdio (default) or streamable HTTP.
-// This is the only place that exits, reads the environment or parses flags.
+// It parses flags and reads the environment (or a --config file), builds the
+// logger, the vendor instances (or, with --demo, simulators on loopback), the
+// audit log, the incidents service and the MCP server with its tools and
+// prompts, and serves stdio (default) or streamable HTTP (--http).
+// --check-config validates a configuration file and exits. This is the only
+// package that exits, reads the environment or parses flags.
 package main
 
 import (

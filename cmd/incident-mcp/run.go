@@ -124,6 +124,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	vendorOpts := []registry.BuildOption{registry.WithHTTPClient(vendors.Client), registry.WithObserver(vendors)}
 
 	var instances []*incidents.Instance
+	var fileConf *config.File
 	switch {
 	case o.demo && o.configFile != "":
 		return errors.New("--demo and --config exclude each other")
@@ -149,6 +150,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		if instances, err = registry.Build(f, log, vendorOpts...); err != nil {
 			return err
 		}
+		fileConf = f
 	default:
 		instances, err = instancesFromEnv(env, log, vendorOpts...)
 		if err != nil {
@@ -187,6 +189,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	policy, err := o.policy()
 	if err != nil {
 		return err
+	}
+	if fileConf != nil {
+		if policy, err = withConfig(policy, o.configFile, fileConf.Confirm, instances); err != nil {
+			return err
+		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -282,7 +289,11 @@ func checkConfig(path string, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
-	if _, err := registry.Build(f, slog.New(slog.DiscardHandler)); err != nil {
+	instances, err := registry.Build(f, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	if _, err := withConfig(&approval.Policy{Rule: approval.Rule{Paths: approval.DefaultPaths}}, path, f.Confirm, instances); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s: %d instance(s)\n", path, len(f.Instances))

@@ -72,6 +72,8 @@ type Config struct {
 	Sleep func(context.Context, time.Duration) error
 }
 
+var _ driver.Driver = (*Driver)(nil)
+
 // Driver implements driver.Driver for Cyberhaven DLP.
 type Driver struct {
 	c *client

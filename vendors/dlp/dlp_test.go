@@ -29,8 +29,8 @@ type backend struct {
 	rec *drivertest.WriteRecorder
 }
 
-func (b backend) Recorder() *drivertest.WriteRecorder { return b.rec }
-func (backend) Assignee() string                      { return "analyst@example.com" }
+func (b backend) Recorder() drivertest.Writes { return b.rec }
+func (backend) Assignee() string              { return "analyst@example.com" }
 
 // isWrite tells DLP's one write call, the PATCH.
 func isWrite(r *http.Request) bool { return r.Method == http.MethodPatch }

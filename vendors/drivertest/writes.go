@@ -14,16 +14,31 @@ import (
 	"github.com/incident-mcp/incident-mcp/vendors/driver"
 )
 
-// WriteBackend is a Backend whose simulator sits behind a WriteRecorder, so
-// the suite can count the vendor writes a driver makes.
+// WriteBackend is a Backend that counts the vendor writes a driver makes
+// and injects write faults: a simulator behind a WriteRecorder, or an
+// in-memory store that counts its own writes.
 type WriteBackend interface {
 	Backend
-	// Recorder is the recorder in front of the simulator.
-	Recorder() *WriteRecorder
+	// Recorder counts the writes and injects their faults.
+	Recorder() Writes
 	// Assignee is an assignee value the vendor accepts (when it has
 	// assignees).
 	Assignee() string
 }
+
+// Writes counts the writes that reach a vendor and makes the next one fail
+// or lose its answer. *WriteRecorder is one.
+type Writes interface {
+	// Counts returns how many writes reached the vendor and how many it
+	// accepted.
+	Counts() (sent, ok int)
+	// FailNextWrite refuses the next write with an HTTP status, unapplied.
+	FailNextWrite(status int)
+	// LoseNextAnswer applies the next write and loses its answer.
+	LoseNextAnswer()
+}
+
+var _ Writes = (*WriteRecorder)(nil)
 
 // WriteRecorder is an http.Handler in front of a simulator: it counts the
 // write requests that pass (and those the simulator accepted), and can

@@ -59,6 +59,8 @@ type Config struct {
 // MaxPageSize is the largest page ESET serves.
 const MaxPageSize = 1000
 
+var _ driver.Driver = (*Driver)(nil)
+
 // Driver implements driver.Driver for ESET Connect.
 type Driver struct {
 	c   *client

@@ -28,8 +28,8 @@ type backend struct {
 	rec *drivertest.WriteRecorder
 }
 
-func (b backend) Recorder() *drivertest.WriteRecorder { return b.rec }
-func (backend) Assignee() string                      { return "5f2b9a43-0d5c-4a8e-9f6e-3b1c2d4e5f60" }
+func (b backend) Recorder() drivertest.Writes { return b.rec }
+func (backend) Assignee() string              { return "5f2b9a43-0d5c-4a8e-9f6e-3b1c2d4e5f60" }
 
 // isWrite tells ESET's write calls: every POST but the sign-in.
 func isWrite(r *http.Request) bool {

@@ -75,6 +75,8 @@ type tenant struct {
 	Name string `json:"Name"`
 }
 
+var _ driver.Driver = (*Driver)(nil)
+
 // Driver implements driver.Driver for Kaspersky Next XDR Expert.
 type Driver struct {
 	c   *client

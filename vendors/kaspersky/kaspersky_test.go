@@ -40,8 +40,8 @@ type backend struct {
 	rec *drivertest.WriteRecorder
 }
 
-func (b backend) Recorder() *drivertest.WriteRecorder { return b.rec }
-func (backend) Assignee() string                      { return "" } // no assignees through the API
+func (b backend) Recorder() drivertest.Writes { return b.rec }
+func (backend) Assignee() string              { return "" } // no assignees through the API
 
 // isWrite tells Kaspersky's one write call, the close.
 func isWrite(r *http.Request) bool {

@@ -1,4 +1,9 @@
-package incidents_test
+// Package integration tests the incidents service over real drivers and
+// their simulators, where a behaviour lives between the two: budgets over a
+// vendor's rate limit, reads of records a list leaves out, and a vendor that
+// never finishes an asynchronous answer. The service's own tests run on
+// vendors/memdriver.
+package integration_test
 
 import (
 	"log/slog"
@@ -13,6 +18,8 @@ import (
 	"github.com/incident-mcp/incident-mcp/vendors/eset"
 	"github.com/incident-mcp/incident-mcp/vendors/eset/esetsim"
 )
+
+var now = time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
 
 // esetService serves one ESET simulator with its real rate limit (10
 // requests per second) behind a service with budget b.
