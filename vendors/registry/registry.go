@@ -7,6 +7,7 @@ package registry
 import (
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"time"
 
@@ -57,11 +58,29 @@ func EnvHelp() string {
 	return b.String()
 }
 
+// BuildOption adjusts how Build makes drivers.
+type BuildOption func(name string, o *config.DriverOptions)
+
+// WithObserver lets o see every instance's HTTP layer (metrics).
+func WithObserver(o config.VendorObserver) BuildOption {
+	return func(_ string, d *config.DriverOptions) { d.Observer = o }
+}
+
+// WithHTTPClient gives each instance the HTTP client client returns for
+// its name (instrumented for metrics and tracing).
+func WithHTTPClient(client func(instance string) *http.Client) BuildOption {
+	return func(name string, o *config.DriverOptions) { o.HTTPClient = client(name) }
+}
+
 // Build makes the service's instances from a configuration.
-func Build(f *config.File, log *slog.Logger) ([]*incidents.Instance, error) {
+func Build(f *config.File, log *slog.Logger, opts ...BuildOption) ([]*incidents.Instance, error) {
 	out := make([]*incidents.Instance, 0, len(f.Instances))
 	for _, in := range f.Instances {
-		d, err := in.Settings.Driver(config.DriverOptions{Logger: log.With("instance", in.Name)})
+		do := config.DriverOptions{Logger: log.With("instance", in.Name), Instance: in.Name}
+		for _, opt := range opts {
+			opt(in.Name, &do)
+		}
+		d, err := in.Settings.Driver(do)
 		if err != nil {
 			if in.Line > 0 {
 				return nil, fmt.Errorf("instance %s (line %d): %w", in.Name, in.Line, err)
@@ -158,7 +177,13 @@ func validRegion(r string) bool {
 
 func (s *esetSettings) Driver(o config.DriverOptions) (driver.Driver, error) {
 	cfg := s.cfg
-	cfg.Logger = o.Logger
+	cfg.Logger, cfg.Instance = o.Logger, o.Instance
+	if o.HTTPClient != nil {
+		cfg.HTTPClient = o.HTTPClient
+	}
+	if o.Observer != nil {
+		cfg.Observer = o.Observer
+	}
 	return eset.New(cfg)
 }
 
@@ -241,7 +266,13 @@ func decodeKaspersky(d *config.Decoder) (config.Settings, error) {
 
 func (s *kasperskySettings) Driver(o config.DriverOptions) (driver.Driver, error) {
 	cfg := s.cfg
-	cfg.Logger = o.Logger
+	cfg.Logger, cfg.Instance = o.Logger, o.Instance
+	if o.HTTPClient != nil && cfg.CAFile == "" && !cfg.Insecure {
+		cfg.HTTPClient = o.HTTPClient
+	}
+	if o.Observer != nil {
+		cfg.Observer = o.Observer
+	}
 	return kaspersky.New(cfg)
 }
 
@@ -324,7 +355,13 @@ func decodeDLP(d *config.Decoder) (config.Settings, error) {
 
 func (s *dlpSettings) Driver(o config.DriverOptions) (driver.Driver, error) {
 	cfg := s.cfg
-	cfg.Logger = o.Logger
+	cfg.Logger, cfg.Instance = o.Logger, o.Instance
+	if o.HTTPClient != nil {
+		cfg.HTTPClient = o.HTTPClient
+	}
+	if o.Observer != nil {
+		cfg.Observer = o.Observer
+	}
 	return dlp.New(cfg)
 }
 
