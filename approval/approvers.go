@@ -28,7 +28,7 @@ type Approvers interface {
 const (
 	DemoApprover       = "demo-approver"
 	DemoSecondApprover = "demo-second-approver"
-	DemoPassword       = "demo-approver-password"
+	DemoPassword       = "demo-approver-password" //nolint:gosec // the documented approver of --demo, used nowhere else
 )
 
 // credentials is a set of approvers with password hashes.

@@ -368,7 +368,8 @@ func (p *Page) logout(w http.ResponseWriter, r *http.Request, v *view) {
 // cookie is HttpOnly and SameSite=Strict: a link or form from another site
 // never carries it.
 func (p *Page) cookie(name, value string, ttl time.Duration) *http.Cookie {
-	c := &http.Cookie{Name: name, Value: value, Path: "/", HttpOnly: true, Secure: p.cfg.Secure, SameSite: http.SameSiteStrictMode}
+	// Secure follows the listener: the stdio-mode page serves plain HTTP on loopback.
+	c := &http.Cookie{Name: name, Value: value, Path: "/", HttpOnly: true, Secure: p.cfg.Secure, SameSite: http.SameSiteStrictMode} //nolint:gosec // see above
 	if ttl < 0 {
 		c.MaxAge = -1
 	} else {

@@ -50,6 +50,8 @@ type Record struct {
 	Confirm string          `json:"confirmed_by"`
 	Client  string          `json:"client,omitempty"`
 	Session string          `json:"session,omitempty"`
+	// Caller is the authenticated HTTP caller (token name or JWT subject).
+	Caller string `json:"caller,omitempty"`
 	// ApprovedBy names the people who approved the write on the approval
 	// page.
 	ApprovedBy []string `json:"approved_by,omitempty"`

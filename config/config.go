@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/http"
 	"os"
 	"regexp"
 	"slices"
@@ -81,8 +82,14 @@ type Settings interface {
 // DriverOptions are what the command passes to every driver it builds.
 type DriverOptions struct {
 	Logger *slog.Logger
-	// Instance is the instance's name.
+	// HTTPClient, when set, replaces the driver's default client (metrics
+	// and tracing per instance). Drivers that build their own TLS client
+	// (a CA file, verification off) keep it.
+	HTTPClient *http.Client
+	// Instance is the instance's name (errors and metrics of its HTTP layer).
 	Instance string
+	// Observer, when set, sees the instance's HTTP layer (metrics).
+	Observer VendorObserver
 	// Shared, when set, makes each credential's vendor limits shared by the
 	// replicas of the server (through Redis) instead of per process.
 	Shared SharedLimits
@@ -96,6 +103,16 @@ type SharedLimits interface {
 	Limiter(name string, limit int, per time.Duration) driver.Limiter
 	// Semaphore allows at most slots requests in flight.
 	Semaphore(name string, slots int) driver.Semaphore
+}
+
+// VendorObserver sees a vendor instance's HTTP layer: the method set of
+// the drivers' shared layer's Observer (vendors/internal/httpx), declared
+// here because that package is internal to vendors/.
+type VendorObserver interface {
+	Request(instance, method string, status int, d time.Duration)
+	Retry(instance, method, reason string)
+	BreakerState(instance, state string)
+	LimiterWait(instance string, d time.Duration)
 }
 
 // Vendor is one row of the vendor registry: how an instance of that vendor

@@ -310,7 +310,7 @@ func status(o *one) InstanceStatus {
 		st.Status = StatusDone
 		return st
 	case o.err != nil:
-		st.Status, st.Message = StatusError, o.err.Error()
+		st.Status, st.Message = StatusError, schema.PublicMessage(o.err)
 		return st
 	}
 	q := o.res.Query

@@ -435,8 +435,8 @@ func (s *Service) partial(ctx context.Context, in *Instance, budget Budget, res 
 	if len(res.Incidents) == 0 {
 		return nil, werr
 	}
-	res.Scan.Error = werr.Error()
-	res.Notes = append(res.Notes, fmt.Sprintf("stopped early: %v; call again with next_cursor to retry from where this page stopped", werr))
+	res.Scan.Error = schema.PublicMessage(werr)
+	res.Notes = append(res.Notes, fmt.Sprintf("stopped early: %s; call again with next_cursor to retry from where this page stopped", res.Scan.Error))
 	return retry, nil
 }
 
@@ -555,11 +555,11 @@ func (s *Service) wrap(in *Instance, op string, err error) error {
 	if errors.Is(err, context.DeadlineExceeded) {
 		code = schema.CodeDeadlineExceeded
 	}
-	e := &schema.Error{Code: code, Msg: op + " on " + in.Name, Err: err}
+	e := &schema.Error{Code: code, Msg: op + " on " + in.Name, Err: err, Ref: schema.NewRef()}
 	if he, ok := errors.AsType[*driver.HTTPError](err); ok {
 		e.RequestID = he.RequestID
 	}
-	s.log.Warn("vendor call failed", "instance", in.Name, "op", op, "code", code, "err", err)
+	s.log.Warn("vendor call failed", "instance", in.Name, "op", op, "code", code, "ref", e.Ref, "err", err)
 	return e
 }
 

@@ -66,6 +66,8 @@ type binding struct {
 type Actor struct {
 	Client  string
 	Session string
+	// Caller is the authenticated HTTP caller (token name or JWT subject).
+	Caller string
 	// Approvers approved the write on the approval page.
 	Approvers []string
 }
@@ -315,7 +317,7 @@ func (s *Service) record(w *write, outcome string, a *Applied, werr error) error
 	}
 	r := audit.Record{
 		Time: s.now().UTC(), Instance: w.in.Name, ID: w.id, Write: w.writeID, Outcome: outcome, Fence: w.fence, Patch: raw(w.patch),
-		Confirm: strings.TrimPrefix(w.kind, "confirm-"), Client: w.who.Client, Session: w.who.Session, ApprovedBy: w.who.Approvers,
+		Confirm: strings.TrimPrefix(w.kind, "confirm-"), Client: w.who.Client, Session: w.who.Session, ApprovedBy: w.who.Approvers, Caller: w.who.Caller,
 	}
 	if a == nil {
 		b := *w.before

@@ -1,6 +1,8 @@
 package schema
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 )
@@ -33,7 +35,11 @@ type Error struct {
 	Msg string
 	// RequestID is the vendor's request id, for support tickets.
 	RequestID string
-	Err       error
+	// Ref is a correlation id: the server log has Err in full under it,
+	// while the model is shown only Msg (Err may hold internal URLs, host
+	// names or tenant ids).
+	Ref string
+	Err error
 }
 
 func (e *Error) Error() string {
@@ -50,6 +56,51 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Err }
+
+// NewRef returns a short random correlation id for Error.Ref.
+func NewRef() string {
+	b := make([]byte, 6)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Public renders the error for a model: the messages written for it along
+// the chain, never the text of a wrapped non-portable error, which is
+// replaced by a pointer to the server log.
+func (e *Error) Public() string {
+	msg := e.Msg
+	if e.Err != nil {
+		if inner, ok := errors.AsType[*Error](e.Err); ok {
+			msg = joinMsg(msg, inner.Public())
+		} else {
+			detail := "details are in the server log"
+			if e.Ref != "" {
+				detail += " (ref " + e.Ref + ")"
+			}
+			msg = joinMsg(msg, detail)
+		}
+	}
+	if e.Arg != "" {
+		msg = e.Arg + ": " + msg
+	}
+	return msg
+}
+
+// PublicMessage renders any error for a model: Public for an *Error in
+// the chain, a pointer to the log for anything else.
+func PublicMessage(err error) string {
+	if e, ok := errors.AsType[*Error](err); ok {
+		return e.Public()
+	}
+	return "internal error; the server log has the details"
+}
+
+func joinMsg(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + ": " + b
+}
 
 // Errorf returns an *Error with code and a formatted message.
 func Errorf(code Code, format string, args ...any) *Error {

@@ -79,7 +79,9 @@ func (h *handlers) get(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallT
 // Errors without a portable code are unexpected: logged in full, shown short.
 func (h *handlers) failure(tool string, err error) *mcp.CallToolResult {
 	if _, ok := errors.AsType[*schema.Error](err); !ok {
-		h.log.Error("tool failed", "tool", tool, "err", err)
+		ref := schema.NewRef()
+		h.log.Error("tool failed", "tool", tool, "ref", ref, "err", err)
+		err = &schema.Error{Code: schema.CodeInternal, Msg: "internal error", Ref: ref, Err: err}
 	}
 	return errorResult(err)
 }
@@ -91,14 +93,17 @@ func errorResult(err error) *mcp.CallToolResult {
 	if !ok {
 		e = &schema.Error{Code: schema.CodeInternal, Msg: "internal error; the server log has the details", Err: nil}
 	}
-	body := map[string]any{"code": e.Code, "message": e.Error()}
+	body := map[string]any{"code": e.Code, "message": e.Public()}
 	if e.Arg != "" {
 		body["argument"] = e.Arg
 	}
 	if e.RequestID != "" {
 		body["vendor_request_id"] = e.RequestID
 	}
-	text := fmt.Sprintf("error (%s): %s", e.Code, e.Error())
+	if ref := errorRef(e); ref != "" {
+		body["ref"] = ref
+	}
+	text := fmt.Sprintf("error (%s): %s", e.Code, e.Public())
 	if next := nextStep(e.Code); next != "" {
 		text += "\n" + next
 		body["next"] = next

@@ -13,6 +13,7 @@ import (
 	"github.com/incident-mcp/incident-mcp/approval"
 	"github.com/incident-mcp/incident-mcp/audit"
 	"github.com/incident-mcp/incident-mcp/incidents"
+	"github.com/incident-mcp/incident-mcp/internal/caller"
 	"github.com/incident-mcp/incident-mcp/schema"
 )
 
@@ -274,7 +275,7 @@ func (h *updateHandler) apply(ctx context.Context, kind, token, id string, p sch
 			if applied.Outcome == audit.Unknown {
 				// The generic advice ("call again") would risk a second
 				// write: the model must re-read first.
-				r.Content = []mcp.Content{mcp.NewTextContent("OUTCOME UNKNOWN: " + err.Error())}
+				r.Content = []mcp.Content{mcp.NewTextContent("OUTCOME UNKNOWN: " + schema.PublicMessage(err))}
 			}
 		}
 		return r, nil
@@ -361,7 +362,7 @@ func clientElicitation(ctx context.Context, req mcp.CallToolRequest) (form, url 
 }
 
 func actor(ctx context.Context, req mcp.CallToolRequest) incidents.Actor {
-	var a incidents.Actor
+	a := incidents.Actor{Caller: caller.Name(ctx)}
 	if req.Params.Meta != nil {
 		if ci := req.Params.Meta.ClientInfo(); ci != nil {
 			a.Client = ci.Name + " " + ci.Version

@@ -143,7 +143,8 @@ func approvalPage(ctx context.Context, o *options, pol *approval.Policy, env env
 	go srv.Serve(ln)
 	go func() {
 		<-ctx.Done()
-		shutdown, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		// ctx is done here: the shutdown needs a deadline of its own.
+		shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		defer cancel()
 		srv.Shutdown(shutdown)
 	}()

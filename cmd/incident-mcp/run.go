@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,6 +22,7 @@ import (
 	"github.com/incident-mcp/incident-mcp/incidents"
 	"github.com/incident-mcp/incident-mcp/internal/demo"
 	"github.com/incident-mcp/incident-mcp/internal/redisstate"
+	"github.com/incident-mcp/incident-mcp/internal/telemetry"
 	"github.com/incident-mcp/incident-mcp/tools"
 	"github.com/incident-mcp/incident-mcp/vendors/registry"
 )
@@ -38,6 +38,7 @@ type options struct {
 	logLevel        slog.Level
 	httpAddr        string
 	version         bool
+	http            httpOptions
 	configFile      string
 	checkConfig     string
 	approval        approvalFlags
@@ -60,6 +61,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.approval.addr, "approval-addr", "127.0.0.1:0", "stdio mode: the loopback `ADDR` of the approval page's own listener")
 	fs.StringVar(&o.approval.publicURL, "approval-url", "", "the `URL` under which users' browsers reach this server's approval page (default: from --http or --approval-addr)")
 	fs.StringVar(&o.auditLog, "audit-log", "", "append every write to this JSON-lines `FILE` (default: $XDG_STATE_HOME/incident-mcp/audit.jsonl)")
+	o.http.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: incident-mcp [flags]\n\nAn MCP server for security incidents. Instances come from --config FILE or, one per vendor, from the environment:\n%s\nFlags:\n", envHelp())
 		fs.PrintDefaults()
@@ -92,6 +94,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		fmt.Fprintln(stdout, "incident-mcp", version)
 		return nil
 	}
+	if o.http.probe != "" {
+		return probe(o.http.probe)
+	}
 	if o.checkConfig != "" {
 		return checkConfig(o.checkConfig, getenv, stdout)
 	}
@@ -113,6 +118,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return fmt.Errorf("INCIDENT_MCP_SECRET: %w", err)
 	}
 
+	metrics := telemetry.NewMetrics()
+	tp, stopTracing, err := telemetry.NewTracerProvider(ctx, getenv, version)
+	if err != nil {
+		return err
+	}
+	defer stopTracing(context.WithoutCancel(ctx))
+	vendors := metrics.Vendors(tp)
+	vendorOpts := []registry.BuildOption{registry.WithHTTPClient(vendors.Client), registry.WithObserver(vendors)}
+
 	var (
 		instances []*incidents.Instance
 		shared    *redisstate.Store
@@ -122,7 +136,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case o.demo && o.configFile != "":
 		return errors.New("--demo and --config exclude each other")
 	case o.demo:
-		env, err := demo.Start(demo.Options{Logger: log})
+		env, err := demo.Start(demo.Options{Logger: log, Build: vendorOpts})
 		if err != nil {
 			return err
 		}
@@ -143,7 +157,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		if shared, err = openShared(env, f.RedisURL, log); err != nil {
 			return err
 		}
-		if instances, err = registry.BuildShared(f, log, sharedLimits(shared)); err != nil {
+		if instances, err = registry.Build(f, log, append(vendorOpts, registry.WithSharedLimits(sharedLimits(shared)))...); err != nil {
 			return err
 		}
 		fileConf = f
@@ -151,7 +165,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		if shared, err = openShared(env, "", log); err != nil {
 			return err
 		}
-		if instances, err = instancesFromEnv(env, shared, log); err != nil {
+		if instances, err = instancesFromEnv(env, log, append(vendorOpts, registry.WithSharedLimits(sharedLimits(shared)))...); err != nil {
 			return err
 		}
 	}
@@ -204,9 +218,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return err
 	}
 	mcpServer := tools.NewServer(svc, version, log, tools.Options{ReadOnly: o.readOnly, Update: tools.UpdateOptions{Policy: policy, Approval: page}})
+	for _, in := range instances {
+		metrics.Health().Register(in.Name)
+	}
 
 	if o.httpAddr != "" {
-		return serveHTTP(ctx, mcpServer, page, o.httpAddr, log)
+		cfg, err := o.http.httpConfig(o.httpAddr, mcpServer, metrics, log)
+		if err != nil {
+			return err
+		}
+		if page != nil {
+			// The approval page authenticates its approvers itself.
+			cfg.Routes = page.Register
+		}
+		if err := startTelemetry(ctx, &o.http, mcpServer, metrics, tp, telemetry.TransportHTTP, log); err != nil {
+			return err
+		}
+		return serveHTTP(ctx, cfg)
+	}
+	if err := startTelemetry(ctx, &o.http, mcpServer, metrics, tp, telemetry.TransportStdio, log); err != nil {
+		return err
 	}
 	log.Info("serving MCP on stdio", "instances", len(instances))
 	stdio := server.NewStdioServer(mcpServer)
@@ -215,27 +246,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return nil
 	}
 	return err
-}
-
-func serveHTTP(ctx context.Context, s *server.MCPServer, page *approval.Page, addr string, log *slog.Logger) error {
-	mux := http.NewServeMux()
-	if page != nil {
-		page.Register(mux)
-	}
-	mux.Handle("/mcp", server.NewStreamableHTTPServer(s, server.WithStreamableHTTPLogger(log)))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
-	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	log.Info("serving MCP over streamable HTTP", "addr", addr, "path", "/mcp")
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		return srv.Shutdown(shutdown)
-	}
 }
 
 func newLogger(w io.Writer, level slog.Level) *slog.Logger {
@@ -276,7 +286,8 @@ func defaultAuditPath(env envReader) (string, error) {
 	return filepath.Join(dir, "incident-mcp", "audit.jsonl"), nil
 }
 
-func instancesFromEnv(env envReader, shared *redisstate.Store, log *slog.Logger) ([]*incidents.Instance, error) {
+// instancesFromEnv builds the instances the environment configures.
+func instancesFromEnv(env envReader, log *slog.Logger, opts ...registry.BuildOption) ([]*incidents.Instance, error) {
 	f, err := registry.FromEnv(env.get)
 	if err != nil {
 		return nil, err
@@ -284,7 +295,7 @@ func instancesFromEnv(env envReader, shared *redisstate.Store, log *slog.Logger)
 	if len(f.Instances) == 0 {
 		return nil, errors.New("no vendor configured: use --config FILE, set ESET_*, KASPERSKY_* or DLP_* variables (see -help), or run with --demo to try the built-in simulators")
 	}
-	return registry.BuildShared(f, log, sharedLimits(shared))
+	return registry.Build(f, log, opts...)
 }
 
 // checkConfig validates a configuration file, builds every driver (no

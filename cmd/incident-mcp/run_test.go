@@ -34,7 +34,7 @@ func TestInstancesFromEnv(t *testing.T) {
 		{"insecure not a boolean", map[string]string{"KASPERSKY_URL": "https://x", "KASPERSKY_TOKEN": "t", "KASPERSKY_INSECURE": "on"}, nil, "KASPERSKY_INSECURE"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := instancesFromEnv(envReader{func(k string) string { return tc.env[k] }}, nil, slog.New(slog.DiscardHandler))
+			got, err := instancesFromEnv(envReader{func(k string) string { return tc.env[k] }}, slog.New(slog.DiscardHandler))
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("error = %v, want one mentioning %q", err, tc.wantErr)

@@ -36,6 +36,8 @@ type Options struct {
 	// Unlimited lifts the simulators' rate limits (tests, benchmarks).
 	Unlimited bool
 	Logger    *slog.Logger
+	// Build adjusts the drivers (instrumented HTTP clients, observers).
+	Build []registry.BuildOption
 }
 
 // Env is a running set of simulators with a driver instance for each.
@@ -89,7 +91,7 @@ func Start(o Options) (*Env, error) {
 	e.Config = e.config(o.Unlimited)
 	f, err := config.Parse([]byte(e.Config), config.Source{Path: "demo", Mode: 0o600}, registry.Vendors)
 	if err == nil {
-		e.Instances, err = registry.Build(f, o.Logger)
+		e.Instances, err = registry.Build(f, o.Logger, o.Build...)
 	}
 	if err != nil {
 		e.Close()

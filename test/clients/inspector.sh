@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Drives the built server with the MCP Inspector CLI, a third-party client,
-# over stdio in demo mode. Usage: inspector.sh path/to/incident-mcp
+# over stdio in demo mode, then over streamable HTTP with a bearer token.
+# Usage: inspector.sh path/to/incident-mcp
 set -euo pipefail
 bin=$(realpath "${1:?usage: inspector.sh path/to/incident-mcp}")
 cd "$(dirname "$0")"
@@ -72,6 +73,32 @@ if grep -q 'confirmation_token"' <<<"$out"; then
 else
   passed=$((passed + 1)); echo "ok   no confirmation token without a person"
 fi
+
+# Streamable HTTP with a bearer token: the way a team runs it.
+printf 'inspector %s\n' "inspector-token-0123456789abcdef" >"$state/tokens"
+XDG_STATE_HOME=$state INCIDENT_MCP_SECRET=inspector-test-secret-of-32-bytes-or-more \
+  "$bin" --demo --http 127.0.0.1:0 --http-tokens-file "$state/tokens" 2>"$state/http.log" &
+server_pid=$!
+trap 'kill $server_pid 2>/dev/null; rm -rf "$state"' EXIT
+url=
+for _ in $(seq 100); do
+  url=$(grep -o 'url=http://[^ ]*/mcp' "$state/http.log" | head -n1 | cut -d= -f2) && [ -n "$url" ] && break
+  sleep 0.1
+done
+http_inspector() { npx --no-install mcp-inspector --cli --transport http --server-url "$url" "$@" 2>&1 || true; }
+
+out=$(http_inspector --header "Authorization: Bearer inspector-token-0123456789abcdef" --method tools/list)
+check "http: tools/list with a bearer token" "$out" '"name": "list_incidents"'
+out=$(http_inspector --header "Authorization: Bearer inspector-token-0123456789abcdef" --method tools/call --tool-name list_incidents --tool-arg instance=eset --tool-arg page_size=2)
+check "http: list_incidents with a bearer token" "$out" '"vendor": "eset"'
+out=$(http_inspector --header "Authorization: Bearer not-the-token-0123456789" --method tools/list)
+if grep -qF '"name": "list_incidents"' <<<"$out"; then
+  failed=$((failed + 1)); echo "FAIL http: a wrong token listed the tools"
+else
+  passed=$((passed + 1)); echo "ok   http: a wrong token is refused"
+fi
+check "http: the log names the caller" "$(cat "$state/http.log")" 'caller=inspector'
+kill $server_pid
 
 echo "inspector: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

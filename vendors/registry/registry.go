@@ -7,6 +7,7 @@ package registry
 import (
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"time"
 
@@ -57,17 +58,35 @@ func EnvHelp() string {
 	return b.String()
 }
 
-// Build makes the service's instances from a configuration.
-func Build(f *config.File, log *slog.Logger) ([]*incidents.Instance, error) {
-	return BuildShared(f, log, nil)
+// BuildOption adjusts how Build makes drivers.
+type BuildOption func(name string, o *config.DriverOptions)
+
+// WithObserver lets o see every instance's HTTP layer (metrics).
+func WithObserver(o config.VendorObserver) BuildOption {
+	return func(_ string, d *config.DriverOptions) { d.Observer = o }
 }
 
-// BuildShared is Build with every credential's vendor limits shared by the
-// replicas through shared; nil keeps each driver's local limits.
-func BuildShared(f *config.File, log *slog.Logger, shared config.SharedLimits) ([]*incidents.Instance, error) {
+// WithSharedLimits makes every credential's vendor limits shared by the
+// replicas through shared (Redis); without it each driver keeps local ones.
+func WithSharedLimits(shared config.SharedLimits) BuildOption {
+	return func(_ string, d *config.DriverOptions) { d.Shared = shared }
+}
+
+// WithHTTPClient gives each instance the HTTP client client returns for
+// its name (instrumented for metrics and tracing).
+func WithHTTPClient(client func(instance string) *http.Client) BuildOption {
+	return func(name string, o *config.DriverOptions) { o.HTTPClient = client(name) }
+}
+
+// Build makes the service's instances from a configuration.
+func Build(f *config.File, log *slog.Logger, opts ...BuildOption) ([]*incidents.Instance, error) {
 	out := make([]*incidents.Instance, 0, len(f.Instances))
 	for _, in := range f.Instances {
-		d, err := in.Settings.Driver(config.DriverOptions{Logger: log.With("instance", in.Name), Instance: in.Name, Shared: shared})
+		do := config.DriverOptions{Logger: log.With("instance", in.Name), Instance: in.Name}
+		for _, opt := range opts {
+			opt(in.Name, &do)
+		}
+		d, err := in.Settings.Driver(do)
 		if err != nil {
 			if in.Line > 0 {
 				return nil, fmt.Errorf("instance %s (line %d): %w", in.Name, in.Line, err)
@@ -165,6 +184,12 @@ func validRegion(r string) bool {
 func (s *esetSettings) Driver(o config.DriverOptions) (driver.Driver, error) {
 	cfg := s.cfg
 	cfg.Logger, cfg.Instance = o.Logger, o.Instance
+	if o.HTTPClient != nil {
+		cfg.HTTPClient = o.HTTPClient
+	}
+	if o.Observer != nil {
+		cfg.Observer = o.Observer
+	}
 	if o.Shared != nil {
 		// Whole requests per window: 2.5/s is 5 per 2s.
 		r := s.rate()
@@ -257,7 +282,13 @@ func decodeKaspersky(d *config.Decoder) (config.Settings, error) {
 
 func (s *kasperskySettings) Driver(o config.DriverOptions) (driver.Driver, error) {
 	cfg := s.cfg
-	cfg.Logger = o.Logger
+	cfg.Logger, cfg.Instance = o.Logger, o.Instance
+	if o.HTTPClient != nil && cfg.CAFile == "" && !cfg.Insecure {
+		cfg.HTTPClient = o.HTTPClient
+	}
+	if o.Observer != nil {
+		cfg.Observer = o.Observer
+	}
 	return kaspersky.New(cfg)
 }
 
@@ -341,6 +372,12 @@ func decodeDLP(d *config.Decoder) (config.Settings, error) {
 func (s *dlpSettings) Driver(o config.DriverOptions) (driver.Driver, error) {
 	cfg := s.cfg
 	cfg.Logger, cfg.Instance = o.Logger, o.Instance
+	if o.HTTPClient != nil {
+		cfg.HTTPClient = o.HTTPClient
+	}
+	if o.Observer != nil {
+		cfg.Observer = o.Observer
+	}
 	if o.Shared != nil {
 		n, per, c := s.limits()
 		cfg.Limiter = o.Shared.Limiter(dlp.Vendor+"/"+o.Instance, n, per)
