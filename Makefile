@@ -15,12 +15,20 @@ help: ## list the targets
 build: ## build bin/incident-mcp
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/incident-mcp
 
+.PHONY: build-sim
+build-sim: ## build bin/incident-sim, the three vendor simulators as one process
+	$(GO) build -trimpath -o bin/incident-sim ./cmd/incident-sim
+
+.PHONY: sim
+sim: build-sim ## serve the vendor simulators on loopback (ports 8700-8703; prints the server's variables)
+	./bin/incident-sim
+
 .PHONY: demo
 demo: build ## serve the demo over stdio (three vendor simulators, no credentials)
 	./$(BIN) --demo
 
 .PHONY: test
-test: lint test-go test-clients ## everything CI runs: lint, Go tests with -race, third-party clients
+test: lint test-go test-clients test-replicas ## everything CI runs: lint, Go tests with -race, third-party clients, replica limits
 
 .PHONY: lint
 lint: ## gofmt, go vet, golangci-lint (pinned; depguard layering, sloglint, staticcheck, errorlint, usetesting, gosec) and go mod tidy -diff
@@ -32,6 +40,14 @@ lint: ## gofmt, go vet, golangci-lint (pinned; depguard layering, sloglint, stat
 .PHONY: test-go
 test-go: ## Go unit, conformance, equivalence and end-to-end tests, with the race detector
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+.PHONY: test-replicas
+test-replicas: ## three replicas on one Redis and incident-sim: long ESET and DLP scans stay within the vendor limits (~3 min)
+	INCIDENT_MCP_LONG_TESTS=1 $(GO) test -count=1 -v -run 'TestVendorLimitsAcrossReplicas' ./test/replicas
+
+.PHONY: bench-replicas
+bench-replicas: ## 1, 2 and 3 replicas sharing ESET's 10/s: calls per second and the vendor's observed rate
+	$(GO) test -run '^$$' -bench Replicas -benchtime 60x ./test/replicas
 
 .PHONY: test-short
 test-short: ## fast Go tests, no race detector, no binary builds

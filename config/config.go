@@ -27,8 +27,8 @@ import (
 
 // File is a validated configuration.
 type File struct {
-	// RedisURL is reserved for the shared state of replicas (nonces, locks,
-	// rate limits); parsed and exposed, wired by the command.
+	// RedisURL is the Redis the replicas share (confirmation nonces, write
+	// locks, vendor limits); INCIDENT_MCP_REDIS_URL overrides it.
 	RedisURL string
 	// Budget is the per-call scan budget for every instance without its own.
 	Budget Budget
@@ -90,6 +90,19 @@ type DriverOptions struct {
 	Instance string
 	// Observer, when set, sees the instance's HTTP layer (metrics).
 	Observer VendorObserver
+	// Shared, when set, makes each credential's vendor limits shared by the
+	// replicas of the server (through Redis) instead of per process.
+	Shared SharedLimits
+}
+
+// SharedLimits makes the rate limit and the bound on requests in flight of
+// one vendor credential shared by every replica. name identifies the
+// credential; every replica must ask with the same name and numbers.
+type SharedLimits interface {
+	// Limiter allows at most limit requests in any window of per.
+	Limiter(name string, limit int, per time.Duration) driver.Limiter
+	// Semaphore allows at most slots requests in flight.
+	Semaphore(name string, slots int) driver.Semaphore
 }
 
 // VendorObserver sees a vendor instance's HTTP layer: the method set of

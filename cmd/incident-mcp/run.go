@@ -21,6 +21,7 @@ import (
 	"github.com/incident-mcp/incident-mcp/config"
 	"github.com/incident-mcp/incident-mcp/incidents"
 	"github.com/incident-mcp/incident-mcp/internal/demo"
+	"github.com/incident-mcp/incident-mcp/internal/redisstate"
 	"github.com/incident-mcp/incident-mcp/internal/telemetry"
 	"github.com/incident-mcp/incident-mcp/tools"
 	"github.com/incident-mcp/incident-mcp/vendors/registry"
@@ -75,7 +76,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 }
 
 func envHelp() string {
-	return "  INCIDENT_MCP_SECRET, INCIDENT_MCP_SECRET_FILE  key that signs cursors (>= 32 bytes); random per process when unset\n" + registry.EnvHelp()
+	return "  INCIDENT_MCP_SECRET, INCIDENT_MCP_SECRET_FILE  key that signs cursors (>= 32 bytes); random per process when unset\n" +
+		"  INCIDENT_MCP_REDIS_URL, _FILE                  redis:// or rediss:// URL of the Redis replicas share (overrides redis_url)\n" +
+		"  INCIDENT_MCP_REPLICAS                          replicas sharing the vendor limits; each keeps to 1/N while Redis is down (default 1)\n" +
+		registry.EnvHelp()
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -123,8 +127,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	vendors := metrics.Vendors(tp)
 	vendorOpts := []registry.BuildOption{registry.WithHTTPClient(vendors.Client), registry.WithObserver(vendors)}
 
-	var instances []*incidents.Instance
-	var fileConf *config.File
+	var (
+		instances []*incidents.Instance
+		shared    *redisstate.Store
+		fileConf  *config.File
+	)
 	switch {
 	case o.demo && o.configFile != "":
 		return errors.New("--demo and --config exclude each other")
@@ -139,25 +146,34 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		if err := readOnlyFromEnv(instances, getenv); err != nil {
 			return err
 		}
+		if shared, err = openShared(envReader{getenv}, "", log); err != nil {
+			return err
+		}
 	case o.configFile != "":
 		f, err := registry.Load(o.configFile, getenv)
 		if err != nil {
 			return err
 		}
-		if f.RedisURL != "" {
-			log.Info("redis_url is configured; this build keeps nonces, locks and rate limits in process")
+		if shared, err = openShared(env, f.RedisURL, log); err != nil {
+			return err
 		}
-		if instances, err = registry.Build(f, log, vendorOpts...); err != nil {
+		if instances, err = registry.Build(f, log, append(vendorOpts, registry.WithSharedLimits(sharedLimits(shared)))...); err != nil {
 			return err
 		}
 		fileConf = f
 	default:
-		instances, err = instancesFromEnv(env, log, vendorOpts...)
-		if err != nil {
+		if shared, err = openShared(env, "", log); err != nil {
+			return err
+		}
+		if instances, err = instancesFromEnv(env, log, append(vendorOpts, registry.WithSharedLimits(sharedLimits(shared)))...); err != nil {
 			return err
 		}
 	}
 	svcOpts := []incidents.Option{}
+	if shared != nil {
+		defer shared.Close()
+		svcOpts = append(svcOpts, incidents.WithNonceStore(shared), incidents.WithLocker(shared))
+	}
 	if !o.readOnly {
 		path := o.auditLog
 		if path == "" && o.demo {
@@ -305,7 +321,7 @@ func checkConfig(path string, getenv func(string) string, stdout io.Writer) erro
 		fmt.Fprintf(stdout, "- %s (%s, %s, line %d): %s\n", in.Name, in.Vendor, mode, in.Line, strings.Join(in.Settings.Summary(), "; "))
 	}
 	if f.RedisURL != "" {
-		fmt.Fprintln(stdout, "redis_url is set")
+		fmt.Fprintln(stdout, "redis_url is set: replicas share confirmations, write locks and vendor limits")
 	}
 	return nil
 }

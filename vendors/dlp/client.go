@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -25,6 +26,8 @@ const (
 	// maxRateRetries bounds how often one call waits out a 429 when the
 	// caller set no deadline: a few windows, not forever.
 	maxRateRetries = 5
+	// refreshJitter bounds the random pause before a new token after a 401.
+	refreshJitter = 500 * time.Millisecond
 	// minThrottleWait is the least a 429 is waited out, for a reset that
 	// the local clock already sees in the past (clock skew).
 	minThrottleWait = 50 * time.Millisecond
@@ -321,6 +324,14 @@ func (c *client) do(ctx context.Context, method, path string, in any, read bool)
 func (c *client) token(ctx context.Context, stale string) (string, error) {
 	if tok, ok := c.cached(stale); ok {
 		return tok, nil
+	}
+	if stale != "" {
+		// A token revoked early is refused to every request in flight, on
+		// every replica at once: a random pause spreads their exchanges
+		// (which count against the key's rate window).
+		if err := c.sleep(ctx, rand.N(refreshJitter)); err != nil {
+			return "", fmt.Errorf("dlp sign-in: %w", err)
+		}
 	}
 	select {
 	case c.exchanging <- struct{}{}:

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -24,6 +25,8 @@ const (
 	asyncPollEvery = time.Second
 	maxPolls       = 30
 	refreshMargin  = 2 * time.Minute
+	// refreshJitter bounds the random pause before a refresh after a 401.
+	refreshJitter = 500 * time.Millisecond
 )
 
 // client is an authenticated, rate-limited ESET Connect HTTP client.
@@ -51,11 +54,20 @@ type tokenResponse struct {
 }
 
 // token returns a valid access token: the cached one, a refreshed one shortly
-// before expiry, or a new one from the password grant when refresh fails.
-func (c *client) token(ctx context.Context, force bool) (string, error) {
+// before expiry or in place of stale (the token a request was just refused
+// with), or a new one from the password grant when refresh fails.
+func (c *client) token(ctx context.Context, stale string) (string, error) {
+	if stale != "" {
+		// A token revoked early is refused to every request in flight, on
+		// every replica at once. A random pause spreads their refreshes; the
+		// first through the lock refreshes, the others find its new token.
+		if err := c.sleep(ctx, rand.N(refreshJitter)); err != nil {
+			return "", fmt.Errorf("eset sign-in: %w", err)
+		}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !force && c.access != "" && c.now().Add(refreshMargin).Before(c.expires) {
+	if c.access != "" && c.access != stale && c.now().Add(refreshMargin).Before(c.expires) {
 		return c.access, nil
 	}
 	if c.refresh != "" {
@@ -125,7 +137,7 @@ func (c *client) do(ctx context.Context, method, path string, query url.Values, 
 	responseID := ""
 	started := c.now()
 	for polls := 0; ; {
-		tok, err := c.token(ctx, false)
+		tok, err := c.token(ctx, "")
 		if err != nil {
 			return nil, err
 		}
@@ -172,7 +184,7 @@ func (c *client) do(ctx context.Context, method, path string, query url.Values, 
 			continue
 		case resp.Status == http.StatusUnauthorized && !reauthed:
 			reauthed = true
-			if _, err := c.token(ctx, true); err != nil {
+			if _, err := c.token(ctx, tok); err != nil {
 				return nil, err
 			}
 			continue

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -257,5 +258,29 @@ func TestWrongPassword(t *testing.T) {
 	_, err := d.Get(t.Context(), "x")
 	if d.ErrorCode(err) != schema.CodeUnauthenticated || !strings.Contains(err.Error(), "password") {
 		t.Errorf("wrong password: %v (code %s)", err, d.ErrorCode(err))
+	}
+}
+
+// TestTokenRefreshIsSingleFlight: a token refused to many requests at once is
+// refreshed once, not once per request.
+func TestTokenRefreshIsSingleFlight(t *testing.T) {
+	sim := esetsim.New(esetsim.Config{Seed: 1, Incidents: 20, Now: simNow, RateLimit: -1})
+	d := newDriver(t, sim, nil)
+	plan, _ := d.Plan(driver.Query{Order: schema.DefaultOrder, PageSize: 5})
+	if _, err := d.List(t.Context(), plan, ""); err != nil {
+		t.Fatal(err)
+	}
+	sim.ExpireTokens()
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			if _, err := d.List(t.Context(), plan, ""); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if st := sim.Stats(); st.PasswordGrants+st.RefreshGrants != 2 {
+		t.Errorf("20 requests refused with one expired token made %d refresh and %d more password grants, want one grant after the first sign-in", st.RefreshGrants, st.PasswordGrants-1)
 	}
 }

@@ -66,6 +66,12 @@ func WithObserver(o config.VendorObserver) BuildOption {
 	return func(_ string, d *config.DriverOptions) { d.Observer = o }
 }
 
+// WithSharedLimits makes every credential's vendor limits shared by the
+// replicas through shared (Redis); without it each driver keeps local ones.
+func WithSharedLimits(shared config.SharedLimits) BuildOption {
+	return func(_ string, d *config.DriverOptions) { d.Shared = shared }
+}
+
 // WithHTTPClient gives each instance the HTTP client client returns for
 // its name (instrumented for metrics and tracing).
 func WithHTTPClient(client func(instance string) *http.Client) BuildOption {
@@ -184,7 +190,21 @@ func (s *esetSettings) Driver(o config.DriverOptions) (driver.Driver, error) {
 	if o.Observer != nil {
 		cfg.Observer = o.Observer
 	}
+	if o.Shared != nil {
+		// Whole requests per window: 2.5/s is 5 per 2s.
+		r := s.rate()
+		n := max(int(r), 1)
+		cfg.Limiter = o.Shared.Limiter(eset.Vendor+"/"+o.Instance, n, time.Duration(float64(time.Second)*float64(n)/r))
+	}
 	return eset.New(cfg)
+}
+
+// rate is the effective limit in requests per second.
+func (s *esetSettings) rate() float64 {
+	if s.cfg.RateLimit == 0 {
+		return 10 // ESET's documented limit
+	}
+	return s.cfg.RateLimit
 }
 
 func (s *esetSettings) Summary() []string {
@@ -192,11 +212,7 @@ func (s *esetSettings) Summary() []string {
 }
 
 func (s *esetSettings) RateLimit() string {
-	r := s.cfg.RateLimit
-	if r == 0 {
-		r = 10 // ESET's documented limit
-	}
-	return fmt.Sprintf("%g requests per second", r)
+	return fmt.Sprintf("%g requests per second", s.rate())
 }
 
 func esetFromEnv(env config.Env) (config.Settings, bool, bool, error) {
@@ -362,14 +378,16 @@ func (s *dlpSettings) Driver(o config.DriverOptions) (driver.Driver, error) {
 	if o.Observer != nil {
 		cfg.Observer = o.Observer
 	}
+	if o.Shared != nil {
+		n, per, c := s.limits()
+		cfg.Limiter = o.Shared.Limiter(dlp.Vendor+"/"+o.Instance, n, per)
+		cfg.Semaphore = o.Shared.Semaphore(dlp.Vendor+"/"+o.Instance, c)
+	}
 	return dlp.New(cfg)
 }
 
-func (s *dlpSettings) Summary() []string {
-	return []string{s.cfg.BaseURL, "API key from " + s.key, "rate limit " + s.RateLimit()}
-}
-
-func (s *dlpSettings) RateLimit() string {
+// limits are the effective requests per window and requests in flight.
+func (s *dlpSettings) limits() (int, time.Duration, int) {
 	n, per, c := s.cfg.RateLimit, s.cfg.RateWindow, s.cfg.MaxConcurrent
 	if n == 0 {
 		n = dlp.DefaultRateLimit
@@ -380,7 +398,15 @@ func (s *dlpSettings) RateLimit() string {
 	if c == 0 {
 		c = dlp.DefaultMaxConcurrent
 	}
-	return rateLimitText(n, per, c)
+	return n, per, c
+}
+
+func (s *dlpSettings) Summary() []string {
+	return []string{s.cfg.BaseURL, "API key from " + s.key, "rate limit " + s.RateLimit()}
+}
+
+func (s *dlpSettings) RateLimit() string {
+	return rateLimitText(s.limits())
 }
 
 func dlpFromEnv(env config.Env) (config.Settings, bool, bool, error) {
