@@ -122,16 +122,9 @@ type response struct {
 // with a fresh one, and through the 202 protocol. Pacing, retries and the
 // breaker are httpx's.
 func (c *client) do(ctx context.Context, method, path string, query url.Values, in any) (*response, error) {
-	var payload []byte
-	if in != nil {
-		var err error
-		if payload, err = json.Marshal(in); err != nil {
-			return nil, fmt.Errorf("encode %s %s: %w", method, path, err)
-		}
-	}
-	u := c.apiURL + path
-	if len(query) > 0 {
-		u += "?" + query.Encode()
+	u, payload, err := httpx.Target(method, c.apiURL, path, query, in)
+	if err != nil {
+		return nil, err
 	}
 	reauthed := false
 	responseID := ""

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -45,16 +44,9 @@ type response struct {
 // do sends one API request and returns its body, or a *driver.HTTPError
 // for a non-2xx answer.
 func (c *client) do(ctx context.Context, method, path string, query url.Values, in any) (*response, error) {
-	var payload []byte
-	if in != nil {
-		var err error
-		if payload, err = json.Marshal(in); err != nil {
-			return nil, fmt.Errorf("encode %s %s: %w", method, path, err)
-		}
-	}
-	u := c.baseURL + path
-	if len(query) > 0 {
-		u += "?" + query.Encode()
+	u, payload, err := httpx.Target(method, c.baseURL, path, query, in)
+	if err != nil {
+		return nil, err
 	}
 	resp, err := c.hc.Do(ctx, &httpx.Request{
 		Method: method, URL: u, Path: path, Body: payload,
