@@ -518,15 +518,25 @@ func emptyHint(res *ListResult) string {
 	return hint + "."
 }
 
-// Get reads one incident in full. includeRaw adds the vendor's own record.
-func (s *Service) Get(ctx context.Context, id string, includeRaw bool) (*schema.Incident, error) {
+// resolve splits an incident id into its configured instance and the
+// vendor's native id, with one message for every tool that takes an id.
+func (s *Service) resolve(id string) (*Instance, string, error) {
 	name, native, ok := schema.SplitID(id)
 	if !ok {
-		return nil, schema.ArgError("id", "%q is not an incident id; ids look like \"<instance>:<native id>\" (e.g. %q), as list_incidents returns them", id, s.names[0]+":…")
+		return nil, "", schema.ArgError("id", "%q is not an incident id; ids look like \"<instance>:<native id>\" (e.g. %q), as list_incidents returns them", id, s.names[0]+":…")
 	}
-	in, err := s.instance(name)
+	in, ok := s.instances[name]
+	if !ok {
+		return nil, "", schema.ArgError("id", "the id names instance %q, which is not configured; configured instances: %s", name, strings.Join(s.names, ", "))
+	}
+	return in, native, nil
+}
+
+// Get reads one incident in full. includeRaw adds the vendor's own record.
+func (s *Service) Get(ctx context.Context, id string, includeRaw bool) (*schema.Incident, error) {
+	in, native, err := s.resolve(id)
 	if err != nil {
-		return nil, schema.ArgError("id", "the id names instance %q, which is not configured; configured instances: %s", name, strings.Join(s.names, ", "))
+		return nil, err
 	}
 	budget := s.budgetFor(in, Budget{})
 	ctx, cancel := deadline(ctx, budget)

@@ -84,13 +84,9 @@ type Applied struct {
 
 // writable returns the instance of id when it accepts writes.
 func (s *Service) writable(id string) (*Instance, string, error) {
-	name, native, ok := schema.SplitID(id)
-	if !ok {
-		return nil, "", schema.ArgError("id", "%q is not an incident id; ids look like \"<instance>:<native id>\", as list_incidents returns them", id)
-	}
-	in, err := s.instance(name)
+	in, native, err := s.resolve(id)
 	if err != nil {
-		return nil, "", schema.ArgError("id", "the id names instance %q, which is not configured", name)
+		return nil, "", err
 	}
 	if in.ReadOnly {
 		return nil, "", schema.Errorf(schema.CodePermissionDenied, "instance %s is read-only on this server; nothing was written", in.Name)
