@@ -122,7 +122,7 @@ func manyHash(names []string, r *ListRequest) string {
 
 // budgetShare splits an instance's call budget between the instances of a
 // fan-out: the requests are shared, the time is not (they run at once).
-func (s *Service) budgetShare(in *Instance, n int) Budget {
+func (s *Service) budgetShare(in *instance, n int) Budget {
 	b := s.budgetFor(in, Budget{})
 	b.Requests = max(2, (b.Requests+n-1)/n)
 	return b
@@ -131,7 +131,7 @@ func (s *Service) budgetShare(in *Instance, n int) Budget {
 // one is one instance's answer within a fan-out.
 type one struct {
 	name string
-	in   *Instance
+	in   *instance
 	prev *part
 	res  *ListResult
 	err  error

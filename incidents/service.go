@@ -56,6 +56,12 @@ type Instance struct {
 	Budget Budget
 	// RateLimit describes the pace requests are held to, for people.
 	RateLimit string
+}
+
+// instance is the service's own record of a configured Instance: a copy of
+// it (the caller's value is never modified) plus what the service learns.
+type instance struct {
+	Instance
 	// lastOK is when the vendor last answered a call (Unix nanoseconds).
 	lastOK atomic.Int64
 	// info is Driver.Info(), read once: it never changes, and records are
@@ -65,7 +71,7 @@ type Instance struct {
 
 // Service lists and reads incidents across configured instances.
 type Service struct {
-	instances map[string]*Instance
+	instances map[string]*instance
 	names     []string
 	sealer    *Sealer
 	budget    Budget
@@ -87,7 +93,7 @@ func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = 
 
 // New returns a Service over instances.
 func New(instances []*Instance, sealer *Sealer, log *slog.Logger, opts ...Option) (*Service, error) {
-	s := &Service{instances: map[string]*Instance{}, sealer: sealer, budget: DefaultBudget, log: log, now: time.Now}
+	s := &Service{instances: map[string]*instance{}, sealer: sealer, budget: DefaultBudget, log: log, now: time.Now}
 	for _, in := range instances {
 		if in.Name == "" || strings.ContainsAny(in.Name, ": ") {
 			return nil, fmt.Errorf("instance name %q: must be non-empty without ':' or spaces", in.Name)
@@ -95,8 +101,7 @@ func New(instances []*Instance, sealer *Sealer, log *slog.Logger, opts ...Option
 		if _, dup := s.instances[in.Name]; dup {
 			return nil, fmt.Errorf("instance %q configured twice", in.Name)
 		}
-		in.info = in.Driver.Info()
-		s.instances[in.Name] = in
+		s.instances[in.Name] = &instance{Instance: *in, info: in.Driver.Info()}
 		s.names = append(s.names, in.Name)
 	}
 	if len(s.names) == 0 {
@@ -135,7 +140,7 @@ func (s *Service) Instances() []InstanceInfo {
 	return out
 }
 
-func (s *Service) instance(name string) (*Instance, error) {
+func (s *Service) instance(name string) (*instance, error) {
 	if name == "" {
 		if len(s.names) == 1 {
 			return s.instances[s.names[0]], nil
@@ -335,7 +340,7 @@ func (s *Service) List(ctx context.Context, r ListRequest) (*ListResult, error) 
 // records (hydrate) as much as the pages: before each one the budget and the
 // context are checked, and a spent budget stops the scan with a cursor that
 // resumes at the very record it stopped on.
-func (s *Service) scan(ctx context.Context, in *Instance, plan *driver.Plan, prog *schema.Program, hydrate bool, cur cursor, pageSize int, budget Budget, res *ListResult) (*cursor, error) {
+func (s *Service) scan(ctx context.Context, in *instance, plan *driver.Plan, prog *schema.Program, hydrate bool, cur cursor, pageSize int, budget Budget, res *ListResult) (*cursor, error) {
 	start := time.Now()
 	pos, skip := cur.Pos, cur.Offset
 	at := func(p string, off int) *cursor { return &cursor{Pos: p, Offset: off} }
@@ -422,7 +427,7 @@ func budgetStop(res *ListResult, budget Budget) {
 // or into a shortened page with a cursor to retry from, so that nothing
 // already read is lost. A call whose deadline passed after it scanned some
 // records is a budget stop: its cursor resumes where the time ran out.
-func (s *Service) partial(ctx context.Context, in *Instance, budget Budget, res *ListResult, err error, retry *cursor) (*cursor, error) {
+func (s *Service) partial(ctx context.Context, in *instance, budget Budget, res *ListResult, err error, retry *cursor) (*cursor, error) {
 	timedOut := errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded)
 	if timedOut && (res.Scan.Scanned > 0 || len(res.Incidents) > 0) {
 		budgetStop(res, budget)
@@ -442,7 +447,7 @@ func (s *Service) partial(ctx context.Context, in *Instance, budget Budget, res 
 
 // timeoutError is the error of a call whose deadline passed before it had
 // anything to answer.
-func (s *Service) timeoutError(in *Instance, budget Budget, op, hint string, err error) error {
+func (s *Service) timeoutError(in *instance, budget Budget, op, hint string, err error) error {
 	s.log.Warn("vendor call timed out", "instance", in.Name, "op", op, "budget", budget.Time, "err", err)
 	return &schema.Error{
 		Code: schema.CodeDeadlineExceeded,
@@ -452,7 +457,7 @@ func (s *Service) timeoutError(in *Instance, budget Budget, op, hint string, err
 }
 
 // own stamps an incident from a driver with its instance.
-func (s *Service) own(in *Instance, inc *schema.Incident) {
+func (s *Service) own(in *instance, inc *schema.Incident) {
 	if _, _, ok := schema.SplitID(inc.ID); !ok || !strings.HasPrefix(inc.ID, in.Name+":") {
 		inc.ID = schema.JoinID(in.Name, inc.ID)
 	}
@@ -520,7 +525,7 @@ func emptyHint(res *ListResult) string {
 
 // resolve splits an incident id into its configured instance and the
 // vendor's native id, with one message for every tool that takes an id.
-func (s *Service) resolve(id string) (*Instance, string, error) {
+func (s *Service) resolve(id string) (*instance, string, error) {
 	name, native, ok := schema.SplitID(id)
 	if !ok {
 		return nil, "", schema.ArgError("id", "%q is not an incident id; ids look like \"<instance>:<native id>\" (e.g. %q), as list_incidents returns them", id, s.names[0]+":…")
@@ -557,7 +562,7 @@ func (s *Service) Get(ctx context.Context, id string, includeRaw bool) (*schema.
 }
 
 // wrap classifies a driver error once, with a message a model can act on.
-func (s *Service) wrap(in *Instance, op string, err error) error {
+func (s *Service) wrap(in *instance, op string, err error) error {
 	if se, ok := errors.AsType[*schema.Error](err); ok {
 		return se
 	}
@@ -575,7 +580,7 @@ func (s *Service) wrap(in *Instance, op string, err error) error {
 
 // budgetFor is the budget of one call on in: the request's own (a fan-out
 // share), else the instance's override, else the service's, field by field.
-func (s *Service) budgetFor(in *Instance, req Budget) Budget {
+func (s *Service) budgetFor(in *instance, req Budget) Budget {
 	b := s.budget
 	for _, o := range []Budget{in.Budget, req} {
 		if o.Requests > 0 {
@@ -588,10 +593,10 @@ func (s *Service) budgetFor(in *Instance, req Budget) Budget {
 	return b
 }
 
-func (in *Instance) contacted(t time.Time) { in.lastOK.Store(t.UnixNano()) }
+func (in *instance) contacted(t time.Time) { in.lastOK.Store(t.UnixNano()) }
 
 // LastContact is when the instance's vendor last answered, zero if never.
-func (in *Instance) LastContact() time.Time {
+func (in *instance) LastContact() time.Time {
 	if n := in.lastOK.Load(); n != 0 {
 		return time.Unix(0, n).UTC()
 	}

@@ -83,7 +83,7 @@ type Applied struct {
 }
 
 // writable returns the instance of id when it accepts writes.
-func (s *Service) writable(id string) (*Instance, string, error) {
+func (s *Service) writable(id string) (*instance, string, error) {
 	in, native, err := s.resolve(id)
 	if err != nil {
 		return nil, "", err
@@ -283,7 +283,7 @@ func (s *Service) Apply(ctx context.Context, kind, token, id string, p schema.Pa
 
 // write is one confirmed write, as the audit log records it.
 type write struct {
-	in      *Instance
+	in      *instance
 	id      string
 	patch   schema.Patch
 	before  *schema.Incident

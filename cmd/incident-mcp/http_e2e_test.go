@@ -34,6 +34,19 @@ type httpProc struct {
 	stderr *syncBuffer
 }
 
+// logEventually waits up to 5 s for the server's log to show something: the
+// log line of a call can reach the pipe after the call's answer.
+func logEventually(ok func() bool) bool {
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if ok() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+}
+
 type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
@@ -187,7 +200,7 @@ func TestHTTPBearerTokens(t *testing.T) {
 	if res, _ := callTool(t, c, "get_incident", map[string]any{"id": "eset:no-such-incident"}); !res.IsError {
 		t.Fatal("a missing incident was found")
 	}
-	if !strings.Contains(p.stderr.String(), "caller=soc-bot") {
+	if !logEventually(func() bool { return strings.Contains(p.stderr.String(), "caller=soc-bot") }) {
 		t.Errorf("the log does not name the caller:\n%s", p.stderr)
 	}
 
@@ -278,7 +291,7 @@ func TestHTTPOAuth(t *testing.T) {
 	if res, sc := callTool(t, c, "list_incidents", map[string]any{"instance": "dlp", "page_size": 1}); res.IsError {
 		t.Fatal(sc)
 	}
-	if !strings.Contains(p.stderr.String(), "caller=analyst-7") {
+	if !logEventually(func() bool { return strings.Contains(p.stderr.String(), "caller=analyst-7") }) {
 		t.Errorf("the log does not name the caller")
 	}
 	resp, err := http.Get(p.url + "/.well-known/oauth-protected-resource")
@@ -467,12 +480,14 @@ func TestErrorsHideInternals(t *testing.T) {
 	if ref == "" || !strings.Contains(text, "ref "+ref) {
 		t.Fatalf("no ref in %s", text)
 	}
-	logged := false
-	for _, l := range strings.Split(p.stderr.String(), "\n") {
-		if strings.Contains(l, "ref="+ref) && strings.Contains(l, dead) {
-			logged = true
+	logged := logEventually(func() bool {
+		for _, l := range strings.Split(p.stderr.String(), "\n") {
+			if strings.Contains(l, "ref="+ref) && strings.Contains(l, dead) {
+				return true
+			}
 		}
-	}
+		return false
+	})
 	if !logged {
 		t.Errorf("the log has no line with ref %s and the vendor address:\n%s", ref, p.stderr)
 	}
