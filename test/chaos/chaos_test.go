@@ -18,6 +18,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/incident-mcp/incident-mcp/approval"
 	"log/slog"
 	"net"
 	"net/http"
@@ -428,7 +429,10 @@ func TestChaosInProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := client.NewInProcessClient(tools.NewServer(svc, "chaos", log, tools.Options{}))
+	c, err := client.NewInProcessClient(tools.NewServer(svc, "chaos", log, tools.Options{Update: tools.UpdateOptions{
+		// The writes here are confirmed with tokens, a path the server offers only when named.
+		Policy: &approval.Policy{Rule: approval.Rule{Paths: approval.Paths{approval.PathToken}}},
+	}}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -466,7 +470,7 @@ func TestChaosBinary(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	auditPath := filepath.Join(t.TempDir(), "audit.jsonl")
-	cmd := exec.Command(bin, "--http", addr, "--audit-log", auditPath, "--log-level", "error")
+	cmd := exec.Command(bin, "--http", addr, "--audit-log", auditPath, "--log-level", "error", "--confirm-paths", "token")
 	cmd.Env = append(os.Environ(),
 		"INCIDENT_MCP_SECRET="+strings.Repeat("s", 32),
 		"ESET_API_URL="+r.url["eset"], "ESET_TOKEN_URL="+r.url["eset"]+"/oauth/token", "ESET_USERNAME=demo", "ESET_PASSWORD=demo",
