@@ -313,7 +313,7 @@ func (s *Service) List(ctx context.Context, r ListRequest) (*ListResult, error) 
 	budget := s.budgetFor(in, r.budget)
 	ctx, cancel := deadline(ctx, budget)
 	defer cancel()
-	next, err := s.scan(ctx, in, plan, prog, hydrate, cur, pageSize, budget, res)
+	next, err := s.scan(ctx, &scanJob{in: in, plan: plan, prog: prog, hydrate: hydrate, pageSize: pageSize, budget: budget, res: res}, cur)
 	if err != nil {
 		return nil, err
 	}
@@ -332,6 +332,18 @@ func (s *Service) List(ctx context.Context, r ListRequest) (*ListResult, error) 
 	return res, nil
 }
 
+// scanJob is one list call's scan of one instance: what to read, how to
+// check it, how much to return and spend, and where the page goes.
+type scanJob struct {
+	in       *instance
+	plan     *driver.Plan
+	prog     *schema.Program
+	hydrate  bool // read each candidate in full: the filter uses a field lists omit
+	pageSize int
+	budget   Budget
+	res      *ListResult
+}
+
 // scan reads upstream pages from cur's position, keeping matches, until the
 // page is full, the data ends or the budget is spent. It returns the
 // position to continue from, or nil when nothing is left.
@@ -340,7 +352,8 @@ func (s *Service) List(ctx context.Context, r ListRequest) (*ListResult, error) 
 // records (hydrate) as much as the pages: before each one the budget and the
 // context are checked, and a spent budget stops the scan with a cursor that
 // resumes at the very record it stopped on.
-func (s *Service) scan(ctx context.Context, in *instance, plan *driver.Plan, prog *schema.Program, hydrate bool, cur cursor, pageSize int, budget Budget, res *ListResult) (*cursor, error) {
+func (s *Service) scan(ctx context.Context, job *scanJob, cur cursor) (*cursor, error) {
+	in, plan, prog, hydrate, pageSize, budget, res := job.in, job.plan, job.prog, job.hydrate, job.pageSize, job.budget, job.res
 	start := time.Now()
 	pos, skip := cur.Pos, cur.Offset
 	at := func(p string, off int) *cursor { return &cursor{Pos: p, Offset: off} }
@@ -360,7 +373,7 @@ func (s *Service) scan(ctx context.Context, in *instance, plan *driver.Plan, pro
 		page, err := in.Driver.List(ctx, plan, pos)
 		res.Scan.Requests++
 		if err != nil {
-			return s.partial(ctx, in, budget, res, err, at(pos, skip))
+			return s.partial(ctx, job, err, at(pos, skip))
 		}
 		for _, w := range page.Warnings {
 			res.Notes = append(res.Notes, in.Name+" warned: "+w)
@@ -371,7 +384,7 @@ func (s *Service) scan(ctx context.Context, in *instance, plan *driver.Plan, pro
 		}
 		for i := skip; i < len(page.Incidents); i++ {
 			if err := ctx.Err(); err != nil {
-				return s.partial(ctx, in, budget, res, err, at(pos, i))
+				return s.partial(ctx, job, err, at(pos, i))
 			}
 			inc := &page.Incidents[i]
 			s.own(in, inc)
@@ -382,7 +395,7 @@ func (s *Service) scan(ctx context.Context, in *instance, plan *driver.Plan, pro
 				full, err := in.Driver.Get(ctx, nativeID(inc.ID))
 				res.Scan.Requests++
 				if err != nil {
-					return s.partial(ctx, in, budget, res, err, at(pos, i))
+					return s.partial(ctx, job, err, at(pos, i))
 				}
 				s.own(in, full)
 				full.Details = nil
@@ -427,7 +440,8 @@ func budgetStop(res *ListResult, budget Budget) {
 // or into a shortened page with a cursor to retry from, so that nothing
 // already read is lost. A call whose deadline passed after it scanned some
 // records is a budget stop: its cursor resumes where the time ran out.
-func (s *Service) partial(ctx context.Context, in *instance, budget Budget, res *ListResult, err error, retry *cursor) (*cursor, error) {
+func (s *Service) partial(ctx context.Context, job *scanJob, err error, retry *cursor) (*cursor, error) {
+	in, budget, res := job.in, job.budget, job.res
 	timedOut := errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded)
 	if timedOut && (res.Scan.Scanned > 0 || len(res.Incidents) > 0) {
 		budgetStop(res, budget)
