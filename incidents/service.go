@@ -375,6 +375,10 @@ func (s *Service) scan(ctx context.Context, job *scanJob, cur cursor) (*cursor, 
 		if err != nil {
 			return s.partial(ctx, job, err, at(pos, skip))
 		}
+		if s.log.Enabled(ctx, slog.LevelDebug) {
+			// The vendor's request id is what its support asks for.
+			s.log.DebugContext(ctx, "upstream page", "instance", in.Name, "request_id", page.RequestID, "bytes", page.RawBytes, "records", len(page.Incidents))
+		}
 		for _, w := range page.Warnings {
 			res.Notes = append(res.Notes, in.Name+" warned: "+w)
 		}
