@@ -125,7 +125,8 @@ type Vendor struct {
 	Decode func(d *Decoder) (Settings, error)
 	// FromEnv reads the one-instance configuration of this vendor from the
 	// environment; ok is false when none of its variables is set.
-	FromEnv func(env Env) (s Settings, readOnly, ok bool, err error)
+	// <KEY>_READ_ONLY is read for every vendor alike (Env.ReadOnly).
+	FromEnv func(env Env) (s Settings, ok bool, err error)
 	// EnvHelp documents the variables FromEnv reads, one per line.
 	EnvHelp string
 }

@@ -54,6 +54,12 @@ func (e Env) Bool(name string) (bool, error) {
 	return b, nil
 }
 
+// ReadOnly reads <INSTANCE>_READ_ONLY, the per-instance switch that refuses
+// writes, for an instance from the environment or the demo.
+func (e Env) ReadOnly(instance string) (bool, error) {
+	return e.Bool(strings.ToUpper(instance) + "_READ_ONLY")
+}
+
 // Count reads an optional positive whole number; unset is 0 (the default).
 func (e Env) Count(name string) (int, error) {
 	v := strings.TrimSpace(e.Get(name))

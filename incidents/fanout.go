@@ -150,14 +150,7 @@ func (s *Service) ListMany(ctx context.Context, r ListRequest, names []string) (
 	if err != nil {
 		return nil, err
 	}
-	pageSize := r.PageSize
-	switch {
-	case pageSize == 0:
-		pageSize = DefaultPageSize
-	case pageSize < 0 || pageSize > MaxPageSize:
-		return nil, schema.ArgError("page_size", "must be between 1 and %d, got %d", MaxPageSize, pageSize)
-	}
-	order, err := schema.ParseOrder(r.OrderBy)
+	pageSize, order, err := r.shape()
 	if err != nil {
 		return nil, err
 	}

@@ -244,20 +244,27 @@ func queryHash(instance string, r *ListRequest) string {
 	return hex.EncodeToString(h[:16])
 }
 
+// shape checks the page size (0 is the default) and reads the order, the
+// same for one instance and for many.
+func (r *ListRequest) shape() (int, schema.Order, error) {
+	pageSize := r.PageSize
+	switch {
+	case pageSize == 0:
+		pageSize = DefaultPageSize
+	case pageSize < 0 || pageSize > MaxPageSize:
+		return 0, schema.Order{}, schema.ArgError("page_size", "must be between 1 and %d, got %d", MaxPageSize, pageSize)
+	}
+	order, err := schema.ParseOrder(r.OrderBy)
+	return pageSize, order, err
+}
+
 // List returns one page of incidents matching r.
 func (s *Service) List(ctx context.Context, r ListRequest) (*ListResult, error) {
 	in, err := s.instance(r.Instance)
 	if err != nil {
 		return nil, err
 	}
-	pageSize := r.PageSize
-	switch {
-	case pageSize == 0:
-		pageSize = DefaultPageSize
-	case pageSize < 0 || pageSize > MaxPageSize:
-		return nil, schema.ArgError("page_size", "must be between 1 and %d, got %d", MaxPageSize, pageSize)
-	}
-	order, err := schema.ParseOrder(r.OrderBy)
+	pageSize, order, err := r.shape()
 	if err != nil {
 		return nil, err
 	}

@@ -330,7 +330,7 @@ func checkConfig(path string, getenv func(string) string, stdout io.Writer) erro
 // the environment does for a real deployment.
 func readOnlyFromEnv(instances []*incidents.Instance, getenv func(string) string) error {
 	for _, in := range instances {
-		ro, err := config.Env{Get: getenv}.Bool(strings.ToUpper(in.Name) + "_READ_ONLY")
+		ro, err := config.Env{Get: getenv}.ReadOnly(in.Name)
 		if err != nil {
 			return err
 		}

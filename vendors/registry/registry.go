@@ -38,11 +38,15 @@ func FromEnv(getenv func(string) string) (*config.File, error) {
 	env := config.Env{Get: getenv}
 	f := &config.File{}
 	for _, v := range Vendors {
-		s, ro, ok, err := v.FromEnv(env)
+		s, ok, err := v.FromEnv(env)
 		if err != nil {
 			return nil, err
 		}
 		if ok {
+			ro, err := env.ReadOnly(v.Key)
+			if err != nil {
+				return nil, err
+			}
 			f.Instances = append(f.Instances, config.Instance{Name: v.Key, Vendor: v.Key, ReadOnly: ro, Settings: s})
 		}
 	}
@@ -215,25 +219,21 @@ func (s *esetSettings) RateLimit() string {
 	return fmt.Sprintf("%g requests per second", s.rate())
 }
 
-func esetFromEnv(env config.Env) (config.Settings, bool, bool, error) {
+func esetFromEnv(env config.Env) (config.Settings, bool, error) {
 	user, err := env.Secret("ESET_USERNAME")
 	if err != nil {
-		return nil, false, false, err
+		return nil, false, err
 	}
 	pass, err := env.Secret("ESET_PASSWORD")
 	if err != nil {
-		return nil, false, false, err
+		return nil, false, err
 	}
 	if user == "" && pass == "" && env.Get("ESET_REGION") == "" {
-		return nil, false, false, nil
-	}
-	ro, err := env.Bool("ESET_READ_ONLY")
-	if err != nil {
-		return nil, false, false, err
+		return nil, false, nil
 	}
 	rps, err := env.Count("ESET_RATE_LIMIT")
 	if err != nil {
-		return nil, false, false, err
+		return nil, false, err
 	}
 	s := &esetSettings{cfg: eset.Config{
 		Region: env.Get("ESET_REGION"), APIURL: env.Get("ESET_API_URL"), TokenURL: env.Get("ESET_TOKEN_URL"),
@@ -242,7 +242,7 @@ func esetFromEnv(env config.Env) (config.Settings, bool, bool, error) {
 	if s.cfg.APIURL != "" {
 		s.endpoint = s.cfg.APIURL
 	}
-	return s, ro, true, nil
+	return s, true, nil
 }
 
 // Kaspersky Next XDR Expert.
@@ -312,26 +312,22 @@ func (s *kasperskySettings) RateLimit() string {
 	return "none documented; requests are not paced"
 }
 
-func kasperskyFromEnv(env config.Env) (config.Settings, bool, bool, error) {
+func kasperskyFromEnv(env config.Env) (config.Settings, bool, error) {
 	tok, err := env.Secret("KASPERSKY_TOKEN")
 	if err != nil {
-		return nil, false, false, err
+		return nil, false, err
 	}
 	if tok == "" && env.Get("KASPERSKY_URL") == "" {
-		return nil, false, false, nil
+		return nil, false, nil
 	}
 	insecure, err := env.Bool("KASPERSKY_INSECURE")
 	if err != nil {
-		return nil, false, false, err
-	}
-	ro, err := env.Bool("KASPERSKY_READ_ONLY")
-	if err != nil {
-		return nil, false, false, err
+		return nil, false, err
 	}
 	return &kasperskySettings{cfg: kaspersky.Config{
 		BaseURL: env.Get("KASPERSKY_URL"), Token: tok, Tenants: env.List("KASPERSKY_TENANTS"),
 		CAFile: env.Get("KASPERSKY_CA_FILE"), Insecure: insecure,
-	}, token: "KASPERSKY_TOKEN"}, ro, true, nil
+	}, token: "KASPERSKY_TOKEN"}, true, nil
 }
 
 // Cyberhaven DLP.
@@ -409,26 +405,22 @@ func (s *dlpSettings) RateLimit() string {
 	return rateLimitText(s.limits())
 }
 
-func dlpFromEnv(env config.Env) (config.Settings, bool, bool, error) {
+func dlpFromEnv(env config.Env) (config.Settings, bool, error) {
 	key, err := env.Secret("DLP_API_KEY")
 	if err != nil {
-		return nil, false, false, err
+		return nil, false, err
 	}
 	if key == "" && env.Get("DLP_URL") == "" {
-		return nil, false, false, nil
-	}
-	ro, err := env.Bool("DLP_READ_ONLY")
-	if err != nil {
-		return nil, false, false, err
+		return nil, false, nil
 	}
 	limit, err := env.Count("DLP_RATE_LIMIT")
 	if err != nil {
-		return nil, false, false, err
+		return nil, false, err
 	}
 	conc, err := env.Count("DLP_MAX_CONCURRENT")
 	if err != nil {
-		return nil, false, false, err
+		return nil, false, err
 	}
 	return &dlpSettings{cfg: dlp.Config{BaseURL: env.Get("DLP_URL"), PathPrefix: env.Get("DLP_PATH_PREFIX"), APIKey: key,
-		RateLimit: limit, MaxConcurrent: conc}, key: "DLP_API_KEY"}, ro, true, nil
+		RateLimit: limit, MaxConcurrent: conc}, key: "DLP_API_KEY"}, true, nil
 }
