@@ -95,3 +95,9 @@ clean: ## remove build output
 bench-load: build ## load figures of the built server over streamable HTTP: calls/s, CPU ms/call, p50/p99, vs direct, RSS (BENCHTIME=3s)
 	$(GO) build -o bin/bench-load ./cmd/bench-load
 	./bin/bench-load -server $(BIN) -duration $${BENCHTIME:-3s}
+
+.PHONY: profile-load
+profile-load: ## CPU profiles of the server under bench-load with 16 clients: bin/profile-<vendor>.pprof (go tool pprof -top bin/incident-mcp-pprof bin/profile-eset.pprof)
+	$(GO) build -tags pprof -o bin/incident-mcp-pprof ./cmd/incident-mcp
+	$(GO) build -o bin/bench-load ./cmd/bench-load
+	./bin/bench-load -server bin/incident-mcp-pprof -clients 16 -duration $${BENCHTIME:-5s} -cpuprofile bin/profile

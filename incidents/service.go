@@ -228,6 +228,10 @@ type cursor struct {
 	Offset   int       `json:"o,omitempty"`
 	PageSize int       `json:"s"`
 	Now      time.Time `json:"n"`
+	// Seen and Hits are the records the listing scanned and found so far:
+	// their ratio sizes what later calls decode of a page.
+	Seen int `json:"sn,omitempty"`
+	Hits int `json:"h,omitempty"`
 }
 
 const cursorKind = "cursor"
@@ -320,13 +324,14 @@ func (s *Service) List(ctx context.Context, r ListRequest) (*ListResult, error) 
 	budget := s.budgetFor(in, r.budget)
 	ctx, cancel := deadline(ctx, budget)
 	defer cancel()
-	next, err := s.scan(ctx, &scanJob{in: in, plan: plan, prog: prog, hydrate: hydrate, pageSize: pageSize, budget: budget, res: res}, cur)
+	next, err := s.scan(ctx, &scanJob{in: in, plan: plan, prog: prog, hydrate: hydrate, pageSize: pageSize, budget: budget, res: res, seen: cur.Seen, hits: cur.Hits}, cur)
 	if err != nil {
 		return nil, err
 	}
 	in.contacted(s.now())
 	if next != nil {
 		next.Instance, next.Query, next.PageSize, next.Now = in.Name, qhash, plan.PageSize, now
+		next.Seen, next.Hits = cur.Seen+res.Scan.Scanned, cur.Hits+len(res.Incidents)
 		res.HasMore = true
 		res.NextCursor, err = s.sealer.Seal(cursorKind, next, 0, now)
 		if err != nil {
@@ -349,6 +354,27 @@ type scanJob struct {
 	pageSize int
 	budget   Budget
 	res      *ListResult
+	// seen and hits are the records earlier calls of this listing
+	// scanned and found, from the cursor.
+	seen, hits int
+}
+
+// expect is how many records the scan should read to find need more
+// matches: need when every record the vendor selects matches; otherwise
+// from the share that matched so far in this listing, with a margin; 0
+// (all) when nothing matched yet.
+func (j *scanJob) expect(need int) int {
+	if j.plan.Exact && j.prog.Where == "" {
+		return need
+	}
+	seen, hits := j.seen+j.res.Scan.Scanned, j.hits+len(j.res.Incidents)
+	switch {
+	case seen == 0:
+		return 2 * need // a first guess; the rest of the page costs no request
+	case hits == 0:
+		return 0
+	}
+	return need*seen/hits + need/4 + 1
 }
 
 // scan reads upstream pages from cur's position, keeping matches, until the
@@ -373,11 +399,28 @@ func (s *Service) scan(ctx context.Context, job *scanJob, cur cursor) (*cursor, 
 		budgetStop(res, budget)
 		return true
 	}
+	// A driver whose pages are larger than the answer normalizes only what
+	// the answer is likely to take (and one more, which proves there is
+	// more), and the rest of the page only if the scan gets there.
+	prefix, _ := in.Driver.(driver.PrefixLister)
+	if hydrate {
+		prefix = nil
+	}
 	for {
 		if spent() {
 			return at(pos, skip), nil
 		}
-		page, err := in.Driver.List(ctx, plan, pos)
+		var page *driver.Page
+		var err error
+		if prefix != nil {
+			n := 0 // the whole page
+			if e := job.expect(pageSize + 1 - len(res.Incidents)); e > 0 {
+				n = skip + e
+			}
+			page, err = prefix.ListPrefix(ctx, plan, pos, n)
+		} else {
+			page, err = in.Driver.List(ctx, plan, pos)
+		}
 		res.Scan.Requests++
 		if err != nil {
 			return s.partial(ctx, job, err, at(pos, skip))
@@ -393,7 +436,20 @@ func (s *Service) scan(ctx context.Context, job *scanJob, cur cursor) (*cursor, 
 			t := page.Total
 			res.Total = &t
 		}
-		for i := skip; i < len(page.Incidents); i++ {
+		for i := skip; ; i++ {
+			if i >= len(page.Incidents) {
+				if page.Rest == nil {
+					break
+				}
+				rest, err := page.Rest()
+				if err != nil {
+					return s.partial(ctx, job, err, at(pos, i))
+				}
+				page.Incidents, page.Unread, page.Rest = append(page.Incidents, rest...), 0, nil
+				if i >= len(page.Incidents) {
+					break
+				}
+			}
 			if err := ctx.Err(); err != nil {
 				return s.partial(ctx, job, err, at(pos, i))
 			}

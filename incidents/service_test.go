@@ -12,6 +12,7 @@ import (
 
 	"github.com/incident-mcp/incident-mcp/incidents"
 	"github.com/incident-mcp/incident-mcp/schema"
+	"github.com/incident-mcp/incident-mcp/vendors/driver"
 	"github.com/incident-mcp/incident-mcp/vendors/memdriver"
 )
 
@@ -47,10 +48,19 @@ type fixture struct {
 // of its own seed.
 func newFixture(t *testing.T, names []string, n int, opts ...incidents.Option) *fixture {
 	t.Helper()
+	return newFixtureOf(t, memdriver.Config{}, names, n, opts...)
+}
+
+// newFixtureOf is newFixture with drivers configured as cfg, but for their
+// incidents.
+func newFixtureOf(t *testing.T, cfg memdriver.Config, names []string, n int, opts ...incidents.Option) *fixture {
+	t.Helper()
 	f := &fixture{drivers: map[string]*memdriver.Driver{}, clock: newClock()}
 	var ins []*incidents.Instance
 	for i, name := range names {
-		d := memdriver.New(memdriver.Config{Incidents: memdriver.Generate(uint64(i+1), n, now), Lacks: []string{"tenant"}})
+		cfg := cfg
+		cfg.Incidents, cfg.Lacks = memdriver.Generate(uint64(i+1), n, now), []string{"tenant"}
+		d := memdriver.New(cfg)
 		f.drivers[name] = d
 		ins = append(ins, &incidents.Instance{Name: name, Driver: d})
 	}
@@ -147,7 +157,17 @@ func sameIDs(t *testing.T, got, want []string) {
 // the matches, in order, once each; exact queries tell the total and never
 // claim more than there is; inexact ones resume inside upstream pages.
 func TestPaging(t *testing.T) {
-	f := newFixture(t, []string{"mem"}, 230)
+	t.Run("pages as asked", func(t *testing.T) { testPaging(t, newFixture(t, []string{"mem"}, 230)) })
+	// Pages of 100 whatever the call needs, as Kaspersky serves them: exact
+	// queries read a prefix of each page and resume inside it.
+	fixed := newFixtureOf(t, memdriver.Config{FixedPageSize: 100}, []string{"mem"}, 230)
+	t.Run("fixed pages of 100", func(t *testing.T) { testPaging(t, fixed) })
+	if fixed.drivers["mem"].Calls().Prefixes == 0 {
+		t.Error("no page was read in part: the prefix path went untested")
+	}
+}
+
+func testPaging(t *testing.T, f *fixture) {
 	for _, q := range []struct {
 		name  string
 		req   incidents.ListRequest
@@ -420,4 +440,63 @@ func TestArguments(t *testing.T) {
 			}
 		})
 	}
+}
+
+// claimsExact is a vendor whose selection is looser than its plan says.
+type claimsExact struct{ *memdriver.Driver }
+
+func (d claimsExact) Plan(q driver.Query) (*driver.Plan, error) {
+	p, err := d.Driver.Plan(q)
+	if err == nil {
+		p.Exact = true
+	}
+	return p, err
+}
+
+// TestPrefixRunsShort: when a vendor's "exact" selection lets through
+// records that do not match, or a local check drops many, the prefix of a
+// page the service decoded runs out before the answer is full; the service
+// takes the rest of the page from the answer already read, and finds every
+// match, in order, once, with no more requests than whole pages take.
+func TestPrefixRunsShort(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		r    incidents.ListRequest
+	}{
+		{"a vendor that claims exact", incidents.ListRequest{Filter: schema.Filter{Tags: []string{"edr"}}}},
+		{"a rare where", incidents.ListRequest{Where: `incident.title.icontains("x")`}},
+	} {
+		f := newFixtureOf(t, memdriver.Config{FixedPageSize: 100}, []string{"mem"}, 230)
+		d := f.drivers["mem"]
+		prefixed := newService(t, f, claimsExact{d})
+		whole := newService(t, f, struct{ driver.Driver }{claimsExact{d}}) // no ListPrefix
+		for _, size := range []int{1, 7, 20} {
+			t.Run(c.name+"/page size "+strconv.Itoa(size), func(t *testing.T) {
+				r := c.r
+				r.PageSize = size
+				want := f.want(t, r, "mem")
+				before := d.Calls()
+				sameIDs(t, found(listAll(t, whole, r)), want)
+				mid := d.Calls()
+				sameIDs(t, found(listAll(t, prefixed, r)), want)
+				after := d.Calls()
+				if after.Prefixes == mid.Prefixes {
+					t.Error("no page was read in part")
+				}
+				if wholeReqs, prefixReqs := mid.List-before.List, after.List-mid.List; prefixReqs > wholeReqs {
+					t.Errorf("%d requests with prefixes, %d with whole pages", prefixReqs, wholeReqs)
+				}
+			})
+		}
+	}
+}
+
+// newService is a service over f's clock with one instance "mem" served by d.
+func newService(t *testing.T, f *fixture, d driver.Driver) *incidents.Service {
+	t.Helper()
+	svc, err := incidents.New([]*incidents.Instance{{Name: "mem", Driver: d}}, testSealer(t), slog.New(slog.DiscardHandler), incidents.WithClock(f.clock.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
 }

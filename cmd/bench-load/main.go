@@ -71,6 +71,7 @@ type options struct {
 	clients  []int
 	vendors  []string
 	pageSize int
+	profile  string // file name prefix of CPU profiles; needs a server built with -tags pprof
 }
 
 func bench(ctx context.Context, args []string, out io.Writer) error {
@@ -82,6 +83,7 @@ func bench(ctx context.Context, args []string, out io.Writer) error {
 	fs.StringVar(&clients, "clients", "1,4,16,64", "concurrent MCP sessions, comma-separated")
 	fs.StringVar(&vendors, "vendors", "eset,kaspersky,dlp", "instances to measure, comma-separated")
 	fs.IntVar(&o.pageSize, "page-size", 20, "page_size of every call")
+	fs.StringVar(&o.profile, "cpuprofile", "", "write the server's CPU profile of each vendor's largest measurement to `PREFIX`-<vendor>.pprof (server built with -tags pprof)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -99,7 +101,13 @@ func bench(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	defer stopProcess(sims)
-	srv, endpoint, err := startServer(ctx, o.server, urls)
+	pprofAddr := ""
+	if o.profile != "" {
+		if pprofAddr, err = freeAddr(); err != nil {
+			return err
+		}
+	}
+	srv, endpoint, err := startServer(ctx, o.server, urls, pprofAddr)
 	if err != nil {
 		return err
 	}
@@ -126,10 +134,21 @@ func bench(ctx context.Context, args []string, out io.Writer) error {
 			return fmt.Errorf("%s: %w", v, err)
 		}
 		for _, n := range o.clients {
+			var profiled chan error
+			if pprofAddr != "" && n == slices.Max(o.clients) {
+				profiled = make(chan error, 1)
+				go func() { profiled <- cpuProfile(ctx, pprofAddr, o.duration, o.profile+"-"+v+".pprof") }()
+			}
 			m, err := measureServer(ctx, srv.Process.Pid, sessions[:n], args, o.duration)
 			if err != nil {
 				closeSessions(sessions)
 				return fmt.Errorf("%s with %d clients: %w", v, n, err)
+			}
+			if profiled != nil {
+				if err := <-profiled; err != nil {
+					closeSessions(sessions)
+					return fmt.Errorf("%s profile: %w", v, err)
+				}
 			}
 			d := measureDirect(ctx, replay, n, o.duration)
 			fmt.Fprintf(out, row, v, n, fmt.Sprintf("%.0f", m.rate), fmt.Sprintf("%.2f", m.cpuPerCall), fmt.Sprintf("%.2f", ms(m.p50)),
@@ -260,13 +279,43 @@ func startSimulators(ctx context.Context) (*exec.Cmd, map[string]string, error) 
 	return cmd, urls, nil
 }
 
-func startServer(ctx context.Context, bin string, urls map[string]string) (*exec.Cmd, string, error) {
+// freeAddr is a loopback address nothing listens on right now.
+func freeAddr() (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// cpuProfile fetches a CPU profile of d from the server's pprof listener.
+func cpuProfile(ctx context.Context, addr string, d time.Duration, file string) error {
+	secs := max(1, int(d/time.Second))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, secs), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("pprof: %s (build the server with -tags pprof)", resp.Status)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(file, b, 0o644)
+}
+
+func startServer(ctx context.Context, bin string, urls map[string]string, pprofAddr string) (*exec.Cmd, string, error) {
+	addr, err := freeAddr()
 	if err != nil {
 		return nil, "", err
 	}
-	addr := ln.Addr().String()
-	ln.Close()
 	cmd := exec.CommandContext(ctx, bin, "--http", addr, "--read-only", "--log-level", "error")
 	cmd.Env = append(os.Environ(),
 		"INCIDENT_MCP_SECRET="+strings.Repeat("b", 32),
@@ -275,6 +324,9 @@ func startServer(ctx context.Context, bin string, urls map[string]string) (*exec
 		"KASPERSKY_URL="+urls["kaspersky"], "KASPERSKY_TOKEN="+kasperskysim.DefaultToken,
 		"DLP_URL="+urls["dlp"], "DLP_API_KEY="+dlpsim.DefaultAPIKey, "DLP_RATE_LIMIT=1000000000", "DLP_MAX_CONCURRENT=1000000",
 	)
+	if pprofAddr != "" {
+		cmd.Env = append(cmd.Env, "INCIDENT_MCP_PPROF_ADDR="+pprofAddr)
+	}
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, "", fmt.Errorf("start %s: %w", bin, err)

@@ -61,6 +61,16 @@ type Driver interface {
 	ErrorCode(err error) schema.Code
 }
 
+// PrefixLister is implemented by a driver whose upstream pages can hold
+// many more records than a call needs (Kaspersky always serves 100).
+// ListPrefix is List normalizing only the first n records of the page
+// (every one when n <= 0): Page.Unread counts the others and Page.Rest
+// normalizes them from the answer already read, when the call needs them
+// after all. Next, Total and the records are as List gives them.
+type PrefixLister interface {
+	ListPrefix(ctx context.Context, plan *Plan, pos string, n int) (*Page, error)
+}
+
 // Query is what the service asks a driver to plan.
 type Query struct {
 	// Criteria has every time absolute; its IDs are native ids of this
@@ -146,6 +156,12 @@ type Page struct {
 	// Incidents are normalized with ID set to the native id; the service
 	// sets Instance and prefixes the id.
 	Incidents []schema.Incident
+	// Unread counts the records of the page after Incidents that
+	// PrefixLister.ListPrefix did not normalize; 0 from List.
+	Unread int
+	// Rest normalizes those records, without another request; nil when
+	// Unread is 0. It is called at most once.
+	Rest func() ([]schema.Incident, error)
 	// Next is the position of the following page, "" after the last.
 	Next string
 	// Total counts the records the native request selects, when the vendor

@@ -46,6 +46,84 @@ func RunConformanceTests(t *testing.T, h Harness) {
 	t.Run("Order", func(t *testing.T) { testOrder(t, h) })
 	t.Run("Errors", func(t *testing.T) { testErrors(t, h) })
 	t.Run("Writes", func(t *testing.T) { testWrites(t, h) })
+	t.Run("Prefix", func(t *testing.T) { testPrefix(t, h) })
+}
+
+// testPrefix: a driver.PrefixLister's prefix of every page is that page's
+// start, with the rest counted in Unread and the same Next and Total, on the
+// first page, a middle one and the last.
+func testPrefix(t *testing.T, h Harness) {
+	d, _ := h.MakeDriver(t)
+	pl, ok := d.(driver.PrefixLister)
+	if !ok {
+		t.Skip("the driver lists whole pages only")
+	}
+	plan, err := d.Plan(driver.Query{Order: schema.DefaultOrder, PageSize: d.Info().MaxPageSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var positions []string
+	for pos := ""; ; {
+		positions = append(positions, pos)
+		page, err := d.List(t.Context(), plan, pos)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if page.Next == "" {
+			break
+		}
+		pos = page.Next
+	}
+	if len(positions) > 3 {
+		positions = []string{positions[0], positions[len(positions)/2], positions[len(positions)-1]}
+	}
+	for _, pos := range positions {
+		whole, err := d.List(t.Context(), plan, pos)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if whole.Unread != 0 {
+			t.Errorf("List at %q: Unread %d, want 0", pos, whole.Unread)
+		}
+		for _, n := range []int{1, 21, len(whole.Incidents), len(whole.Incidents) + 1, 0} {
+			page, err := pl.ListPrefix(t.Context(), plan, pos, n)
+			if err != nil {
+				t.Fatalf("ListPrefix(%q, %d): %v", pos, n, err)
+			}
+			want := whole.Incidents
+			if n > 0 && n < len(want) {
+				want = want[:n]
+			}
+			if len(page.Incidents) != len(want) || page.Unread != len(whole.Incidents)-len(want) {
+				t.Errorf("ListPrefix(%q, %d): %d records and %d unread; the page holds %d", pos, n, len(page.Incidents), page.Unread, len(whole.Incidents))
+				continue
+			}
+			if (page.Rest == nil) != (page.Unread == 0) {
+				t.Errorf("ListPrefix(%q, %d): %d unread, Rest set %v", pos, n, page.Unread, page.Rest != nil)
+				continue
+			}
+			got := page.Incidents
+			if page.Rest != nil {
+				rest, err := page.Rest()
+				if err != nil {
+					t.Fatalf("ListPrefix(%q, %d).Rest: %v", pos, n, err)
+				}
+				got = append(slices.Clip(got), rest...)
+			}
+			if len(got) != len(whole.Incidents) {
+				t.Errorf("ListPrefix(%q, %d): the prefix and the rest are %d records, the page %d", pos, n, len(got), len(whole.Incidents))
+				continue
+			}
+			for i := range got {
+				if got[i].ID != whole.Incidents[i].ID || got[i].Title != whole.Incidents[i].Title {
+					t.Errorf("ListPrefix(%q, %d) record %d is %s, List's is %s", pos, n, i, got[i].ID, whole.Incidents[i].ID)
+				}
+			}
+			if page.Next != whole.Next || page.Total != whole.Total || page.TotalKnown != whole.TotalKnown {
+				t.Errorf("ListPrefix(%q, %d): next %q total %d/%v; List: %q %d/%v", pos, n, page.Next, page.Total, page.TotalKnown, whole.Next, whole.Total, whole.TotalKnown)
+			}
+		}
+	}
 }
 
 // ListAll pages through everything plan selects.

@@ -327,6 +327,15 @@ func (d *Driver) readableTenants(ctx context.Context) ([]tenant, error) {
 
 // List implements driver.Driver. Positions are page numbers from 1.
 func (d *Driver) List(ctx context.Context, plan *driver.Plan, pos string) (*driver.Page, error) {
+	return d.ListPrefix(ctx, plan, pos, 0)
+}
+
+var _ driver.PrefixLister = (*Driver)(nil)
+
+// ListPrefix implements driver.PrefixLister: Kaspersky's pages are always
+// 100 records, and decoding them was most of a call's CPU when the call
+// needed 21.
+func (d *Driver) ListPrefix(ctx context.Context, plan *driver.Plan, pos string, n int) (*driver.Page, error) {
 	lp, ok := plan.Request.(*listPlan)
 	if !ok {
 		return nil, errors.New("kaspersky: plan from another driver")
@@ -358,19 +367,36 @@ func (d *Driver) List(ctx context.Context, plan *driver.Plan, pos string) (*driv
 		return nil, err
 	}
 	var lr listResponse
-	if err := wire.Decode(resp.body, &lr); err != nil {
+	before := (page - 1) * PageSize
+	// Kaspersky sends Total before the records: with the records needed in
+	// hand, Total says how many more the page holds, and the rest of the
+	// body need not be read.
+	enough := func(decoded int) bool { return lr.Total != nil && *lr.Total >= before+decoded }
+	prefix, err := wire.DecodePrefix[wireIncident](resp.body, "Incidents", n, &lr, enough)
+	if err != nil {
 		return nil, fmt.Errorf("kaspersky list: decode response: %w", err)
 	}
-	out := &driver.Page{RequestID: resp.requestID, RawBytes: len(resp.body), Incidents: make([]schema.Incident, len(lr.Incidents))}
-	for i := range lr.Incidents {
-		out.Incidents[i] = normalize(&lr.Incidents[i])
+	records, unread := prefix.Records, prefix.Unread
+	if unread < 0 {
+		unread = min(PageSize, *lr.Total-before) - len(records)
+	}
+	out := &driver.Page{RequestID: resp.requestID, RawBytes: len(resp.body), Incidents: normalizeAll(records), Unread: unread}
+	if unread > 0 {
+		out.Rest = func() ([]schema.Incident, error) {
+			rest, err := prefix.Rest()
+			if err != nil {
+				return nil, fmt.Errorf("kaspersky list: decode response: %w", err)
+			}
+			return normalizeAll(rest), nil
+		}
 	}
 	// A short page is the last; so is one that reaches Total, which spares
 	// an empty request when Total is a multiple of 100. A Total that is
 	// missing or smaller than what was served is not trusted: paging then
 	// goes on while pages are full, rather than stopping early.
-	full := len(lr.Incidents) >= PageSize
-	if lr.Total != nil && *lr.Total >= (page-1)*PageSize+len(lr.Incidents) {
+	served := len(records) + unread
+	full := served >= PageSize
+	if lr.Total != nil && *lr.Total >= before+served {
 		out.Total, out.TotalKnown = *lr.Total, true
 		full = full && page*PageSize < *lr.Total
 	} else if lr.Total != nil {

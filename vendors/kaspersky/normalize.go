@@ -142,11 +142,11 @@ type wireDetail struct {
 	} `json:"Assets"`
 }
 
-// listResponse is GET /incidents' answer. Total is a pointer so that an
-// answer without it is told apart from a count of zero.
+// listResponse is GET /incidents' answer but for its Incidents, which
+// wire.DecodePrefix reads as wireIncident records. Total is a pointer so
+// that an answer without it is told apart from a count of zero.
 type listResponse struct {
-	Total     *int           `json:"Total"`
-	Incidents []wireIncident `json:"Incidents"`
+	Total *int `json:"Total"`
 }
 
 // vtime reads the vendor's RFC 3339 timestamps. An empty, null or unreadable
@@ -160,6 +160,14 @@ func (t *vtime) UnmarshalJSON(b []byte) error {
 		t.Time = v.UTC()
 	}
 	return nil
+}
+
+func normalizeAll(ws []wireIncident) []schema.Incident {
+	out := make([]schema.Incident, len(ws))
+	for i := range ws {
+		out[i] = normalize(&ws[i])
+	}
+	return out
 }
 
 // normalize maps a Kaspersky record onto the normalized model. Devices and

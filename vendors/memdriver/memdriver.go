@@ -45,6 +45,10 @@ type Config struct {
 	Incidents []schema.Incident
 	// MaxPageSize is the largest page served (DefaultMaxPageSize when 0).
 	MaxPageSize int
+	// FixedPageSize, when set, is the size of every page whatever the query
+	// asks, as Kaspersky serves 100: the service then reads only a prefix
+	// of each page (driver.PrefixLister).
+	FixedPageSize int
 	// Sorts are the orders the "API" can return; nil means created_at
 	// both ways. Other orders come in storage order.
 	Sorts []schema.Order
@@ -59,6 +63,7 @@ type Config struct {
 // Driver serves Config.Incidents. It is safe for concurrent use.
 type Driver struct {
 	info    driver.Info
+	fixed   int
 	lacks   []string
 	sorts   []schema.Order
 	updates []schema.PatchField
@@ -72,6 +77,8 @@ type Driver struct {
 // Calls counts the requests a Driver answered or refused.
 type Calls struct {
 	List, Get int
+	// Prefixes counts the pages listed only in part (ListPrefix).
+	Prefixes int
 	// Writes counts the write requests that reached the store, WritesOK
 	// those it applied.
 	Writes, WritesOK int
@@ -98,9 +105,10 @@ func New(cfg Config) *Driver {
 			schema.PatchClose, schema.PatchReopen, schema.PatchResolution, schema.PatchComment}
 	}
 	vendor := cmp.Or(cfg.Vendor, DefaultVendor)
+	d.fixed = cfg.FixedPageSize
 	d.info = driver.Info{
 		Vendor:      vendor,
-		MaxPageSize: cmp.Or(cfg.MaxPageSize, DefaultMaxPageSize),
+		MaxPageSize: cmp.Or(cfg.FixedPageSize, cfg.MaxPageSize, DefaultMaxPageSize),
 		Sorts:       d.sorts,
 		Updates:     d.updates,
 		Notes:       []string{"an in-memory store: created_at bounds are applied by whole UTC days, the rest is checked locally"},
@@ -174,6 +182,9 @@ func (d *Driver) Plan(q driver.Query) (*driver.Plan, error) {
 	p := &driver.Plan{PageSize: min(max(q.PageSize, 1), d.info.MaxPageSize), Exact: true}
 	if q.PageSize == 0 {
 		p.PageSize = d.info.MaxPageSize
+	}
+	if d.fixed > 0 {
+		p.PageSize = d.fixed
 	}
 	hasField := func(arg string) bool { return !slices.Contains(d.lacks, arg) }
 	if why := driver.Unsatisfiable(d.info.Vendor, c, hasField, schema.Severities, schema.Statuses); c.Impossible || why != "" {
@@ -276,6 +287,24 @@ func (d *Driver) List(ctx context.Context, plan *driver.Plan, pos string) (*driv
 	if end := off + plan.PageSize; end < len(sel) {
 		page.Next = strconv.Itoa(end)
 	}
+	return page, nil
+}
+
+var _ driver.PrefixLister = (*Driver)(nil)
+
+// ListPrefix implements driver.PrefixLister: the first n records of the
+// page List serves. Calls().Prefixes counts the calls that left some unread.
+func (d *Driver) ListPrefix(ctx context.Context, plan *driver.Plan, pos string, n int) (*driver.Page, error) {
+	page, err := d.List(ctx, plan, pos)
+	if err != nil || n <= 0 || n >= len(page.Incidents) {
+		return page, err
+	}
+	rest := page.Incidents[n:]
+	page.Unread, page.Incidents = len(rest), page.Incidents[:n:n]
+	page.Rest = func() ([]schema.Incident, error) { return rest, nil }
+	d.mu.Lock()
+	d.calls.Prefixes++
+	d.mu.Unlock()
 	return page, nil
 }
 

@@ -1,6 +1,12 @@
 package wire
 
 import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 )
@@ -20,3 +26,134 @@ var decodeOptions = json.JoinOptions(
 	jsontext.AllowInvalidUTF8(true),
 	jsontext.AllowDuplicateNames(true),
 )
+
+// Prefix is the part of a list body DecodePrefix decoded, and the way to
+// the rest.
+type Prefix[T any] struct {
+	// Records are the first records of the array.
+	Records []T
+	// Unread counts the records after them; -1 when enough ended the read
+	// before they were counted.
+	Unread int
+
+	body   []byte
+	array  string
+	paused *jsontext.Decoder // positioned at the next record, when enough ended the read
+}
+
+// Rest decodes the records after Records, from the body already read: a
+// scan that needs more than the prefix pays for no second request. It is
+// called at most once.
+func (p *Prefix[T]) Rest() ([]T, error) {
+	if p.paused == nil {
+		if p.Unread == 0 {
+			return nil, nil
+		}
+		// The rest was only counted: decode the array again, whole.
+		all, err := DecodePrefix[T](p.body, p.array, 0, nil, nil)
+		if err != nil {
+			return nil, err
+		}
+		return all.Records[len(p.Records):], nil
+	}
+	dec := p.paused
+	p.paused = nil
+	var out []T
+	for dec.PeekKind() != ']' {
+		var r T
+		if err := json.UnmarshalDecode(dec, &r, decodeOptions); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	if _, err := dec.ReadToken(); err != nil { // ']'
+		return nil, err
+	}
+	return out, nil
+}
+
+// DecodePrefix reads a vendor's list body, a JSON object whose member named
+// array holds the records, decoding only the first n records into T (all of
+// them when n <= 0) and counting the rest without decoding them: a call that
+// needs 21 records of Kaspersky's fixed 100 then pays for 21. The object's
+// other members are decoded into envelope (a pointer to a struct, or nil) as
+// they come, before or after the array.
+//
+// Once n records are decoded, enough (when not nil) is asked whether the
+// members read so far tell the driver all it needs (a total that says how
+// many records the page holds); when it says so, DecodePrefix stops reading
+// and reports Unread as -1. Otherwise the whole body is checked to be one
+// valid JSON object, as Decode does, and it is as tolerant as Decode.
+func DecodePrefix[T any](body []byte, array string, n int, envelope any, enough func(decoded int) bool) (*Prefix[T], error) {
+	p := &Prefix[T]{body: body, array: array}
+	dec := jsontext.NewDecoder(bytes.NewBuffer(body), decodeOptions) // a Buffer is parsed in place, not copied
+	if tok, err := dec.ReadToken(); err != nil {
+		return nil, err
+	} else if tok.Kind() != '{' {
+		return nil, fmt.Errorf("want a JSON object, got %v", tok.Kind())
+	}
+	var member []byte
+	for dec.PeekKind() != '}' {
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return nil, err
+		}
+		name := tok.String() // a token is valid only until the next read
+		if !strings.EqualFold(name, array) || dec.PeekKind() != '[' {
+			v, err := dec.ReadValue()
+			if err != nil {
+				return nil, err
+			}
+			if envelope == nil {
+				continue
+			}
+			// One member at a time: decoding into a struct sets only the
+			// fields present, so the envelope fills up as members come.
+			member, _ = jsontext.AppendQuote(append(member[:0], '{'), name)
+			member = append(append(append(member, ':'), v...), '}')
+			if err := Decode(member, envelope); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		// A duplicate array member replaces the first, as in Decode.
+		p.Records, p.Unread = nil, 0
+		if n <= 0 { // the whole array in one call costs less than one a record
+			if err := json.UnmarshalDecode(dec, &p.Records, decodeOptions); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if _, err := dec.ReadToken(); err != nil { // '['
+			return nil, err
+		}
+		for dec.PeekKind() != ']' {
+			if len(p.Records) >= n {
+				if p.Unread == 0 && enough != nil && enough(len(p.Records)) {
+					p.Unread, p.paused = -1, dec
+					return p, nil
+				}
+				if err := dec.SkipValue(); err != nil {
+					return nil, err
+				}
+				p.Unread++
+				continue
+			}
+			var r T
+			if err := json.UnmarshalDecode(dec, &r, decodeOptions); err != nil {
+				return nil, err
+			}
+			p.Records = append(p.Records, r)
+		}
+		if _, err := dec.ReadToken(); err != nil { // ']'
+			return nil, err
+		}
+	}
+	if _, err := dec.ReadToken(); err != nil { // '}'
+		return nil, err
+	}
+	if _, err := dec.ReadToken(); !errors.Is(err, io.EOF) {
+		return nil, errors.New("invalid data after the top-level JSON object")
+	}
+	return p, nil
+}
