@@ -289,10 +289,18 @@ func freeAddr() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-// cpuProfile fetches a CPU profile of d from the server's pprof listener.
+// cpuProfile fetches a CPU profile of d from the server's pprof listener,
+// and then a heap profile beside it (.heap instead of .pprof).
 func cpuProfile(ctx context.Context, addr string, d time.Duration, file string) error {
 	secs := max(1, int(d/time.Second))
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, secs), nil)
+	if err := fetchProfile(ctx, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, secs), file); err != nil {
+		return err
+	}
+	return fetchProfile(ctx, fmt.Sprintf("http://%s/debug/pprof/heap", addr), strings.TrimSuffix(file, ".pprof")+".heap")
+}
+
+func fetchProfile(ctx context.Context, url, file string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
 	}

@@ -15,10 +15,22 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 )
 
+// defaultGCPercent replaces Go's GOGC=100 unless GOGC is set. The server's
+// live heap is a few megabytes while a list call allocates a few hundred
+// kilobytes, so at 100 the collector ran every few dozen calls and took about
+// a third of the CPU of a call (make bench-load: 1.8 ms of CPU per call at
+// 100, 1.1 ms at 400); at 400 the heap stays within some 50 MB. GOMEMLIMIT
+// bounds it where memory is tight.
+const defaultGCPercent = 400
+
 func main() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGCPercent)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	stop()

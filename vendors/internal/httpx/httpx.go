@@ -86,6 +86,25 @@ type Client struct {
 	cfg      Config
 	breaker  *gobreaker.TwoStepCircuitBreaker[struct{}]
 	openedAt atomic.Int64 // unix nanoseconds of the last trip
+	lastBody atomic.Int64 // size of the last body read, to size the next read
+}
+
+// readBody reads at most MaxBody+1 bytes of resp's body into one buffer
+// sized up front, from Content-Length or else the last body's size: reading
+// a list page of a few hundred kilobytes into a growing slice copied it
+// over a dozen times.
+func (c *Client) readBody(resp *http.Response) ([]byte, error) {
+	limit := c.cfg.MaxBody + 1
+	size := resp.ContentLength
+	if size < 0 {
+		last := c.lastBody.Load()
+		size = last + last/8
+	}
+	var buf bytes.Buffer
+	buf.Grow(int(min(max(size+bytes.MinRead, 4<<10), limit)))
+	_, err := buf.ReadFrom(io.LimitReader(resp.Body, limit))
+	c.lastBody.Store(int64(buf.Len()))
+	return buf.Bytes(), err
 }
 
 // New returns a client for cfg.
@@ -316,7 +335,7 @@ func (c *Client) roundTrip(ctx context.Context, req *Request) attempt {
 		return attempt{err: err, sent: sent.Load()}
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.MaxBody+1))
+	b, err := c.readBody(resp)
 	c.observe(req, resp.StatusCode, start)
 	switch {
 	case err != nil:

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -241,4 +242,27 @@ func TestWindowLimiter(t *testing.T) {
 	if err := l.Wait(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("a place past the deadline: %v, want deadline exceeded at once", err)
 	}
+}
+
+// TestWindowLimiterMemory: a limit far above the request rate costs memory
+// for the requests made within a window, not for the limit: a limit of a
+// million a second once allocated 24 MB up front.
+func TestWindowLimiterMemory(t *testing.T) {
+	clock := time.Now()
+	now := func() time.Time { return clock }
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	l := httpx.NewWindowLimiter(1_000_000, time.Second, 0, now, nil)
+	for range 5000 {
+		clock = clock.Add(10 * time.Millisecond) // 100 a second, for 50 seconds
+		if err := l.Wait(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {
+		t.Errorf("5,000 requests at 100/s allocated %d KB", grew>>10)
+	}
+	runtime.KeepAlive(l)
 }

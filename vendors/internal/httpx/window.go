@@ -21,9 +21,13 @@ type WindowLimiter struct {
 	now    func() time.Time
 	sleep  func(context.Context, time.Duration) error
 
-	mu   sync.Mutex
-	ring []time.Time // the last n reserved send times, oldest at next
-	next int
+	mu sync.Mutex
+	// times are the reserved send times that may still count against a
+	// request, oldest first, and first is the sequence number of times[0].
+	// A time a window old is dropped: a limit of a million a second then
+	// costs memory for the requests really made, not for a million.
+	times []time.Time
+	first uint64
 }
 
 // NewWindowLimiter admits n requests per window, each window stretched by
@@ -37,7 +41,7 @@ func NewWindowLimiter(n int, window, margin time.Duration, now func() time.Time,
 	if sleep == nil {
 		sleep = wire.Sleep
 	}
-	return &WindowLimiter{n: max(n, 1), window: window + margin, now: now, sleep: sleep, ring: make([]time.Time, max(n, 1))}
+	return &WindowLimiter{n: max(n, 1), window: window + margin, now: now, sleep: sleep}
 }
 
 // Wait blocks until the request may leave. When that time is past ctx's
@@ -45,18 +49,22 @@ func NewWindowLimiter(n int, window, margin time.Duration, now func() time.Time,
 func (l *WindowLimiter) Wait(ctx context.Context) error {
 	l.mu.Lock()
 	now := l.now()
+	drop := 0
+	for drop < len(l.times) && !l.times[drop].Add(l.window).After(now) {
+		drop++
+	}
+	l.times, l.first = l.times[drop:], l.first+uint64(drop)
 	at := now
-	if oldest := l.ring[l.next]; !oldest.IsZero() {
-		at = later(now, oldest.Add(l.window))
+	if len(l.times) >= l.n {
+		at = later(now, l.times[len(l.times)-l.n].Add(l.window))
 	}
 	if dl, ok := ctx.Deadline(); ok && at.After(dl) {
 		l.mu.Unlock()
 		return fmt.Errorf("the next request may leave at %s (at most %d per %s), after this call's deadline: %w",
 			at.UTC().Format(time.RFC3339Nano), l.n, l.window, context.DeadlineExceeded)
 	}
-	i := l.next
-	l.ring[i] = at
-	l.next = (i + 1) % l.n
+	seq := l.first + uint64(len(l.times))
+	l.times = append(l.times, at)
 	l.mu.Unlock()
 	if d := at.Sub(now); d > 0 {
 		if err := l.sleep(ctx, d); err != nil {
@@ -66,8 +74,10 @@ func (l *WindowLimiter) Wait(ctx context.Context) error {
 		// when the request really leaves, unless a later request already
 		// counted from it.
 		l.mu.Lock()
-		if l.ring[i].Equal(at) {
-			l.ring[i] = later(at, l.now())
+		if seq >= l.first {
+			if i := seq - l.first; i < uint64(len(l.times)) && l.times[i].Equal(at) {
+				l.times[i] = later(at, l.now())
+			}
 		}
 		l.mu.Unlock()
 	}
