@@ -54,8 +54,11 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var err error
-	if len(os.Args) > 1 && os.Args[1] == "simulators" {
-		err = serveSimulators(ctx, os.Stdout)
+	if len(os.Args) > 2 && os.Args[1] == "simulators" {
+		var latency time.Duration
+		if latency, err = time.ParseDuration(os.Args[2]); err == nil {
+			err = serveSimulators(ctx, latency, os.Stdout)
+		}
 	} else {
 		err = bench(ctx, os.Args[1:], os.Stdout)
 	}
@@ -72,6 +75,7 @@ type options struct {
 	vendors  []string
 	pageSize int
 	profile  string // file name prefix of CPU profiles; needs a server built with -tags pprof
+	latency  time.Duration
 }
 
 func bench(ctx context.Context, args []string, out io.Writer) error {
@@ -83,6 +87,7 @@ func bench(ctx context.Context, args []string, out io.Writer) error {
 	fs.StringVar(&clients, "clients", "1,4,16,64", "concurrent MCP sessions, comma-separated")
 	fs.StringVar(&vendors, "vendors", "eset,kaspersky,dlp", "instances to measure, comma-separated")
 	fs.IntVar(&o.pageSize, "page-size", 20, "page_size of every call")
+	fs.DurationVar(&o.latency, "upstream-latency", 0, "delay every simulator answer by this much, as a vendor API across a network would (0: loopback only)")
 	fs.StringVar(&o.profile, "cpuprofile", "", "write the server's CPU profile of each vendor's largest measurement to `PREFIX`-<vendor>.pprof (server built with -tags pprof)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -96,7 +101,7 @@ func bench(ctx context.Context, args []string, out io.Writer) error {
 	}
 	o.vendors = strings.Split(vendors, ",")
 
-	sims, urls, err := startSimulators(ctx)
+	sims, urls, err := startSimulators(ctx, o.latency)
 	if err != nil {
 		return err
 	}
@@ -113,10 +118,13 @@ func bench(ctx context.Context, args []string, out io.Writer) error {
 	}
 	defer stopProcess(srv)
 
-	fmt.Fprintf(out, "bench-load: %s, %d CPUs, %s per measurement, filter status=[open,in_progress] created_after=30d page_size=%d\n",
-		o.server, runtime.NumCPU(), o.duration, o.pageSize)
-	const row = "%-10s %7v %8v %11v %8v %8v %9v %13v %9v %6v\n"
-	fmt.Fprintf(out, row, "vendor", "clients", "calls/s", "CPU ms/call", "p50 ms", "p99 ms", "upstream", "direct p50 ms", "vs direct", "RSS MB")
+	fmt.Fprintf(out, "bench-load: %s, %d CPUs, %s per measurement, upstream latency %s, filter status=[open,in_progress] created_after=30d page_size=%d\n",
+		o.server, runtime.NumCPU(), o.duration, o.latency, o.pageSize)
+	// server-alone calls/s is what the server's CPU per call allows on all
+	// the machine's cores, with the simulators and this driver elsewhere;
+	// calls/s is what this run reached, sharing the cores with them.
+	const row = "%-10s %7v %8v %11v %17v %8v %8v %9v %13v %9v %9v %6v\n"
+	fmt.Fprintf(out, row, "vendor", "clients", "calls/s", "CPU ms/call", "server-alone/s", "p50 ms", "p99 ms", "upstream", "direct p50 ms", "vs direct", "added ms", "RSS MB")
 	for _, v := range o.vendors {
 		sessions, err := openSessions(ctx, endpoint, slices.Max(o.clients))
 		if err != nil {
@@ -151,9 +159,11 @@ func bench(ctx context.Context, args []string, out io.Writer) error {
 				}
 			}
 			d := measureDirect(ctx, replay, n, o.duration)
-			fmt.Fprintf(out, row, v, n, fmt.Sprintf("%.0f", m.rate), fmt.Sprintf("%.2f", m.cpuPerCall), fmt.Sprintf("%.2f", ms(m.p50)),
+			fmt.Fprintf(out, row, v, n, fmt.Sprintf("%.0f", m.rate), fmt.Sprintf("%.2f", m.cpuPerCall),
+				fmt.Sprintf("%.0f", float64(runtime.NumCPU())*1000/max(m.cpuPerCall, 0.001)), fmt.Sprintf("%.2f", ms(m.p50)),
 				fmt.Sprintf("%.2f", ms(m.p99)), len(replay), fmt.Sprintf("%.2f", ms(d.p50)),
-				fmt.Sprintf("%.1fx", float64(m.p50)/float64(max(d.p50, 1))), fmt.Sprintf("%.0f", float64(m.rss)/(1<<20)))
+				fmt.Sprintf("%.1fx", float64(m.p50)/float64(max(d.p50, 1))), fmt.Sprintf("%.2f", ms(m.p50-d.p50)),
+				fmt.Sprintf("%.0f", float64(m.rss)/(1<<20)))
 		}
 		closeSessions(sessions)
 	}
@@ -173,7 +183,7 @@ const recordPath = "/_bench/record"
 // serveSimulators runs the three simulators on loopback ports without rate
 // limits, prints their URLs as one JSON line and serves until ctx ends or
 // stdin closes (the parent went away).
-func serveSimulators(ctx context.Context, out io.Writer) error {
+func serveSimulators(ctx context.Context, latency time.Duration, out io.Writer) error {
 	now := time.Now().UTC().Truncate(time.Second)
 	const seed, size = demo.DefaultSeed, demo.DefaultIncidents
 	handlers := map[string]http.Handler{
@@ -187,7 +197,7 @@ func serveSimulators(ctx context.Context, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		srv := &http.Server{Handler: &recorder{next: h}, ReadHeaderTimeout: 10 * time.Second}
+		srv := &http.Server{Handler: &recorder{next: h, latency: latency}, ReadHeaderTimeout: 10 * time.Second}
 		go srv.Serve(ln)
 		defer srv.Close()
 		urls[name] = "http://" + ln.Addr().String()
@@ -207,10 +217,11 @@ func serveSimulators(ctx context.Context, out io.Writer) error {
 // recorder keeps the API requests a simulator receives while recording is
 // on, so the load driver can send the same requests directly.
 type recorder struct {
-	next http.Handler
-	on   atomic.Bool
-	mu   sync.Mutex
-	reqs []recorded
+	next    http.Handler
+	latency time.Duration // added to every API answer
+	on      atomic.Bool
+	mu      sync.Mutex
+	reqs    []recorded
 }
 
 type recorded struct {
@@ -243,17 +254,20 @@ func (rc *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rc.reqs = append(rc.reqs, recorded{Method: r.Method, URI: r.URL.RequestURI(), Header: r.Header.Clone(), Body: body})
 		rc.mu.Unlock()
 	}
+	if rc.latency > 0 {
+		time.Sleep(rc.latency)
+	}
 	rc.next.ServeHTTP(w, r)
 }
 
 // --- processes ---------------------------------------------------------
 
-func startSimulators(ctx context.Context) (*exec.Cmd, map[string]string, error) {
+func startSimulators(ctx context.Context, latency time.Duration) (*exec.Cmd, map[string]string, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, nil, err
 	}
-	cmd := exec.CommandContext(ctx, self, "simulators")
+	cmd := exec.CommandContext(ctx, self, "simulators", latency.String())
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
