@@ -208,6 +208,15 @@ func (d *Driver) listPath() string { return d.c.prefix + "/incidents/list" }
 
 // List implements driver.Driver.
 func (d *Driver) List(ctx context.Context, plan *driver.Plan, pos string) (*driver.Page, error) {
+	return d.ListPrefix(ctx, plan, pos, 0)
+}
+
+var _ driver.PrefixLister = (*Driver)(nil)
+
+// ListPrefix implements driver.PrefixLister: a filter DLP cannot express
+// exactly (a time bound finer than its dates) reads pages of 100 for an
+// answer of 20, and only the records the answer takes are normalized.
+func (d *Driver) ListPrefix(ctx context.Context, plan *driver.Plan, pos string, n int) (*driver.Page, error) {
 	req, ok := plan.Request.(ListRequest)
 	if !ok {
 		return nil, errors.New("dlp: plan from another driver")
@@ -218,18 +227,33 @@ func (d *Driver) List(ctx context.Context, plan *driver.Plan, pos string) (*driv
 		return nil, err
 	}
 	var lp pageWire
-	if err := wire.Decode(resp.body, &lp); err != nil {
+	prefix, err := wire.DecodePrefix[summaryWire](resp.body, "resources", n, &lp, nil)
+	if err != nil {
 		return nil, fmt.Errorf("dlp list: decode response (request-id %s): %w", resp.requestID, err)
 	}
-	page := &driver.Page{Next: lp.NextPageID, RequestID: resp.requestID, RawBytes: len(resp.body), Warnings: warnings(lp.Errors)}
+	page := &driver.Page{Next: lp.NextPageID, RequestID: resp.requestID, RawBytes: len(resp.body), Warnings: warnings(lp.Errors),
+		Incidents: normalizeSummaries(prefix.Records), Unread: prefix.Unread}
 	if lp.TotalCount != nil {
 		page.Total, page.TotalKnown = *lp.TotalCount, true
 	}
-	page.Incidents = make([]schema.Incident, len(lp.Resources))
-	for i := range lp.Resources {
-		page.Incidents[i] = normalize(&lp.Resources[i].wireIncident, false)
+	if page.Unread > 0 {
+		page.Rest = func() ([]schema.Incident, error) {
+			rest, err := prefix.Rest()
+			if err != nil {
+				return nil, fmt.Errorf("dlp list: decode response (request-id %s): %w", resp.requestID, err)
+			}
+			return normalizeSummaries(rest), nil
+		}
 	}
 	return page, nil
+}
+
+func normalizeSummaries(ws []summaryWire) []schema.Incident {
+	out := make([]schema.Incident, len(ws))
+	for i := range ws {
+		out[i] = normalize(&ws[i].wireIncident, false)
+	}
+	return out
 }
 
 func (d *Driver) list(ctx context.Context, req ListRequest) (*listResponse, *response, error) {
