@@ -330,7 +330,7 @@ func fetchProfile(ctx context.Context, url, file string) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(file, b, 0o644)
+	return os.WriteFile(file, b, 0o600)
 }
 
 func startServer(ctx context.Context, bin string, urls map[string]string, pprofAddr string) (*exec.Cmd, string, error) {

@@ -1,6 +1,7 @@
 // Package wire holds the small pieces every vendor driver's client shares:
-// a sleep that ends with its context, and the inversion of a driver's
-// mapping table (normalized → vendor from vendor → normalized).
+// a sleep that ends with its context, the inversion of a driver's mapping
+// table (normalized → vendor from vendor → normalized), and the decoding of
+// vendor bodies in one pass, or of only the first records of a list page.
 package wire
 
 import (
