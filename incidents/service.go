@@ -364,7 +364,7 @@ type scanJob struct {
 // from the share that matched so far in this listing, with a margin; 0
 // (all) when nothing matched yet.
 func (j *scanJob) expect(need int) int {
-	if j.plan.Exact && j.prog.Where == "" {
+	if everyRecordMatches(j.plan, j.prog) {
 		return need
 	}
 	seen, hits := j.seen+j.res.Scan.Scanned, j.hits+len(j.res.Incidents)
@@ -584,11 +584,17 @@ func planPages(d driver.Driver, q driver.Query, pageSize, vendorMax int, prog *s
 	}
 	q.PageSize = min(max(5*pageSize, 100), vendorMax)
 	plan, err := d.Plan(q)
-	if err != nil || !plan.Exact || prog.Where != "" || q.PageSize == min(pageSize+1, vendorMax) {
+	if err != nil || !everyRecordMatches(plan, prog) || q.PageSize == min(pageSize+1, vendorMax) {
 		return plan, err
 	}
 	q.PageSize = min(pageSize+1, vendorMax)
 	return d.Plan(q)
+}
+
+// everyRecordMatches reports whether each record plan selects passes the
+// local check: the vendor's selection is exact and there is no `where`.
+func everyRecordMatches(plan *driver.Plan, prog *schema.Program) bool {
+	return plan.Exact && prog.Where == ""
 }
 
 func emptyHint(res *ListResult) string {

@@ -1,6 +1,7 @@
 package tools
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -21,40 +22,60 @@ func renderList(res *incidents.ListResult, explain bool) string {
 		fmt.Fprintf(&b, "plan for %s (%s), not executed\n", q.Instance, q.Vendor)
 	default:
 		fmt.Fprintf(&b, "%d incident(s) from %s (%s)", len(res.Incidents), q.Instance, q.Vendor)
-		if res.Total != nil {
-			fmt.Fprintf(&b, ", %d match in total", *res.Total)
-		}
-		if res.HasMore {
-			b.WriteString("; more: call again with cursor=" + res.NextCursor)
-		} else {
-			b.WriteString("; no more")
-		}
-		b.WriteString("\n")
+		writePaging(&b, res.Total, res.HasMore, res.NextCursor)
 	}
-	for i := range res.Incidents {
-		b.WriteString(incidentLine(&res.Incidents[i]))
-		b.WriteString("\n")
-	}
-	for _, n := range res.Notes {
-		b.WriteString("note: " + n + "\n")
-	}
-	fmt.Fprintf(&b, "query: now=%s order=%s", q.Now.Format(time.RFC3339), q.OrderBy)
-	if args := appliedArgs(&q.Filter); args != "" {
-		b.WriteString(" " + args)
-	}
-	if q.Where != "" {
-		b.WriteString(" where=" + q.Where)
-	}
+	writeIncidents(&b, res.Incidents)
+	writeQuery(&b, res.Notes, q.Now, q.OrderBy, &q.Filter, q.Where)
 	b.WriteString("\nnative request: ")
 	// Without HTML escaping: a model should read ">=", not "\u003e=".
-	enc := json.NewEncoder(&b)
+	var native bytes.Buffer
+	enc := json.NewEncoder(&native)
 	enc.SetEscapeHTML(false)
 	enc.Encode(q.Native)
-	trimNewline(&b)
+	b.Write(bytes.TrimSuffix(native.Bytes(), []byte("\n")))
 	if len(q.Pushed) > 0 {
 		fmt.Fprintf(&b, "\npushed to vendor: %s; every record re-checked locally", strings.Join(q.Pushed, ", "))
 	}
 	return b.String()
+}
+
+// writePaging ends a list's summary line: the total when known, and how to
+// go on.
+func writePaging(b *strings.Builder, total *int, hasMore bool, cursor string) {
+	if total != nil {
+		fmt.Fprintf(b, ", %d match in total", *total)
+	}
+	if hasMore {
+		b.WriteString("; more: call again with cursor=" + cursor)
+	} else {
+		b.WriteString("; no more")
+	}
+	b.WriteString("\n")
+}
+
+func writeIncidents(b *strings.Builder, incs []schema.Incident) {
+	for i := range incs {
+		b.WriteString(incidentLine(&incs[i]))
+		b.WriteString("\n")
+	}
+}
+
+// writeQuery writes the notes and the query as the service applied it; an
+// order of "" is left out (counts have none).
+func writeQuery(b *strings.Builder, notes []string, now time.Time, order string, c *schema.Criteria, where string) {
+	for _, n := range notes {
+		b.WriteString("note: " + n + "\n")
+	}
+	b.WriteString("query: now=" + now.Format(time.RFC3339))
+	if order != "" {
+		b.WriteString(" order=" + order)
+	}
+	if args := appliedArgs(c); args != "" {
+		b.WriteString(" " + args)
+	}
+	if where != "" {
+		b.WriteString(" where=" + where)
+	}
 }
 
 // appliedArgs echoes every structured argument as the service applied it:
@@ -105,14 +126,6 @@ func stringsOf[T ~string](vals []T) []string {
 		out[i] = string(v)
 	}
 	return out
-}
-
-func trimNewline(b *strings.Builder) {
-	s := b.String()
-	if strings.HasSuffix(s, "\n") {
-		b.Reset()
-		b.WriteString(s[:len(s)-1])
-	}
 }
 
 // leanListRecord drops from a list record what the page already says, what

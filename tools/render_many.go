@@ -6,7 +6,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/incident-mcp/incident-mcp/incidents"
 )
@@ -20,32 +19,13 @@ func renderMany(res *incidents.ManyResult, explain bool) string {
 		fmt.Fprintf(&b, "plan over %s, not executed\n", strings.Join(q.Instances, ", "))
 	} else {
 		fmt.Fprintf(&b, "%d incident(s) from %s", len(res.Incidents), strings.Join(q.Instances, ", "))
-		if res.Total != nil {
-			fmt.Fprintf(&b, ", %d match in total", *res.Total)
-		}
-		if res.HasMore {
-			b.WriteString("; more: call again with cursor=" + res.NextCursor)
-		} else {
-			b.WriteString("; no more")
-		}
-		b.WriteString("\n")
+		writePaging(&b, res.Total, res.HasMore, res.NextCursor)
 	}
-	for i := range res.Incidents {
-		b.WriteString(incidentLine(&res.Incidents[i]) + "\n")
-	}
+	writeIncidents(&b, res.Incidents)
 	for _, st := range res.Instances {
 		b.WriteString(statusLine(st) + "\n")
 	}
-	for _, n := range res.Notes {
-		b.WriteString("note: " + n + "\n")
-	}
-	fmt.Fprintf(&b, "query: now=%s order=%s", q.Now.Format(time.RFC3339), q.OrderBy)
-	if w := appliedArgs(&q.Filter); w != "" {
-		b.WriteString(" " + w)
-	}
-	if q.Where != "" {
-		b.WriteString(" where=" + q.Where)
-	}
+	writeQuery(&b, res.Notes, q.Now, q.OrderBy, &q.Filter, q.Where)
 	return b.String()
 }
 
@@ -93,15 +73,6 @@ func renderCount(res *incidents.CountResult) string {
 	for _, st := range res.Instances {
 		b.WriteString(statusLine(st) + "\n")
 	}
-	for _, n := range res.Notes {
-		b.WriteString("note: " + n + "\n")
-	}
-	fmt.Fprintf(&b, "query: now=%s", res.Query.Now.Format(time.RFC3339))
-	if w := appliedArgs(&res.Query.Filter); w != "" {
-		b.WriteString(" " + w)
-	}
-	if res.Query.Where != "" {
-		b.WriteString(" where=" + res.Query.Where)
-	}
+	writeQuery(&b, res.Notes, res.Query.Now, "", &res.Query.Filter, res.Query.Where)
 	return b.String()
 }

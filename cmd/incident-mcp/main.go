@@ -21,10 +21,10 @@ import (
 
 // defaultGCPercent replaces Go's GOGC=100 unless GOGC is set. The server's
 // live heap is a few megabytes while a list call allocates a few hundred
-// kilobytes, so at 100 the collector ran every few dozen calls and took about
-// a third of the CPU of a call (make bench-load: 1.8 ms of CPU per call at
-// 100, 1.1 ms at 400); at 400 the heap stays within some 50 MB. GOMEMLIMIT
-// bounds it where memory is tight.
+// kilobytes, so at 100 the collector ran often and took about a third of the
+// CPU of a call (make bench-load, ESET, 16 clients, one run: 1.8 ms of CPU
+// per call at 100, 1.1 ms at 400). At 400 the RSS under load stayed within
+// about 45-90 MB; GOMEMLIMIT bounds it where memory is tight.
 const defaultGCPercent = 400
 
 func main() {

@@ -231,29 +231,15 @@ func (d *Driver) ListPrefix(ctx context.Context, plan *driver.Plan, pos string, 
 	if err != nil {
 		return nil, fmt.Errorf("dlp list: decode response (request-id %s): %w", resp.requestID, err)
 	}
-	page := &driver.Page{Next: lp.NextPageID, RequestID: resp.requestID, RawBytes: len(resp.body), Warnings: warnings(lp.Errors),
-		Incidents: normalizeSummaries(prefix.Records), Unread: prefix.Unread}
+	page := &driver.Page{Next: lp.NextPageID, RequestID: resp.requestID, RawBytes: len(resp.body), Warnings: warnings(lp.Errors)}
 	if lp.TotalCount != nil {
 		page.Total, page.TotalKnown = *lp.TotalCount, true
 	}
-	if page.Unread > 0 {
-		page.Rest = func() ([]schema.Incident, error) {
-			rest, err := prefix.Rest()
-			if err != nil {
-				return nil, fmt.Errorf("dlp list: decode response (request-id %s): %w", resp.requestID, err)
-			}
-			return normalizeSummaries(rest), nil
-		}
-	}
+	wire.FillPage(page, prefix, func(s *summaryWire) schema.Incident { return normalize(&s.wireIncident, false) },
+		func(err error) error {
+			return fmt.Errorf("dlp list: decode response (request-id %s): %w", resp.requestID, err)
+		})
 	return page, nil
-}
-
-func normalizeSummaries(ws []summaryWire) []schema.Incident {
-	out := make([]schema.Incident, len(ws))
-	for i := range ws {
-		out[i] = normalize(&ws[i].wireIncident, false)
-	}
-	return out
 }
 
 func (d *Driver) list(ctx context.Context, req ListRequest) (*listResponse, *response, error) {

@@ -55,7 +55,7 @@ func benchDecode(b *testing.B, n int) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		return normalizeAll(p.Records)
+		return wire.Normalize(p.Records, normalize)
 	}
 	page := decode(0)
 	if len(page) != PageSize || len(page[0].Devices) == 0 {

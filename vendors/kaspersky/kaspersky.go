@@ -370,31 +370,22 @@ func (d *Driver) ListPrefix(ctx context.Context, plan *driver.Plan, pos string, 
 	before := (page - 1) * PageSize
 	// Kaspersky sends Total before the records: with the records needed in
 	// hand, Total says how many more the page holds, and the rest of the
-	// body need not be read.
+	// body need not be parsed.
 	enough := func(decoded int) bool { return lr.Total != nil && *lr.Total >= before+decoded }
 	prefix, err := wire.DecodePrefix[wireIncident](resp.body, "Incidents", n, &lr, enough)
 	if err != nil {
 		return nil, fmt.Errorf("kaspersky list: decode response: %w", err)
 	}
-	records, unread := prefix.Records, prefix.Unread
-	if unread < 0 {
-		unread = min(PageSize, *lr.Total-before) - len(records)
+	if prefix.Unread < 0 {
+		prefix.Unread = min(PageSize, *lr.Total-before) - len(prefix.Records)
 	}
-	out := &driver.Page{RequestID: resp.requestID, RawBytes: len(resp.body), Incidents: normalizeAll(records), Unread: unread}
-	if unread > 0 {
-		out.Rest = func() ([]schema.Incident, error) {
-			rest, err := prefix.Rest()
-			if err != nil {
-				return nil, fmt.Errorf("kaspersky list: decode response: %w", err)
-			}
-			return normalizeAll(rest), nil
-		}
-	}
+	out := &driver.Page{RequestID: resp.requestID, RawBytes: len(resp.body)}
+	wire.FillPage(out, prefix, normalize, func(err error) error { return fmt.Errorf("kaspersky list: decode response: %w", err) })
 	// A short page is the last; so is one that reaches Total, which spares
 	// an empty request when Total is a multiple of 100. A Total that is
 	// missing or smaller than what was served is not trusted: paging then
 	// goes on while pages are full, rather than stopping early.
-	served := len(records) + unread
+	served := len(prefix.Records) + prefix.Unread
 	full := served >= PageSize
 	if lr.Total != nil && *lr.Total >= before+served {
 		out.Total, out.TotalKnown = *lr.Total, true

@@ -162,14 +162,6 @@ func (t *vtime) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-func normalizeAll(ws []wireIncident) []schema.Incident {
-	out := make([]schema.Incident, len(ws))
-	for i := range ws {
-		out[i] = normalize(&ws[i])
-	}
-	return out
-}
-
 // normalize maps a Kaspersky record onto the normalized model. Devices and
 // users are only there when the request asked withAffected.
 func normalize(w *wireIncident) schema.Incident {
