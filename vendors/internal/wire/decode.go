@@ -36,8 +36,9 @@ type Prefix[T any] struct {
 	// before they were counted.
 	Unread int
 
-	body   []byte
-	array  string
+	// rest is the body's text of the counted records: from the comma
+	// after the last decoded record to the array's closing bracket.
+	rest   []byte
 	paused *jsontext.Decoder // positioned at the next record, when enough ended the read
 }
 
@@ -46,15 +47,16 @@ type Prefix[T any] struct {
 // called at most once.
 func (p *Prefix[T]) Rest() ([]T, error) {
 	if p.paused == nil {
-		if p.Unread == 0 {
+		if p.Unread <= 0 {
 			return nil, nil
 		}
-		// The rest was only counted: decode the array again, whole.
-		all, err := DecodePrefix[T](p.body, p.array, 0, nil, nil)
-		if err != nil {
+		// The rest was only counted: decode its text as an array of its own.
+		text := bytes.TrimLeft(p.rest, " \t\r\n")
+		var out []T
+		if err := json.Unmarshal(append([]byte{'['}, text[1:]...), &out, decodeOptions); err != nil { // text[0] is the comma
 			return nil, err
 		}
-		return all.Records[len(p.Records):], nil
+		return out, nil
 	}
 	dec := p.paused
 	p.paused = nil
@@ -85,7 +87,7 @@ func (p *Prefix[T]) Rest() ([]T, error) {
 // and reports Unread as -1. Otherwise the whole body is checked to be one
 // valid JSON object, as Decode does, and it is as tolerant as Decode.
 func DecodePrefix[T any](body []byte, array string, n int, envelope any, enough func(decoded int) bool) (*Prefix[T], error) {
-	p := &Prefix[T]{body: body, array: array}
+	p := &Prefix[T]{}
 	dec := jsontext.NewDecoder(bytes.NewBuffer(body), decodeOptions) // a Buffer is parsed in place, not copied
 	if tok, err := dec.ReadToken(); err != nil {
 		return nil, err
@@ -117,7 +119,7 @@ func DecodePrefix[T any](body []byte, array string, n int, envelope any, enough 
 			continue
 		}
 		// A duplicate array member replaces the first, as in Decode.
-		p.Records, p.Unread = nil, 0
+		p.Records, p.Unread, p.rest = nil, 0, nil
 		if n <= 0 { // the whole array in one call costs less than one a record
 			if err := json.UnmarshalDecode(dec, &p.Records, decodeOptions); err != nil {
 				return nil, err
@@ -127,11 +129,15 @@ func DecodePrefix[T any](body []byte, array string, n int, envelope any, enough 
 		if _, err := dec.ReadToken(); err != nil { // '['
 			return nil, err
 		}
+		restAt := int64(-1)
 		for dec.PeekKind() != ']' {
 			if len(p.Records) >= n {
-				if p.Unread == 0 && enough != nil && enough(len(p.Records)) {
-					p.Unread, p.paused = -1, dec
-					return p, nil
+				if p.Unread == 0 {
+					if enough != nil && enough(len(p.Records)) {
+						p.Unread, p.paused = -1, dec
+						return p, nil
+					}
+					restAt = dec.InputOffset()
 				}
 				if err := dec.SkipValue(); err != nil {
 					return nil, err
@@ -147,6 +153,9 @@ func DecodePrefix[T any](body []byte, array string, n int, envelope any, enough 
 		}
 		if _, err := dec.ReadToken(); err != nil { // ']'
 			return nil, err
+		}
+		if restAt >= 0 {
+			p.rest = body[restAt:dec.InputOffset()]
 		}
 	}
 	if _, err := dec.ReadToken(); err != nil { // '}'
