@@ -148,7 +148,7 @@ func (o *OAuth) Authenticate(ctx context.Context, raw string) (caller.Identity, 
 	if name == "" {
 		return caller.Identity{}, fmt.Errorf("%w: neither sub nor client_id", errInvalidToken)
 	}
-	return caller.Identity{Name: name, Method: "oauth"}, nil
+	return caller.Identity{Name: name, Method: caller.MethodOAuth}, nil
 }
 
 func contains(list []string, s string) bool {

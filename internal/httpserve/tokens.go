@@ -115,7 +115,7 @@ func (t *Tokens) Authenticate(_ context.Context, token string) (caller.Identity,
 	if found < 0 {
 		return caller.Identity{}, errInvalidToken
 	}
-	return caller.Identity{Name: entries[found].name, Method: "token"}, nil
+	return caller.Identity{Name: entries[found].name, Method: caller.MethodToken}, nil
 }
 
 // Challenge is the WWW-Authenticate value of a 401.
