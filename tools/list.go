@@ -15,7 +15,7 @@ import (
 
 // ListArgs are the arguments of list_incidents.
 type ListArgs struct {
-	Instance      Instances `json:"instance,omitempty" jsonschema_description:"Name, list of names, or '*' (default: all)."`
+	Instance      Instances `json:"instance,omitempty" jsonschema_description:"Comma-separated names or '*' (default: all)."`
 	Severity      []string  `json:"severity,omitempty" jsonschema_description:"Any of these severities."`
 	MinSeverity   string    `json:"min_severity,omitempty" jsonschema_description:"This severity or above."`
 	Status        []string  `json:"status,omitempty" jsonschema_description:"Any of these statuses."`
@@ -49,10 +49,16 @@ func (a *ListArgs) filter() schema.Filter {
 	}
 }
 
-// Instances is the instance argument: one name or a list of names.
+// Instances is the instance argument: one name, names separated by commas,
+// or (from earlier clients) a list of names.
 type Instances []string
 
-// UnmarshalJSON accepts a string or a list of strings.
+// InstanceHeader is the x-mcp-header of the instance argument: a gateway
+// routes and meters on Mcp-Param-Instance without parsing the body, and
+// the server refuses a request whose header and body disagree.
+const InstanceHeader = "Instance"
+
+// UnmarshalJSON accepts a string of comma-separated names or a list.
 func (in *Instances) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
 	if len(b) > 0 && b[0] == '"' {
@@ -60,7 +66,7 @@ func (in *Instances) UnmarshalJSON(b []byte) error {
 		if err := json.Unmarshal(b, &s); err != nil {
 			return err
 		}
-		*in = Instances{s}
+		*in = strings.Split(s, ",")
 		return nil
 	}
 	var l []string
@@ -71,9 +77,10 @@ func (in *Instances) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// JSONSchema is a string or a list of strings.
+// JSONSchema is a string, so that it can travel in a header: x-mcp-header
+// annotates primitives only.
 func (Instances) JSONSchema() *jsonschema.Schema {
-	return &jsonschema.Schema{OneOf: []*jsonschema.Schema{{Type: "string"}, {Type: "array"}}}
+	return &jsonschema.Schema{Type: "string", Extras: map[string]any{"x-mcp-header": InstanceHeader}}
 }
 
 func listTool(svc *incidents.Service) mcp.Tool {

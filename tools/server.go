@@ -18,6 +18,13 @@ type Options struct {
 	// ReadOnly removes update_incident from listing and calling.
 	ReadOnly bool
 	Update   UpdateOptions
+	// Apps offers the MCP Apps views (apps package) to clients that
+	// declare the extension; other clients see no difference.
+	Apps bool
+	// PrivateLists marks tools/list, prompts/list and resources/list
+	// private in their cache hints: set it when what a caller sees depends
+	// on who they are (authentication, per-caller access).
+	PrivateLists bool
 }
 
 // NewServer returns the MCP server with every tool over svc.
@@ -38,9 +45,17 @@ func NewServer(svc *incidents.Service, version string, log *slog.Logger, opts Op
 			return slices.DeleteFunc(tools, func(t mcp.Tool) bool { return t.Name == UpdateIncident })
 		}),
 	)
-	s.AddTools(Tools(svc, log)...)
+	for _, o := range cacheHints(opts.PrivateLists) {
+		o(s)
+	}
+	ts := Tools(svc, log)
 	h := newUpdateHandler(svc, opts.Update)
-	s.AddTool(updateTool(svc, h), h.handle)
+	ut := updateTool(svc, h)
+	if opts.Apps {
+		ts, ut = withApps(s, svc, log, ts, ut)
+	}
+	s.AddTools(ts...)
+	s.AddTool(ut, h.handle)
 	names := make([]string, 0, len(svc.Instances()))
 	for _, in := range svc.Instances() {
 		names = append(names, in.Name)
