@@ -158,8 +158,13 @@ func IsAppOnly(t mcp.Tool) bool {
 		return false
 	}
 	ui, _ := t.Meta.AdditionalFields["ui"].(map[string]any)
-	vis, _ := ui["visibility"].([]string)
-	return len(vis) > 0 && !slices.Contains(vis, "model")
+	switch vis := ui["visibility"].(type) {
+	case []string:
+		return len(vis) > 0 && !slices.Contains(vis, "model")
+	case []any: // as decoded from JSON
+		return len(vis) > 0 && !slices.Contains(vis, any("model"))
+	}
+	return false
 }
 
 // ClientSupports reports whether the client of this request renders views:

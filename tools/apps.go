@@ -113,7 +113,7 @@ func (h *handlers) viewCounts(ctx context.Context, req mcp.CallToolRequest) (*mc
 		delete(args, k)
 	}
 	args["count_by"] = []any{"severity", "status"}
-	req.Params.Arguments = args
+	req.Params.Arguments, req.Params.RawArguments = args, nil
 	return h.list(ctx, req)
 }
 
@@ -153,7 +153,9 @@ func summarize(res *mcp.CallToolResult) *mcp.CallToolResult {
 		incs = r.Incidents
 		sum = listSummary{Total: r.Total, HasMore: r.HasMore, NextCursor: r.NextCursor}
 		head = fmt.Sprintf("%d incident(s) from %s (%s)", len(r.Incidents), r.Query.Instance, r.Query.Vendor)
-		query = func(b *strings.Builder) { writeQuery(b, r.Notes, r.Query.Now, r.Query.OrderBy, &r.Query.Filter, r.Query.Where) }
+		query = func(b *strings.Builder) {
+			writeQuery(b, r.Notes, r.Query.Now, r.Query.OrderBy, &r.Query.Filter, r.Query.Where)
+		}
 	case *incidents.ManyResult:
 		incs = r.Incidents
 		sum = listSummary{Total: r.Total, HasMore: r.HasMore, NextCursor: r.NextCursor}
@@ -163,7 +165,9 @@ func summarize(res *mcp.CallToolResult) *mcp.CallToolResult {
 				trailing = append(trailing, statusLine(st))
 			}
 		}
-		query = func(b *strings.Builder) { writeQuery(b, r.Notes, r.Query.Now, r.Query.OrderBy, &r.Query.Filter, r.Query.Where) }
+		query = func(b *strings.Builder) {
+			writeQuery(b, r.Notes, r.Query.Now, r.Query.OrderBy, &r.Query.Filter, r.Query.Where)
+		}
 	default:
 		return res
 	}

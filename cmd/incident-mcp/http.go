@@ -62,6 +62,12 @@ func (h *httpOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&h.metricsAddr, "metrics-addr", "", "serve /metrics, /healthz and /readyz on this `ADDR` instead of the --http listener (also in stdio mode)")
 }
 
+// authenticates reports whether HTTP callers are told apart, so that what
+// one sees may differ from another (list cache hints turn private).
+func (h *httpOptions) authenticates() bool {
+	return h.tokensFile != "" || h.oauthIssuer != ""
+}
+
 // httpConfig builds the transport configuration; it fails before anything
 // listens, so a refused configuration never serves a single request.
 func (h *httpOptions) httpConfig(addr string, s *server.MCPServer, m *telemetry.Metrics, log *slog.Logger) (httpserve.Config, error) {
