@@ -34,10 +34,10 @@ type Browser struct {
 	ctx context.Context
 }
 
-// New starts a headless browser with a fresh profile and stops it when the
-// test ends. Without a browser the test is skipped, except under CI, where
+// New starts a headless browser with a fresh profile, and extra flags, and
+// stops it when the test ends. Without a browser the test is skipped, except under CI, where
 // .ci/run installed one and its absence is a failure.
-func New(t *testing.T) *Browser {
+func New(t *testing.T, extra ...chromedp.ExecAllocatorOption) *Browser {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("starts a browser")
@@ -56,6 +56,7 @@ func New(t *testing.T) *Browser {
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(420, 900),
 	)
+	opts = append(opts, extra...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
 	t.Cleanup(func() { cancel(); cancelAlloc() })

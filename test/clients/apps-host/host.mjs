@@ -59,7 +59,13 @@ const host = {
     const tool = this.tools.find((t) => t.name === name);
     const uri = tool && tool._meta && tool._meta.ui && tool._meta.ui.resourceUri;
     if (!uri) throw new Error(name + " has no view");
-    this.result = await rpc("tools/call", { name, arguments: args });
+    return this.show(uri, args, await rpc("tools/call", { name, arguments: args }));
+  },
+  // show renders the view at uri for a tool call's arguments and result,
+  // as a host does when it replays a conversation.
+  async show(uri, args, result) {
+    document.getElementById("views").replaceChildren();
+    this.result = result;
     const read = await rpc("resources/read", { uri });
     const content = read.contents[0];
     if (content.mimeType !== MIME) throw new Error("view type " + content.mimeType);
@@ -67,7 +73,7 @@ const host = {
 
     const frame = document.createElement("iframe");
     frame.sandbox = "allow-scripts";
-    frame.title = name;
+    frame.title = uri;
     frame.style.cssText = "width:100%;border:1px solid #d1d9e0;border-radius:8px;height:200px";
     document.getElementById("views").append(frame);
 
