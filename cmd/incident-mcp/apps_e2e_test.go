@@ -241,7 +241,7 @@ func TestAppsInBrowser(t *testing.T) {
 	updSC, _ := json.Marshal(upd["structuredContent"])
 	var changes struct {
 		Preview struct{ Changes []struct{ Field string } } `json:"preview"`
-		Changes []struct{ Field string }                     `json:"changes"`
+		Changes []struct{ Field string }                   `json:"changes"`
 	}
 	json.Unmarshal(updSC, &changes)
 	fields := browsertest.FrameEval[[]string](b, `[...document.querySelectorAll("#rows td.field")].map(e => e.textContent)`)
@@ -259,4 +259,3 @@ func TestAppsInBrowser(t *testing.T) {
 func rank(sev string) int {
 	return slices.Index([]string{"informational", "low", "medium", "high", "critical"}, sev)
 }
-
