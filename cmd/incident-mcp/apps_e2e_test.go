@@ -252,6 +252,9 @@ func TestAppsInBrowser(t *testing.T) {
 	if len(wantFields) == 0 || !slices.Equal(fields, wantFields) {
 		t.Errorf("change view fields %v, want %v from %s", fields, wantFields, updSC)
 	}
+	if head := browsertest.FrameEval[string](b, `document.getElementById("head").textContent`); !strings.Contains(head, first) {
+		t.Errorf("change view heading %q does not name %s", head, first)
+	}
 	b.Screenshot(shots, "change-view")
 	t.Logf("screenshots in %s", shots)
 }
