@@ -15,9 +15,15 @@ import (
 // headers) and returns the JSON-RPC answer.
 func modernPost(t *testing.T, url, method, name string, params map[string]any, headers map[string]string) map[string]any {
 	t.Helper()
+	return modernPostCaps(t, url, method, name, params, map[string]any{}, headers)
+}
+
+// modernPostCaps is modernPost from a client with these capabilities.
+func modernPostCaps(t *testing.T, url, method, name string, params, caps map[string]any, headers map[string]string) map[string]any {
+	t.Helper()
 	params["_meta"] = map[string]any{
 		"io.modelcontextprotocol/protocolVersion":    "2026-07-28",
-		"io.modelcontextprotocol/clientCapabilities": map[string]any{},
+		"io.modelcontextprotocol/clientCapabilities": caps,
 	}
 	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
 	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, url+"/mcp", strings.NewReader(string(body)))
@@ -119,40 +125,10 @@ func TestNoApps(t *testing.T) {
 		views bool
 	}{{nil, true}, {[]string{"--no-apps"}, false}} {
 		p := startHTTP(t, "", tc.args...)
-		params := map[string]any{}
-		list := modernPostCaps(t, p.url, "tools/list", params, ui)
+		list := modernPostCaps(t, p.url, "tools/list", "", map[string]any{}, ui, nil)
 		b, _ := json.Marshal(list)
 		if got := strings.Contains(string(b), "ui://incident-mcp/incidents") && strings.Contains(string(b), "incidents_view_page"); got != tc.views {
 			t.Errorf("%v: views offered %v, want %v", tc.args, got, tc.views)
 		}
 	}
-}
-
-// modernPostCaps is modernPost with these client capabilities.
-func modernPostCaps(t *testing.T, url, method string, params, caps map[string]any) map[string]any {
-	t.Helper()
-	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": method, "params": map[string]any{"_meta": map[string]any{
-		"io.modelcontextprotocol/protocolVersion":    "2026-07-28",
-		"io.modelcontextprotocol/clientCapabilities": caps,
-	}}})
-	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, url+"/mcp", strings.NewReader(string(body)))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	req.Header.Set("Mcp-Protocol-Version", "2026-07-28")
-	req.Header.Set("Mcp-Method", method)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	b, _ := io.ReadAll(resp.Body)
-	s := string(b)
-	if i := strings.LastIndex(s, "data:"); i >= 0 {
-		s = s[i+5:]
-	}
-	if err := json.Unmarshal([]byte(s), &out); err != nil {
-		t.Fatalf("%s: %q", method, b)
-	}
-	return out
 }
