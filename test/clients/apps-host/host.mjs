@@ -99,8 +99,5 @@ const host = {
     this.frame = frame;
     return this.result;
   },
-  // view evaluates fn in the view's document (the test page is the
-  // sandbox's parent, so it can only reach it by message; the test uses
-  // the frame's DOM through CDP instead).
 };
 window.host = host;
