@@ -22,6 +22,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/incident-mcp/incident-mcp/access"
 	"github.com/incident-mcp/incident-mcp/vendors/driver"
 )
 
@@ -38,6 +39,9 @@ type File struct {
 	Confirm *yaml.Node
 	// Instances are in file order.
 	Instances []Instance
+	// Access is the `access:` section, who may read, write and approve on
+	// which instance; nil when absent (everyone may do everything).
+	Access *access.Policy
 }
 
 // Budget bounds the upstream work of one call; a zero field keeps the
@@ -213,11 +217,12 @@ func Parse(data []byte, src Source, table Table) (*File, error) {
 	p := &parser{src: src, table: table}
 	top := p.decoder(root.Content[0], "")
 	f := &File{}
-	var instances []*yaml.Node
+	var instances, rules []*yaml.Node
 	top.String("redis_url", &f.RedisURL)
 	top.Struct("budget", &f.Budget)
 	top.Node("confirm", &f.Confirm)
 	top.Nodes("instances", &instances)
+	top.Nodes("access", &rules)
 	if err := top.Finish(); err != nil {
 		return nil, err
 	}
@@ -243,6 +248,15 @@ func Parse(data []byte, src Source, table Table) (*File, error) {
 		}
 		seen[in.Name] = n.Line
 		f.Instances = append(f.Instances, *in)
+	}
+	if top.Has("access") {
+		if len(rules) == 0 {
+			return nil, top.errAt("access", "no rule: list rules of who, instances and rights, or leave the section out to let every caller do everything")
+		}
+		var err error
+		if f.Access, err = p.accessSection(rules, f.Instances); err != nil {
+			return nil, err
+		}
 	}
 	return f, nil
 }

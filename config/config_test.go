@@ -115,7 +115,7 @@ func TestLoadBad(t *testing.T) {
 		want string
 	}{
 		{"unknown instance key", eset("    password_file: pw\n    passwrd: x\n"), 0o600, 7, "instances[0].passwrd", "unknown key; valid keys here: api_url, budget, name, password"},
-		{"unknown top-level key", "instance:\n  - name: e\n", 0o600, 1, "instance", "unknown key; valid keys here: budget, confirm, instances, redis_url"},
+		{"unknown top-level key", "instance:\n  - name: e\n", 0o600, 1, "instance", "unknown key; valid keys here: access, budget, confirm, instances, redis_url"},
 		{"missing credential", eset(""), 0o600, 2, "instances[0].password_file", "missing credential"},
 		{"inline secret, world-readable file", eset("    password: hunter2\n"), 0o644, 6, "instances[0].password", "others can read (mode 0644)"},
 		{"two credentials", eset("    password_file: pw\n    password_env: X\n"), 0o600, 7, "instances[0].password_env", "only one of"},
