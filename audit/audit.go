@@ -29,6 +29,10 @@ const (
 	Unknown = "unknown" // a request was sent and its answer lost
 )
 
+// Denied marks a record of a refused access, not a write: a caller asked
+// for an instance, an incident or a change its access rules do not grant.
+const Denied = "denied"
+
 // Record is one intent or one outcome of a write.
 type Record struct {
 	Time     time.Time `json:"time"`
@@ -36,8 +40,8 @@ type Record struct {
 	ID       string    `json:"id"`
 	// Write pairs an intent with its outcome.
 	Write string `json:"write,omitempty"`
-	// Outcome is Intent, or how the write ended: Applied, Partial, Failed
-	// or Unknown.
+	// Outcome is Intent, Denied (an access refused), or how the write
+	// ended: Applied, Partial, Failed or Unknown.
 	Outcome string `json:"outcome"`
 	// Fence is the lock grant the write held (see incidents.Locker).
 	Fence  int64           `json:"fence,omitempty"`
@@ -55,6 +59,10 @@ type Record struct {
 	// ApprovedBy names the people who approved the write on the approval
 	// page.
 	ApprovedBy []string `json:"approved_by,omitempty"`
+	// Principal (caller.Identity.Key) and Operation ("list", "get",
+	// "preview", …) say who was refused what, on a Denied record.
+	Principal string `json:"principal,omitempty"`
+	Operation string `json:"operation,omitempty"`
 }
 
 // Log appends records to one file. It is safe for concurrent use.
@@ -183,11 +191,12 @@ func Pending(records []Record) []Record {
 	return out
 }
 
-// Outcomes returns the records that end a write, leaving out intents.
+// Outcomes returns the records that end a write, leaving out intents and
+// denied accesses.
 func Outcomes(records []Record) []Record {
 	var out []Record
 	for _, r := range records {
-		if r.Outcome != Intent {
+		if r.Outcome != Intent && r.Outcome != Denied {
 			out = append(out, r)
 		}
 	}

@@ -34,7 +34,7 @@ type CountResult struct {
 // within its own call budget; an instance's vendor total is used without a
 // scan when it is exact and only the instance dimension is asked.
 func (s *Service) Count(ctx context.Context, r ListRequest, names []string, by []string) (*CountResult, error) {
-	names, err := s.Select(names)
+	names, err := s.Select(ctx, "count", names)
 	if err != nil {
 		return nil, err
 	}

@@ -1,10 +1,13 @@
 package incidents
 
 import (
+	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
+	"github.com/incident-mcp/incident-mcp/access"
 	"github.com/incident-mcp/incident-mcp/schema"
 	"github.com/incident-mcp/incident-mcp/vendors/driver"
 )
@@ -28,6 +31,9 @@ type Capabilities struct {
 	Budget     Budget            `json:"-"`
 	BudgetText string            `json:"budget"`
 	Notes      []string          `json:"notes,omitempty"`
+	// Access says what the caller may do here, when the server has
+	// access rules.
+	Access string `json:"access,omitempty"`
 	// LastContact is when the vendor last answered this server.
 	LastContact *time.Time `json:"last_contact,omitempty"`
 }
@@ -59,11 +65,14 @@ func probes(now time.Time) []struct {
 	}
 }
 
-// Describe lists every instance's capabilities, by name.
-func (s *Service) Describe() []Capabilities {
+// Describe lists the capabilities of every instance the caller in ctx may
+// read, by name, with only the changes it may make there.
+func (s *Service) Describe(ctx context.Context) []Capabilities {
 	now := s.now().UTC()
-	out := make([]Capabilities, 0, len(s.names))
-	for _, name := range s.names {
+	g := s.grant(ctx)
+	visible := g.Readable(s.names)
+	out := make([]Capabilities, 0, len(visible))
+	for _, name := range visible {
 		in := s.instances[name]
 		b := s.budgetFor(in, Budget{})
 		c := Capabilities{
@@ -92,11 +101,17 @@ func (s *Service) Describe() []Capabilities {
 			c.Sorts = append(c.Sorts, o.String())
 		}
 		for _, f := range in.info.Updates {
-			c.Writable = append(c.Writable, string(f))
+			if len(g.Denied(name, []schema.PatchField{f})) == 0 {
+				c.Writable = append(c.Writable, string(f))
+			}
 		}
-		if in.ReadOnly {
+		if !g.Open() {
+			c.Access = accessText(g.On(name))
+		}
+		switch {
+		case in.ReadOnly || (len(c.Writable) == 0 && len(in.info.Updates) > 0):
 			c.Writable = []string{}
-		} else if len(in.info.Updates) > 0 {
+		case len(c.Writable) > 0:
 			w := in.info.Write
 			c.Write = &w
 		}
@@ -106,6 +121,20 @@ func (s *Service) Describe() []Capabilities {
 		out = append(out, c)
 	}
 	return out
+}
+
+// accessText is a caller's rights on one instance in words.
+func accessText(r access.Rights) string {
+	parts := []string{"read"}
+	if len(r.Write) == len(access.Kinds) {
+		parts = append(parts, "write")
+	} else if len(r.Write) > 0 {
+		parts = append(parts, "write "+joinFields(r.Write))
+	}
+	if r.Approve {
+		parts = append(parts, "approve")
+	}
+	return strings.Join(parts, "; ")
 }
 
 func budgetText(b Budget) string {

@@ -26,17 +26,26 @@ const (
 	StatusDone = "done"
 )
 
-// Select resolves the instance argument: none, or "*", means every
-// instance; names are checked and deduplicated. The result is sorted.
-func (s *Service) Select(names []string) ([]string, error) {
+// Select resolves the instance argument of op: none, or "*", means every
+// instance the caller may read; names are checked and deduplicated, and a
+// name the caller may not read is answered as not configured. The result
+// is sorted.
+func (s *Service) Select(ctx context.Context, op string, names []string) ([]string, error) {
+	visible := s.visible(ctx)
+	if len(visible) == 0 {
+		return nil, noVisible()
+	}
 	if len(names) == 0 || slices.Contains(names, "*") {
-		return slices.Clone(s.names), nil
+		return visible, nil
 	}
 	var out []string
 	for _, n := range names {
 		n = strings.TrimSpace(n)
 		if _, ok := s.instances[n]; !ok {
-			return nil, schema.ArgError("instance", "no instance %q; configured instances: %s (or \"*\" for all)", n, strings.Join(s.names, ", "))
+			return nil, noInstance("instance", n, visible, true)
+		}
+		if err := s.mayRead(ctx, op, "instance", n, "", true); err != nil {
+			return nil, err
 		}
 		if !slices.Contains(out, n) {
 			out = append(out, n)
@@ -146,7 +155,7 @@ type one struct {
 // instance that fails or runs out of budget does not fail the call: its
 // status says so and the cursor retries it.
 func (s *Service) ListMany(ctx context.Context, r ListRequest, names []string) (*ManyResult, error) {
-	names, err := s.Select(names)
+	names, err := s.Select(ctx, "list", names)
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/incident-mcp/incident-mcp/access"
 	"github.com/incident-mcp/incident-mcp/audit"
 	"github.com/incident-mcp/incident-mcp/schema"
 	"github.com/incident-mcp/incident-mcp/vendors/driver"
@@ -80,6 +81,7 @@ type Service struct {
 	audit     *audit.Log
 	nonces    NonceStore
 	locker    Locker
+	access    *access.Policy
 }
 
 // Option configures a Service.
@@ -140,16 +142,25 @@ func (s *Service) Instances() []InstanceInfo {
 	return out
 }
 
-func (s *Service) instance(name string) (*instance, error) {
+// instance resolves the instance argument of op among the instances the
+// caller may read; one it may not read is answered as not configured.
+func (s *Service) instance(ctx context.Context, op, name string) (*instance, error) {
+	visible := s.visible(ctx)
 	if name == "" {
-		if len(s.names) == 1 {
-			return s.instances[s.names[0]], nil
+		switch len(visible) {
+		case 0:
+			return nil, noVisible()
+		case 1:
+			return s.instances[visible[0]], nil
 		}
-		return nil, schema.ArgError("instance", "several instances are configured; name one of %s", strings.Join(s.names, ", "))
+		return nil, schema.ArgError("instance", "several instances are configured; name one of %s", strings.Join(visible, ", "))
 	}
 	in, ok := s.instances[name]
 	if !ok {
-		return nil, schema.ArgError("instance", "no instance %q; configured instances: %s", name, strings.Join(s.names, ", "))
+		return nil, noInstance("instance", name, visible, false)
+	}
+	if err := s.mayRead(ctx, op, "instance", name, "", false); err != nil {
+		return nil, err
 	}
 	return in, nil
 }
@@ -264,7 +275,7 @@ func (r *ListRequest) shape() (int, schema.Order, error) {
 
 // List returns one page of incidents matching r.
 func (s *Service) List(ctx context.Context, r ListRequest) (*ListResult, error) {
-	in, err := s.instance(r.Instance)
+	in, err := s.instance(ctx, "list", r.Instance)
 	if err != nil {
 		return nil, err
 	}
@@ -612,21 +623,31 @@ func emptyHint(res *ListResult) string {
 
 // resolve splits an incident id into its configured instance and the
 // vendor's native id, with one message for every tool that takes an id.
-func (s *Service) resolve(id string) (*instance, string, error) {
+// An instance the caller may not read is answered as not configured, so
+// that its incidents look like none at all.
+func (s *Service) resolve(ctx context.Context, op, id string) (*instance, string, error) {
+	visible := s.visible(ctx)
 	name, native, ok := schema.SplitID(id)
 	if !ok {
-		return nil, "", schema.ArgError("id", "%q is not an incident id; ids look like \"<instance>:<native id>\" (e.g. %q), as list_incidents returns them", id, s.names[0]+":…")
+		example := "eset"
+		if len(visible) > 0 {
+			example = visible[0]
+		}
+		return nil, "", schema.ArgError("id", "%q is not an incident id; ids look like \"<instance>:<native id>\" (e.g. %q), as list_incidents returns them", id, example+":…")
 	}
 	in, ok := s.instances[name]
 	if !ok {
-		return nil, "", schema.ArgError("id", "the id names instance %q, which is not configured; configured instances: %s", name, strings.Join(s.names, ", "))
+		return nil, "", noInstance("id", name, visible, false)
+	}
+	if err := s.mayRead(ctx, op, "id", name, id, false); err != nil {
+		return nil, "", err
 	}
 	return in, native, nil
 }
 
 // Get reads one incident in full. includeRaw adds the vendor's own record.
 func (s *Service) Get(ctx context.Context, id string, includeRaw bool) (*schema.Incident, error) {
-	in, native, err := s.resolve(id)
+	in, native, err := s.resolve(ctx, "get", id)
 	if err != nil {
 		return nil, err
 	}

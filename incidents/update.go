@@ -82,10 +82,14 @@ type Applied struct {
 	Incident *schema.Incident `json:"incident,omitempty"`
 }
 
-// writable returns the instance of id when it accepts writes.
-func (s *Service) writable(id string) (*instance, string, error) {
-	in, native, err := s.resolve(id)
+// writable returns the instance of id when it accepts writes, and the
+// caller may make every kind of change in p there.
+func (s *Service) writable(ctx context.Context, op, id string, p schema.Patch) (*instance, string, error) {
+	in, native, err := s.resolve(ctx, op, id)
 	if err != nil {
+		return nil, "", err
+	}
+	if err := s.mayWrite(ctx, op, in, id, p); err != nil {
 		return nil, "", err
 	}
 	if in.ReadOnly {
@@ -97,7 +101,7 @@ func (s *Service) writable(id string) (*instance, string, error) {
 // Preview reads the incident, validates p against the vendor's capabilities
 // and rules, and returns the field-by-field change. It writes nothing.
 func (s *Service) Preview(ctx context.Context, id string, p schema.Patch) (*Preview, error) {
-	in, native, err := s.writable(id)
+	in, native, err := s.writable(ctx, "preview", id, p)
 	if err != nil {
 		return nil, err
 	}
@@ -186,7 +190,7 @@ func WithLocker(l Locker) Option { return func(s *Service) { s.locker = l } }
 // refuses if it changed since the preview, appends the audit intent, calls
 // the driver, and audits the outcome. Applied.Outcome says how it ended.
 func (s *Service) Apply(ctx context.Context, kind, token, id string, p schema.Patch, who Actor) (*Applied, error) {
-	in, native, err := s.writable(id)
+	in, native, err := s.writable(ctx, "apply", id, p)
 	if err != nil {
 		return nil, err
 	}

@@ -21,11 +21,14 @@ func describeTool() mcp.Tool {
 		"Describe instances", true, false, true, false)
 }
 
-func (h *handlers) describe(_ context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+func (h *handlers) describe(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 	if _, err := bind[DescribeArgs](req); err != nil {
 		return errorResult(err), nil
 	}
-	caps := h.svc.Describe()
+	caps := h.svc.Describe(ctx)
+	if len(caps) == 0 {
+		return mcp.NewToolResultStructured(map[string]any{"instances": caps}, "no instance is configured for this caller; ask the server's operator for access"), nil
+	}
 	var b strings.Builder
 	for _, c := range caps {
 		mode := "writable: " + strings.Join(c.Writable, ", ")
@@ -35,6 +38,9 @@ func (h *handlers) describe(_ context.Context, req mcp.CallToolRequest) (*mcp.Ca
 			mode = "no writes"
 		}
 		fmt.Fprintf(&b, "%s (%s): %s\n  native filters: %s\n  local filters: %s\n", c.Name, c.Vendor, mode, strings.Join(c.Native, ", "), strings.Join(c.Local, ", "))
+		if c.Access != "" {
+			fmt.Fprintf(&b, "  your access: %s\n", c.Access)
+		}
 		if w := c.Write; w != nil {
 			if len(w.Resolutions) > 0 {
 				rs := make([]string, len(w.Resolutions))

@@ -84,14 +84,18 @@ func (Instances) JSONSchema() *jsonschema.Schema {
 }
 
 func listTool(svc *incidents.Service) mcp.Tool {
-	desc := `Security incidents of instances ` + instanceNames(svc) + `, normalized. No 'instance' = all, asked at once and merged; result 'instances' gives each one's status. Arguments AND, list values OR; every record is re-checked locally. Page with next_cursor; trust has_more. count_by returns counts instead ('exact': false = lower bound).
+	return listToolFor(instanceNames(svc.Instances()))
+}
+
+// listToolFor describes the tool over the named instances.
+func listToolFor(names string) mcp.Tool {
+	desc := `Security incidents of instances ` + names + `, normalized. No 'instance' = all, asked at once and merged; result 'instances' gives each one's status. Arguments AND, list values OR; every record is re-checked locally. Page with next_cursor; trust has_more. count_by returns counts instead ('exact': false = lower bound).
 Example: {"min_severity":"high","status":["open"],"created_after":"3d"}`
 	return annotate(mcp.NewToolWithRawSchema(ListIncidents, desc, schema.InputSchema[ListArgs]()),
 		"List incidents", true, false, true, true)
 }
 
-func instanceNames(svc *incidents.Service) string {
-	ins := svc.Instances()
+func instanceNames(ins []incidents.InstanceInfo) string {
 	names := make([]string, len(ins))
 	for i, in := range ins {
 		names[i] = in.Name
@@ -122,7 +126,7 @@ func (h *handlers) list(ctx context.Context, req mcp.CallToolRequest) (*mcp.Call
 		}
 		return mcp.NewToolResultStructured(res, renderCount(res)), nil
 	}
-	names, err := h.svc.Select(args.Instance)
+	names, err := h.svc.Select(ctx, "list", args.Instance)
 	if err != nil {
 		return errorResult(err), nil
 	}

@@ -2,15 +2,15 @@ package tools
 
 import (
 	"context"
+	"log/slog"
 	"slices"
 
 	"github.com/mark3labs/mcp-go/mcp"
-	"log/slog"
-
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/incident-mcp/incident-mcp/incidents"
 	"github.com/incident-mcp/incident-mcp/prompts"
+	"github.com/incident-mcp/incident-mcp/schema"
 )
 
 // Options configure the server.
@@ -30,26 +30,30 @@ type Options struct {
 // NewServer returns the MCP server with every tool over svc.
 func NewServer(svc *incidents.Service, version string, log *slog.Logger, opts Options) *server.MCPServer {
 	writable := !opts.ReadOnly && slices.ContainsFunc(svc.Instances(), func(in incidents.InstanceInfo) bool { return !in.ReadOnly })
+	h := newUpdateHandler(svc, opts.Update)
 	s := server.NewMCPServer("incident-mcp", version,
 		server.WithToolCapabilities(false),
 		server.WithInstructions(prompts.Instructions),
 		server.WithPromptCapabilities(false),
 		server.WithRecovery(),
 		// The filter is an access boundary in mcp-go: a tool it hides can
-		// neither be listed nor called. Read-only mode is enforced here,
-		// not only by leaving the tool out.
-		server.WithToolFilter(func(_ context.Context, tools []mcp.Tool) []mcp.Tool {
-			if writable {
+		// neither be listed nor called (the call gets the same "not found"
+		// as a tool that does not exist). Read-only mode and each caller's
+		// access rules are enforced here, not only by leaving tools out.
+		server.WithToolFilter(func(ctx context.Context, tools []mcp.Tool) []mcp.Tool {
+			if !writable {
+				tools = slices.DeleteFunc(tools, func(t mcp.Tool) bool { return t.Name == UpdateIncident })
+			}
+			if svc.Access() == nil {
 				return tools
 			}
-			return slices.DeleteFunc(tools, func(t mcp.Tool) bool { return t.Name == UpdateIncident })
+			return callerTools(ctx, svc, h, tools)
 		}),
 	)
 	for _, o := range cacheHints(opts.PrivateLists) {
 		o(s)
 	}
 	ts := Tools(svc, log)
-	h := newUpdateHandler(svc, opts.Update)
 	ut := updateTool(svc, h)
 	if opts.Apps {
 		ts, ut = withApps(s, svc, log, ts, ut)
@@ -62,4 +66,49 @@ func NewServer(svc *incidents.Service, version string, log *slog.Logger, opts Op
 	}
 	s.AddPrompts(prompts.New(names, !writable).ServerPrompts()...)
 	return s
+}
+
+// callerTools narrows tools to what the caller in ctx may do, and describes
+// them over its own instances only: the reading tools go when it may read
+// no instance (describe_instances stays, to say so), update_incident when
+// it may change nothing anywhere. An instance it may read but not change
+// is described as read-only to it.
+func callerTools(ctx context.Context, svc *incidents.Service, h *updateHandler, tools []mcp.Tool) []mcp.Tool {
+	visible := svc.InstancesFor(ctx)
+	var writable []incidents.InstanceInfo
+	writes := false
+	for _, in := range visible {
+		rights := svc.Rights(ctx, in.Name)
+		in.Info.Updates = slices.DeleteFunc(slices.Clone(in.Info.Updates), func(f schema.PatchField) bool {
+			k := f
+			if k == schema.PatchResolution {
+				k = schema.PatchClose
+			}
+			return !slices.Contains(rights.Write, k)
+		})
+		if len(in.Info.Updates) == 0 {
+			in.ReadOnly = true
+		}
+		writes = writes || !in.ReadOnly
+		writable = append(writable, in)
+	}
+	out := make([]mcp.Tool, 0, len(tools))
+	for _, t := range tools {
+		switch t.Name {
+		case ListIncidents, GetIncident, ViewIncidentsPage, ViewIncidentsCounts:
+			if len(visible) == 0 {
+				continue
+			}
+			if t.Name == ListIncidents {
+				t.Description = listToolFor(instanceNames(visible)).Description
+			}
+		case UpdateIncident:
+			if !writes {
+				continue
+			}
+			t.Description = updateToolFor(writable, h).Description
+		}
+		out = append(out, t)
+	}
+	return out
 }

@@ -77,13 +77,19 @@ type UpdateOptions struct {
 }
 
 func updateTool(svc *incidents.Service, h *updateHandler) mcp.Tool {
+	return updateToolFor(svc.Instances(), h)
+}
+
+// updateToolFor describes the tool over instances: every instance for the
+// server's own listing, a caller's own view under access rules.
+func updateToolFor(instances []incidents.InstanceInfo, h *updateHandler) mcp.Tool {
 	var b strings.Builder
 	b.WriteString(`Change one incident once a person confirms: the client asks the user (elicitation), or the result gives an approval URL for the user to decide on (you cannot approve), then call again with the same arguments plus approval_id`)
 	var readOnly []string
 	confirm := map[string][]string{}
 	var order []string
 	anyToken := false
-	for _, in := range svc.Instances() {
+	for _, in := range instances {
 		if in.ReadOnly {
 			readOnly = append(readOnly, in.Name)
 			continue

@@ -200,6 +200,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		log.Info("writes are audited", "path", path, "demo", o.demo)
 		svcOpts = append(svcOpts, incidents.WithAudit(auditLog))
 	}
+	if fileConf != nil && fileConf.Access != nil {
+		svcOpts = append(svcOpts, incidents.WithAccess(fileConf.Access))
+		log.Info("access rules in force: each caller sees and changes only what the config's access section grants it")
+	}
 	svc, err := incidents.New(instances, sealer, log, svcOpts...)
 	if err != nil {
 		return err
@@ -326,7 +330,7 @@ func checkConfig(path string, getenv func(string) string, stdout io.Writer) erro
 	if f.RedisURL != "" {
 		fmt.Fprintln(stdout, "redis_url is set: replicas share confirmations, write locks and vendor limits")
 	}
-	return nil
+	return f.Access.WriteTable(stdout)
 }
 
 // readOnlyFromEnv applies <INSTANCE>_READ_ONLY to the demo's instances, as
