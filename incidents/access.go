@@ -85,6 +85,12 @@ func (s *Service) deny(ctx context.Context, op, instance, id, why string) {
 	}
 }
 
+// Denied records and logs a refusal decided outside the service: a call
+// to a tool the caller's access hides.
+func (s *Service) Denied(ctx context.Context, op, instance, why string) {
+	s.deny(ctx, op, instance, "", why)
+}
+
 // mayRead refuses an instance the caller may not read, exactly as an
 // unknown one, and records the refusal.
 func (s *Service) mayRead(ctx context.Context, op, arg, name, id string, all bool) error {

@@ -402,6 +402,18 @@ func TestAccessDenialsAudited(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("denied records = %+v, want %+v", got, want)
 	}
+	// A call to a tool the caller's access hides is refused as unknown,
+	// and audited.
+	if raw, _ := fx.call(t, reporter, tools.UpdateIncident, map[string]any{"id": "eset-a:inc-0001", "comment": "x"}); !strings.Contains(raw, "not found") {
+		t.Fatalf("report-bot called update_incident: %s", raw)
+	}
+	recs, _, err = audit.Read(fx.audit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := recs[len(recs)-1]; last.Outcome != audit.Denied || last.Operation != tools.UpdateIncident || last.Principal != reporter.Key() {
+		t.Errorf("hidden tool call audited as %+v", last)
+	}
 	if o := audit.Outcomes(recs); len(o) != 0 {
 		t.Errorf("denials counted as write outcomes: %+v", o)
 	}

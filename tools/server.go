@@ -2,6 +2,7 @@ package tools
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
 
@@ -50,6 +51,9 @@ func NewServer(svc *incidents.Service, version string, log *slog.Logger, opts Op
 			return callerTools(ctx, svc, h, tools)
 		}),
 	)
+	if svc.Access() != nil {
+		auditHiddenCalls(s, svc, h)
+	}
 	for _, o := range cacheHints(opts.PrivateLists) {
 		o(s)
 	}
@@ -66,6 +70,28 @@ func NewServer(svc *incidents.Service, version string, log *slog.Logger, opts Op
 	}
 	s.AddPrompts(prompts.New(names, !writable).ServerPrompts()...)
 	return s
+}
+
+// auditHiddenCalls records a call to a tool the caller's access hides:
+// mcp-go answers it as a tool that does not exist, and the refusal is
+// audited like any other.
+func auditHiddenCalls(s *server.MCPServer, svc *incidents.Service, uh *updateHandler) {
+	hooks := s.GetHooks()
+	if hooks == nil {
+		hooks = &server.Hooks{}
+		server.WithHooks(hooks)(s)
+	}
+	hooks.AddOnError(func(ctx context.Context, _ any, method mcp.MCPMethod, message any, err error) {
+		req, ok := message.(*mcp.CallToolRequest)
+		if method != mcp.MethodToolsCall || !ok || !errors.Is(err, server.ErrToolNotFound) {
+			return
+		}
+		tool := s.GetTool(req.Params.Name)
+		if tool == nil || len(callerTools(ctx, svc, uh, []mcp.Tool{tool.Tool})) > 0 {
+			return // no such tool, or hidden for another reason (read-only, views)
+		}
+		svc.Denied(ctx, req.Params.Name, "", "tool hidden by the caller's access")
+	})
 }
 
 // callerTools narrows tools to what the caller in ctx may do, and describes
