@@ -130,6 +130,22 @@ func renderCall(tool string, kv ...any) (string, error) {
 type Catalog struct {
 	instances []string
 	readOnly  bool
+	// visible, when set, narrows the instances to the caller's own on
+	// each request (access rules).
+	visible func(context.Context) []string
+}
+
+// PerCaller makes each request see only the instances visible returns for
+// its caller: the names the prompts list and the instances they accept.
+func (c *Catalog) PerCaller(visible func(context.Context) []string) *Catalog {
+	c.visible = visible
+	return c
+}
+
+// Writes reports whether the named prompt's workflow changes incidents.
+func Writes(name string) bool {
+	i := slices.IndexFunc(specs, func(s spec) bool { return s.name == name })
+	return i >= 0 && specs[i].writes
 }
 
 // New returns the prompts for a server with these instances. A read-only
@@ -181,7 +197,12 @@ func (c *Catalog) ServerPrompts() []server.ServerPrompt {
 		}
 		out = append(out, server.ServerPrompt{
 			Prompt: mcp.NewPrompt(s.name, opts...),
-			Handler: func(_ context.Context, req mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+			Handler: func(ctx context.Context, req mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+				if c.visible != nil {
+					own := *c
+					own.instances = c.visible(ctx)
+					return own.Render(req.Params.Name, req.Params.Arguments)
+				}
 				return c.Render(req.Params.Name, req.Params.Arguments)
 			},
 		})

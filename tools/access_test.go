@@ -472,3 +472,23 @@ func TestAccessNothingGranted(t *testing.T) {
 		t.Errorf("an anonymous get: %s", out)
 	}
 }
+
+// TestAccessPrompts: prompts name only the caller's instances, refuse the
+// others as unknown, and the writing workflow is offered only to a caller
+// who may change something.
+func TestAccessPrompts(t *testing.T) {
+	fx := newMatrixFixture(t)
+	_, listed := fx.rpc(t, reporter, "prompts/list", map[string]any{})
+	for _, p := range listed["prompts"].([]any) {
+		if name := p.(map[string]any)["name"].(string); name == "close_false_positive" {
+			t.Error("report-bot, who may change nothing, is offered close_false_positive")
+		}
+	}
+	raw, _ := fx.rpc(t, alice, "prompts/get", map[string]any{"name": "triage", "arguments": map[string]any{}})
+	if !strings.Contains(raw, "eset-a") || strings.Contains(raw, "dlp-b") {
+		t.Errorf("alice's triage prompt: %s", raw)
+	}
+	forbidden, _ := fx.rpc(t, alice, "prompts/get", map[string]any{"name": "triage", "arguments": map[string]any{"instances": "dlp-b"}})
+	ghost, _ := fx.rpc(t, alice, "prompts/get", map[string]any{"name": "triage", "arguments": map[string]any{"instances": "zz-ghost"}})
+	sameAsUnknown(t, "prompt", forbidden, ghost, "dlp-b", "zz-ghost")
+}

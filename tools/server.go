@@ -41,6 +41,14 @@ func NewServer(svc *incidents.Service, version string, log *slog.Logger, opts Op
 		// neither be listed nor called (the call gets the same "not found"
 		// as a tool that does not exist). Read-only mode and each caller's
 		// access rules are enforced here, not only by leaving tools out.
+		// A prompt whose workflow writes is offered only to a caller who
+		// may change something.
+		server.WithPromptFilter(func(ctx context.Context, ps []mcp.Prompt) []mcp.Prompt {
+			if svc.Access() == nil || callerWrites(ctx, svc) {
+				return ps
+			}
+			return slices.DeleteFunc(ps, func(p mcp.Prompt) bool { return prompts.Writes(p.Name) })
+		}),
 		server.WithToolFilter(func(ctx context.Context, tools []mcp.Tool) []mcp.Tool {
 			if !writable {
 				tools = slices.DeleteFunc(tools, func(t mcp.Tool) bool { return t.Name == UpdateIncident })
@@ -68,7 +76,11 @@ func NewServer(svc *incidents.Service, version string, log *slog.Logger, opts Op
 	for _, in := range svc.Instances() {
 		names = append(names, in.Name)
 	}
-	s.AddPrompts(prompts.New(names, !writable).ServerPrompts()...)
+	catalog := prompts.New(names, !writable)
+	if svc.Access() != nil {
+		catalog.PerCaller(svc.Visible)
+	}
+	s.AddPrompts(catalog.ServerPrompts()...)
 	return s
 }
 
@@ -92,6 +104,17 @@ func auditHiddenCalls(s *server.MCPServer, svc *incidents.Service, uh *updateHan
 		}
 		svc.Denied(ctx, req.Params.Name, "", "tool hidden by the caller's access")
 	})
+}
+
+// callerWrites reports whether the caller in ctx may make some change on
+// some instance that accepts writes.
+func callerWrites(ctx context.Context, svc *incidents.Service) bool {
+	for _, in := range svc.InstancesFor(ctx) {
+		if !in.ReadOnly && svc.Rights(ctx, in.Name).Writes() {
+			return true
+		}
+	}
+	return false
 }
 
 // callerTools narrows tools to what the caller in ctx may do, and describes
