@@ -91,6 +91,18 @@ func (s *Service) Denied(ctx context.Context, op, instance, why string) {
 	s.deny(ctx, op, instance, "", why)
 }
 
+// MayUpdate checks, before anything else of an update is looked at, that
+// the caller may see id's instance and make every kind of change in p
+// there: a forbidden instance answers as an unknown one whatever else the
+// call carries (a confirmation, an approval id, an answer).
+func (s *Service) MayUpdate(ctx context.Context, id string, p schema.Patch) error {
+	in, _, err := s.resolve(ctx, "update", id)
+	if err != nil {
+		return err
+	}
+	return s.mayWrite(ctx, "update", in, id, p)
+}
+
 // mayRead refuses an instance the caller may not read, exactly as an
 // unknown one, and records the refusal.
 func (s *Service) mayRead(ctx context.Context, op, arg, name, id string, all bool) error {

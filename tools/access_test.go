@@ -397,7 +397,7 @@ func TestAccessDenialsAudited(t *testing.T) {
 	}
 	want := []key{
 		{"token:alice", "get", "dlp-b", "dlp-b:inc-0001"},
-		{"token:alice", "preview", "kaspersky-a", "kaspersky-a:" + fx.open["kaspersky-a"]},
+		{"token:alice", "update", "kaspersky-a", "kaspersky-a:" + fx.open["kaspersky-a"]},
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("denied records = %+v, want %+v", got, want)
@@ -435,6 +435,11 @@ func TestAccessApplyRechecks(t *testing.T) {
 	// tool is not even there for it.
 	if raw, _ := fx.call(t, reporter, tools.UpdateIncident, args); !strings.Contains(raw, "not found") {
 		t.Errorf("report-bot applied alice's confirmation: %s", raw)
+	}
+	// A confirmation presented with a change alice may not make is refused
+	// for the access, before the confirmation is looked at.
+	if raw, _ := fx.call(t, alice, tools.UpdateIncident, withID(map[string]any{"severity": "low", "confirmation_token": token}, "kaspersky-a:"+fx.open["kaspersky-a"])); !strings.Contains(raw, "permission_denied") {
+		t.Errorf("a confirmation carried a change alice may not make: %s", raw)
 	}
 	// bob may write, elsewhere: eset-a does not exist for him.
 	if raw, _ := fx.call(t, bob, tools.UpdateIncident, args); !strings.Contains(raw, `which is not configured`) {

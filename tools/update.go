@@ -176,6 +176,9 @@ func (h *updateHandler) handle(ctx context.Context, req mcp.CallToolRequest) (*m
 	if err != nil {
 		return errorResult(err), nil
 	}
+	if err := h.svc.MayUpdate(ctx, args.ID, patch); err != nil {
+		return errorResult(err), nil // access first: see MayUpdate
+	}
 	who := actor(ctx, req)
 	instance, _, _ := schema.SplitID(args.ID)
 	need := h.requirement(instance, approval.KindsOf(patch))

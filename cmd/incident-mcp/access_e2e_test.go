@@ -198,7 +198,7 @@ func TestAccessOverHTTP(t *testing.T) {
 			denied = append(denied, fmt.Sprintf("%s %s %s", r.Principal, r.Operation, r.Instance))
 		}
 	}
-	if want := []string{"token:alice list dlp-b", "token:alice get dlp-b", "token:alice preview kaspersky-a"}; !slices.Equal(denied, want) {
+	if want := []string{"token:alice list dlp-b", "token:alice get dlp-b", "token:alice update kaspersky-a", "token:mallory update_incident "}; !slices.Equal(denied, want) {
 		t.Errorf("denied records: %q, want %q", denied, want)
 	}
 	if !logEventually(func() bool { return strings.Contains(p.stderr.String(), "access denied") }) {
