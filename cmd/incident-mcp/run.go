@@ -203,6 +203,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if fileConf != nil && fileConf.Access != nil {
 		svcOpts = append(svcOpts, incidents.WithAccess(fileConf.Access))
 		log.Info("access rules in force: each caller sees and changes only what the config's access section grants it")
+		if o.httpAddr != "" && o.http.tokensFile == "" && o.http.oauthIssuer == "" {
+			log.Warn("access rules name principals, but HTTP callers are not authenticated: every caller is anonymous and only rules for * apply; set --http-tokens-file or --oauth-issuer")
+		}
 	}
 	svc, err := incidents.New(instances, sealer, log, svcOpts...)
 	if err != nil {
