@@ -37,10 +37,6 @@ func NewServer(svc *incidents.Service, version string, log *slog.Logger, opts Op
 		server.WithInstructions(prompts.Instructions),
 		server.WithPromptCapabilities(false),
 		server.WithRecovery(),
-		// The filter is an access boundary in mcp-go: a tool it hides can
-		// neither be listed nor called (the call gets the same "not found"
-		// as a tool that does not exist). Read-only mode and each caller's
-		// access rules are enforced here, not only by leaving tools out.
 		// A prompt whose workflow writes is offered only to a caller who
 		// may change something.
 		server.WithPromptFilter(func(ctx context.Context, ps []mcp.Prompt) []mcp.Prompt {
@@ -49,6 +45,10 @@ func NewServer(svc *incidents.Service, version string, log *slog.Logger, opts Op
 			}
 			return slices.DeleteFunc(ps, func(p mcp.Prompt) bool { return prompts.Writes(p.Name) })
 		}),
+		// The filter is an access boundary in mcp-go: a tool it hides can
+		// neither be listed nor called (the call gets the same "not found"
+		// as a tool that does not exist). Read-only mode and each caller's
+		// access rules are enforced here, not only by leaving tools out.
 		server.WithToolFilter(func(ctx context.Context, tools []mcp.Tool) []mcp.Tool {
 			if !writable {
 				tools = slices.DeleteFunc(tools, func(t mcp.Tool) bool { return t.Name == UpdateIncident })
