@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/incident-mcp/incident-mcp/audit"
+	"github.com/incident-mcp/incident-mcp/internal/caller"
 	"github.com/incident-mcp/incident-mcp/tools"
 	"github.com/incident-mcp/incident-mcp/vendors/eset/esetsim"
 )
@@ -112,7 +113,7 @@ func TestOneElicitationStateWritesOnce(t *testing.T) {
 	}
 	send := func(params map[string]any) string {
 		msg, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params})
-		reply, _ := json.Marshal(f.srv.HandleMessage(t.Context(), msg))
+		reply, _ := json.Marshal(f.srv.HandleMessage(caller.With(t.Context(), f.who), msg))
 		return string(reply)
 	}
 	first := send(map[string]any{"name": tools.UpdateIncident, "arguments": args, "_meta": meta})
