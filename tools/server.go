@@ -9,6 +9,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/incident-mcp/incident-mcp/approval"
 	"github.com/incident-mcp/incident-mcp/incidents"
 	"github.com/incident-mcp/incident-mcp/prompts"
 )
@@ -23,9 +24,13 @@ type Options struct {
 // NewServer returns the MCP server with every tool over svc.
 func NewServer(svc *incidents.Service, version string, log *slog.Logger, opts Options) *server.MCPServer {
 	writable := !opts.ReadOnly && slices.ContainsFunc(svc.Instances(), func(in incidents.InstanceInfo) bool { return !in.ReadOnly })
+	h := newUpdateHandler(svc, opts.Update)
+	update, open := updateTool(svc, h)
+	conf := prompts.Confirmation{ReadOnly: !writable,
+		Elicitation: open.Has(approval.PathElicitation), Approval: open.Has(approval.PathApproval), Token: open.Has(approval.PathToken)}
 	s := server.NewMCPServer("incident-mcp", version,
 		server.WithToolCapabilities(false),
-		server.WithInstructions(prompts.Instructions),
+		server.WithInstructions(prompts.InstructionsFor(conf)),
 		server.WithPromptCapabilities(false),
 		server.WithRecovery(),
 		// The filter is an access boundary in mcp-go: a tool it hides can
@@ -39,12 +44,11 @@ func NewServer(svc *incidents.Service, version string, log *slog.Logger, opts Op
 		}),
 	)
 	s.AddTools(Tools(svc, log)...)
-	h := newUpdateHandler(svc, opts.Update)
-	s.AddTool(updateTool(svc, h), h.handle)
+	s.AddTool(update, h.handle)
 	names := make([]string, 0, len(svc.Instances()))
 	for _, in := range svc.Instances() {
 		names = append(names, in.Name)
 	}
-	s.AddPrompts(prompts.New(names, !writable).ServerPrompts()...)
+	s.AddPrompts(prompts.New(names, !writable).WithConfirmation(conf).ServerPrompts()...)
 	return s
 }

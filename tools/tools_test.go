@@ -50,6 +50,8 @@ type fixture struct {
 	// who is the principal every call carries (the local user unless the
 	// setup names another).
 	who caller.Identity
+	// instructions are the server instructions from initialize.
+	instructions string
 }
 
 // setup configures a fixture beyond its protocol version.
@@ -143,10 +145,11 @@ func newFixtureTB(t testing.TB, protocol string, o setup) *fixture {
 			init.Params.Capabilities.Elicitation = o.caps
 		}
 	}
-	if _, err := c.Initialize(t.Context(), init); err != nil {
+	ir, err := c.Initialize(t.Context(), init)
+	if err != nil {
 		t.Fatal(err)
 	}
-	f.srv, f.c = srv, c
+	f.srv, f.c, f.instructions = srv, c, ir.Instructions
 	return f
 }
 

@@ -369,15 +369,19 @@ func clientOf(ctx context.Context, req mcp.CallToolRequest) confirm.Client {
 
 // updateTool describes update_incident from the live policy: it names only
 // the confirmation paths the server opens, and confirmation_token (in the
-// text and in the input schema) only where the token path is open.
-func updateTool(svc *incidents.Service, h *updateHandler) mcp.Tool {
-	desc, anyToken := h.describe(svc)
+// text and in the input schema) only where the token path is open. It
+// returns the paths open anywhere, for the server instructions.
+func updateTool(svc *incidents.Service, h *updateHandler) (mcp.Tool, approval.Paths) {
+	desc, open := h.describe(svc)
 	in := schema.InputSchema[UpdateArgs]()
-	if !anyToken {
+	if !open.Has(approval.PathToken) {
 		in = withoutProperty(in, "confirmation_token")
 	}
+	if !open.Has(approval.PathApproval) {
+		in = withoutProperty(in, "approval_id")
+	}
 	return annotate(mcp.NewToolWithRawSchema(UpdateIncident, desc, in),
-		"Update incident", false, true, false, true)
+		"Update incident", false, true, false, true), open
 }
 
 // withoutProperty drops one property from a JSON schema object.
@@ -396,9 +400,9 @@ func withoutProperty(raw json.RawMessage, name string) json.RawMessage {
 	return b
 }
 
-// describe writes the tool description and reports whether the token path
-// is open anywhere.
-func (h *updateHandler) describe(svc *incidents.Service) (string, bool) {
+// describe writes the tool description and returns the paths open on some
+// writable instance.
+func (h *updateHandler) describe(svc *incidents.Service) (string, approval.Paths) {
 	var readOnly []string
 	confirmBy := map[string][]string{}
 	var order []string
@@ -449,7 +453,7 @@ func (h *updateHandler) describe(svc *incidents.Service) (string, bool) {
 		fmt.Fprintf(&b, " Read-only here: %s.", strings.Join(readOnly, ", "))
 	}
 	b.WriteString(" Each confirmation applies at most once; if the outcome is unknown, re-read the incident with get_incident before retrying.")
-	return b.String(), open.Has(approval.PathToken)
+	return b.String(), open
 }
 
 // describeInstance says how changes to an instance are confirmed, kind by
