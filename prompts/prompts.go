@@ -47,18 +47,18 @@ func (c Confirmation) Sentence() string {
 	}
 	var ways []string
 	if c.Elicitation {
-		ways = append(ways, "where the client can ask the user (elicitation), the server asks them itself: report what they decided")
+		ways = append(ways, "the client asks the user (elicitation)")
 	}
 	if c.Approval {
-		ways = append(ways, "a result with an approval URL is for the user to open and decide on (you cannot approve): when they say they decided, call again with the same arguments plus approval_id")
+		ways = append(ways, "the user decides on the result's approval URL (not you), then call again with the same arguments plus approval_id")
 	}
 	if c.Token {
-		ways = append(ways, "a result with a preview and a confirmation_token: show the preview to the user and call again with the confirmation_token only after the user approved that preview")
+		ways = append(ways, "show the preview to the user and only after they approve it call again with its confirmation_token")
 	}
 	if len(ways) == 0 {
 		return "update_incident cannot be confirmed on this server: no confirmation path is open, so do not try to change incidents."
 	}
-	return "update_incident never writes on its own; a person confirms each change: " + strings.Join(ways, "; ") + ". Never confirm on the user's behalf."
+	return "update_incident writes only once a person confirms: " + strings.Join(ways, "; or ") + "."
 }
 
 // InstructionsFor renders the server instructions for the paths c opens.
