@@ -63,12 +63,13 @@ type Engine struct {
 	mu      sync.Mutex
 	byOwner map[string][]string // principal key → approval ids
 	byDedup map[string]string   // principal key + id + patch → approval id
+	dedupOf map[string]string   // approval id → its byDedup key
 }
 
 // New returns an Engine over svc.
 func New(svc *incidents.Service, o Options) *Engine {
 	e := &Engine{svc: svc, page: o.Approval, wait: o.ApprovalWait, max: o.MaxPending,
-		byOwner: map[string][]string{}, byDedup: map[string]string{}}
+		byOwner: map[string][]string{}, byDedup: map[string]string{}, dedupOf: map[string]string{}}
 	if o.Policy != nil {
 		e.policy = *o.Policy
 	}
@@ -394,13 +395,14 @@ func (e *Engine) apply(ctx context.Context, kind, proof string, cf Confirmation,
 }
 
 // refusePath explains that the policy does not allow path for this change
-// when who confirms.
+// when who confirms. It is a failed precondition of the policy, not a
+// permission the vendor refused: the message says what to do instead.
 func (e *Engine) refusePath(who caller.Identity, path approval.Path, id string, need approval.Requirement) error {
 	if path == approval.PathElicitation && !e.ElicitationCounts(who) {
-		return schema.Errorf(schema.CodePermissionDenied,
+		return schema.Errorf(schema.CodeFailedPrecondition,
 			"this server does not accept elicitation from %s as a person's confirmation (the operator lists who may); nothing was written. Call update_incident without it: allowed here is %s", who.Display(), Describe(need))
 	}
-	return schema.Errorf(schema.CodePermissionDenied,
+	return schema.Errorf(schema.CodeFailedPrecondition,
 		"this server does not accept %s confirmation for this change to %s (allowed here: %s); nothing was written. Call update_incident without it to start a confirmation the policy allows", path, id, Describe(need))
 }
 
@@ -467,11 +469,16 @@ func (e *Engine) requestApproval(ctx context.Context, who caller.Identity, pv *i
 		}
 		delete(e.byDedup, key)
 	}
-	open := e.byOwner[who.Key()][:0]
+	// The principal's requests still pending; the decided and expired
+	// ones are forgotten here (the store keeps them for their page).
+	var open []string
 	for _, aid := range e.byOwner[who.Key()] {
 		if r, err := store.Get(ctx, aid); err == nil && r.StateAt(e.page.Now()) == approval.StatePending {
 			open = append(open, aid)
+			continue
 		}
+		delete(e.byDedup, e.dedupOf[aid])
+		delete(e.dedupOf, aid)
 	}
 	e.byOwner[who.Key()] = open
 	if len(open) >= e.max {
@@ -494,6 +501,7 @@ func (e *Engine) requestApproval(ctx context.Context, who caller.Identity, pv *i
 	}
 	e.byOwner[who.Key()] = append(open, r.ID)
 	e.byDedup[key] = r.ID
+	e.dedupOf[r.ID] = key
 	return e.view(r), nil
 }
 

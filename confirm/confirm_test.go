@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -401,5 +402,35 @@ func TestApprovalExpiredAfterApproval(t *testing.T) {
 	}
 	if n := f.vendorWrites(); n != 0 {
 		t.Errorf("%d writes", n)
+	}
+}
+
+// TestApprovalDedupConcurrent: identical requests at once still make one
+// approval request.
+func TestApprovalDedupConcurrent(t *testing.T) {
+	f := newFixture(t, confirm.Options{})
+	id := f.openESET(t, 0)
+	p := schema.Patch{Severity: severity(schema.SeverityHigh)}
+	const n = 20
+	ids := make(chan string, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			pd, err := f.engine.Propose(t.Context(), alice, id, p, confirm.Client{})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			ids <- pd.Approval.ID
+		})
+	}
+	wg.Wait()
+	close(ids)
+	seen := map[string]bool{}
+	for a := range ids {
+		seen[a] = true
+	}
+	if len(seen) != 1 {
+		t.Errorf("%d concurrent identical requests made %d approval requests", n, len(seen))
 	}
 }
