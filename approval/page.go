@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/incident-mcp/incident-mcp/schema"
 )
 
 //go:embed page.html
@@ -25,6 +27,7 @@ var pageFS embed.FS
 
 var pageTmpl = template.Must(template.New("page.html").Funcs(template.FuncMap{
 	"show": showValue,
+	"text": func(s string) string { v, _ := schema.Visible(s, true); return v },
 	"utc":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 }).ParseFS(pageFS, "page.html"))
 
@@ -137,12 +140,18 @@ type view struct {
 	// Login form
 	Next, LoginCSRF, LoginError string
 	// Request page
-	Req        *Request
-	State      State
-	ExpiresIn  string
-	CSRF       string
-	CanDecide  bool
-	Approved   bool // by this approver
+	Req       *Request
+	State     State
+	ExpiresIn string
+	CSRF      string
+	CanDecide bool
+	Approved  bool // by this approver
+	// Requester: the signed-in approver asked for this change, and may
+	// only reject it.
+	Requester bool
+	// Hidden: a value on the page held invisible, bidi or control
+	// characters, now shown as ⟨U+XXXX⟩.
+	Hidden     bool
 	Message    string
 	MessageBad bool
 }
@@ -243,14 +252,16 @@ func (p *Page) page(w http.ResponseWriter, r *http.Request, v *view, s *session,
 	}
 	now := p.now()
 	v.Req, v.State = req, req.StateAt(now)
-	v.Title = "Approve a change to " + req.Incident.ID
+	v.Title = "Approve a change to " + showValue(req.Incident.ID)
 	if left := req.Expires.Sub(now); left > 0 {
 		v.ExpiresIn = left.Round(time.Second).String()
 	}
 	for _, a := range req.Approvals {
 		v.Approved = v.Approved || a.By == s.approver
 	}
+	v.Requester = req.IsRequester(s.approver)
 	v.CanDecide = v.State == StatePending && !v.Approved
+	v.Hidden = hidesCharacters(req)
 	v.CSRF = s.csrf(req.ID)
 	p.render(w, code, v, msg, bad)
 }
@@ -281,6 +292,10 @@ func (p *Page) decide(w http.ResponseWriter, r *http.Request, v *view) {
 	switch {
 	case errors.Is(err, ErrNotFound):
 		p.page(w, r, v, s, http.StatusNotFound, "", true)
+		return
+	case errors.Is(err, ErrSelfApproval):
+		p.log.Warn("self-approval refused", "request", id, "approver", s.approver)
+		p.page(w, r, v, s, http.StatusForbidden, "Refused: "+err.Error()+". Nothing changed.", true)
 		return
 	case errors.Is(err, ErrDecided), errors.Is(err, ErrSameApprover):
 		p.log.Info("approval decision refused", "request", id, "approver", s.approver, "err", err)
@@ -392,7 +407,8 @@ func randomString(n int) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// showValue renders one side of a change.
+// showValue renders one value on one line, its invisible characters made
+// visible (schema.Visible).
 func showValue(v any) string {
 	if v == nil {
 		return "(none)"
@@ -401,7 +417,33 @@ func showValue(v any) string {
 	if s == "" {
 		return "(none)"
 	}
+	s, _ = schema.Visible(s, false)
 	return s
+}
+
+// hidesCharacters reports whether any value the page shows holds
+// characters that change how it reads without being seen, so the page
+// warns beside the ⟨U+XXXX⟩ marks.
+func hidesCharacters(req *Request) bool {
+	oneLine := []string{req.Incident.ID, req.Incident.Instance, req.Incident.Vendor, req.Incident.Title,
+		string(req.Incident.Status), string(req.Incident.Severity), req.Requester.Client, req.Requester.Caller}
+	if a := req.Incident.Assignee; a != nil {
+		oneLine = append(oneLine, a.ID, a.Name)
+	}
+	for _, c := range req.Changes {
+		for _, v := range []any{c.From, c.To} {
+			if v != nil {
+				oneLine = append(oneLine, fmt.Sprint(v))
+			}
+		}
+	}
+	for _, s := range oneLine {
+		if _, changed := schema.Visible(s, false); changed {
+			return true
+		}
+	}
+	_, changed := schema.Visible(req.Incident.Description, true)
+	return changed
 }
 
 // WaitDecided polls the store until request id is no longer pending or ctx

@@ -98,6 +98,7 @@ type InstancePolicy struct {
 //
 //	confirm:
 //	  paths: [elicitation, approval]
+//	  elicitation_by: [alice, "group:soc-leads"]
 //	  changes:
 //	    comment: {paths: [elicitation, approval, token]}
 //	    close: {paths: [approval], approvers: 2}
@@ -111,9 +112,15 @@ type InstancePolicy struct {
 // kind, then the server-wide rule. A change touching several kinds needs a
 // path every one of them allows, and the largest number of approvers.
 type Policy struct {
-	Rule      `yaml:",inline"`
-	Changes   map[schema.PatchField]Rule `json:"changes,omitempty" yaml:"changes,omitempty"`
-	Instances map[string]InstancePolicy  `json:"instances,omitempty" yaml:"instances,omitempty"`
+	Rule `yaml:",inline"`
+	// ElicitationBy names the principals whose form elicitation counts as
+	// a person's confirmation ("name", "group:G", "scope:S", "*"). The
+	// local user of a stdio server always counts; over HTTP only the
+	// principals listed here do, and everyone else's writes go to the
+	// approval page (or the token, where the policy opens it).
+	ElicitationBy []string                   `json:"elicitation_by,omitempty" yaml:"elicitation_by,omitempty"`
+	Changes       map[schema.PatchField]Rule `json:"changes,omitempty" yaml:"changes,omitempty"`
+	Instances     map[string]InstancePolicy  `json:"instances,omitempty" yaml:"instances,omitempty"`
 }
 
 // Uses reports whether any rule of the policy allows p; with no rule at all
@@ -211,6 +218,11 @@ func (pol *Policy) Validate() error {
 			}
 		}
 		return nil
+	}
+	for _, sel := range pol.ElicitationBy {
+		if strings.TrimSpace(sel) == "" || strings.TrimSpace(strings.TrimPrefix(strings.TrimPrefix(sel, "group:"), "scope:")) == "" {
+			return fmt.Errorf("confirm.elicitation_by: empty selector %q; use a name, group:NAME, scope:NAME or *", sel)
+		}
 	}
 	if err := check("confirm", pol.Rule, pol.Changes); err != nil {
 		return err

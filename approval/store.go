@@ -26,12 +26,40 @@ const (
 	StateExpired  State = "expired"
 )
 
-// Requester is who asked for the change: the MCP client and, over
-// authenticated HTTP, the caller's identity.
+// Requester is who asked for the change: the principal (its Key binds the
+// request: only the same principal can collect it) and the MCP client it
+// used.
 type Requester struct {
 	Client  string `json:"client,omitempty"`
 	Session string `json:"session,omitempty"`
-	Caller  string `json:"caller,omitempty"`
+	// Caller is the principal's name, Method how it authenticated
+	// (caller.MethodToken, MethodOAuth, MethodLocal, MethodNone).
+	Caller string `json:"caller,omitempty"`
+	Method string `json:"method,omitempty"`
+	// Key is the principal's caller.Identity.Key().
+	Key string `json:"key,omitempty"`
+}
+
+// IsRequester reports whether the approver named approver is the person who
+// asked for the change. Approvers sign in with accounts of their own, so the
+// rule is by name: an approver whose name equals the requester's principal
+// name (a token name, an OAuth subject, the local user) counts as the
+// requester, whatever the methods. Name your approver accounts as you name
+// the same people's tokens, and separation of duties holds.
+func (r *Request) IsRequester(approver string) bool {
+	return approver != "" && approver == r.Requester.Caller
+}
+
+// ApprovedByOthers counts the distinct approvers other than the requester:
+// what four-eyes counts.
+func (r *Request) ApprovedByOthers() int {
+	seen := map[string]bool{}
+	for _, a := range r.Approvals {
+		if !r.IsRequester(a.By) {
+			seen[a.By] = true
+		}
+	}
+	return len(seen)
 }
 
 // Decision is one approver's answer.
@@ -104,6 +132,8 @@ var (
 	// ErrSameApprover: with several approvers required, one person counts
 	// once.
 	ErrSameApprover = errors.New("this approver already approved; another approver is needed")
+	// ErrSelfApproval: the approver asked for the change (see IsRequester).
+	ErrSelfApproval = errors.New("you asked for this change, so you cannot approve it; another approver must")
 )
 
 // Store keeps approval requests. Decide must be atomic: of concurrent
@@ -118,7 +148,8 @@ type Store interface {
 	// Decide records d as an approval (approve) or a rejection and returns
 	// the request after it. It refuses a request that is not pending at
 	// d.At (ErrDecided, wrapped with the state) and a second approval by
-	// the same approver (ErrSameApprover).
+	// the same approver (ErrSameApprover) or by the requester
+	// (ErrSelfApproval).
 	Decide(ctx context.Context, id string, d Decision, approve bool) (*Request, error)
 }
 
@@ -197,11 +228,14 @@ func (m *MemStore) Decide(_ context.Context, id string, d Decision, approve bool
 		r.State = StateRejected
 		return r.clone(), nil
 	}
+	if r.IsRequester(d.By) {
+		return r.clone(), ErrSelfApproval
+	}
 	if slices.ContainsFunc(r.Approvals, func(a Decision) bool { return a.By == d.By }) {
 		return r.clone(), ErrSameApprover
 	}
 	r.Approvals = append(r.Approvals, d)
-	if len(r.Approvals) >= max(r.Required, 1) {
+	if r.ApprovedByOthers() >= max(r.Required, 1) {
 		r.State = StateApproved
 	}
 	return r.clone(), nil

@@ -56,9 +56,13 @@ type Record struct {
 	Session string          `json:"session,omitempty"`
 	// Caller is the authenticated HTTP caller (token name or JWT subject).
 	Caller string `json:"caller,omitempty"`
+	// RequestedBy is the key of the principal who asked for the change
+	// ("token:NAME", "oauth:ISSUER#SUBJECT", "local:USER", "none:"); it is
+	// never an approver.
+	RequestedBy string `json:"requested_by"`
 	// ApprovedBy names the people who approved the write on the approval
-	// page.
-	ApprovedBy []string `json:"approved_by,omitempty"`
+	// page, none of them the requester; empty for the other paths.
+	ApprovedBy []string `json:"approved_by"`
 	// Principal (caller.Identity.Key) and Operation ("list", "get",
 	// "preview", …) say who was refused what, on a Denied record.
 	Principal string `json:"principal,omitempty"`

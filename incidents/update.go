@@ -24,6 +24,8 @@ const ConfirmTTL = 5 * time.Minute
 const (
 	ConfirmToken       = "confirm-token"
 	ConfirmElicitation = "confirm-elicitation"
+	// ConfirmApproval seals a change parked for the approval page.
+	ConfirmApproval = "confirm-approval"
 )
 
 // WithAudit records every write in log: an intent before the first vendor
@@ -45,7 +47,11 @@ type Preview struct {
 	Title    string           `json:"title"`
 	Changes  []Change         `json:"changes"`
 	Current  *schema.Incident `json:"-"`
-	patch    schema.Patch
+	// Requester is the Key of the principal who asked for the change; Seal
+	// binds the confirmation to it, and only an Actor with the same
+	// Requester can apply it.
+	Requester string `json:"-"`
+	patch     schema.Patch
 }
 
 // binding ties a confirmation to exactly one change of one incident in one
@@ -60,6 +66,9 @@ type binding struct {
 	// Expires is when the confirmation lapses (Unix seconds): how long
 	// its nonce must be remembered.
 	Expires int64 `json:"x,omitempty"`
+	// Principal is the requester's key: whoever else presents the
+	// confirmation is answered as if it were not one.
+	Principal string `json:"w,omitempty"`
 }
 
 // Actor is who confirmed a write, for the audit log.
@@ -68,6 +77,10 @@ type Actor struct {
 	Session string
 	// Caller is the authenticated HTTP caller (token name or JWT subject).
 	Caller string
+	// Requester is the Key of the principal who asked for the change (the
+	// audit's requested_by); it must be the one the confirmation was
+	// sealed for.
+	Requester string
 	// Approvers approved the write on the approval page.
 	Approvers []string
 }
@@ -139,22 +152,26 @@ func (s *Service) Seal(kind string, pv *Preview) (string, time.Time, error) {
 	nonce := make([]byte, 12)
 	rand.Read(nonce)
 	now := s.now()
-	b := binding{Instance: pv.Instance, ID: pv.ID, Patch: patchHash(pv.patch), Updated: pv.Current.UpdatedAt, State: stateHash(pv.Current), Nonce: hex.EncodeToString(nonce), Expires: now.Add(ConfirmTTL).Unix()}
+	b := binding{Instance: pv.Instance, ID: pv.ID, Patch: patchHash(pv.patch), Updated: pv.Current.UpdatedAt, State: stateHash(pv.Current), Nonce: hex.EncodeToString(nonce), Expires: now.Add(ConfirmTTL).Unix(), Principal: pv.Requester}
 	tok, err := s.sealer.Seal(kind, b, ConfirmTTL, now)
 	return tok, now.Add(ConfirmTTL), err
 }
 
 // Verify checks that a confirmation of kind was issued for exactly this
-// change of this incident; Apply re-checks the incident's state.
-func (s *Service) Verify(kind, token, id string, p schema.Patch) error {
-	_, err := s.open(kind, token, id, p)
+// change of this incident, to the principal whose Key is requester; Apply
+// re-checks the incident's state.
+func (s *Service) Verify(kind, token, id string, p schema.Patch, requester string) error {
+	_, err := s.open(kind, token, id, p, requester)
 	return err
 }
 
-func (s *Service) open(kind, token, id string, p schema.Patch) (*binding, error) {
+func (s *Service) open(kind, token, id string, p schema.Patch, requester string) (*binding, error) {
 	arg := "confirmation_token"
-	if kind == ConfirmElicitation {
+	switch kind {
+	case ConfirmElicitation:
 		arg = "requestState"
+	case ConfirmApproval:
+		arg = "approval_id"
 	}
 	var b binding
 	switch err := s.sealer.Open(kind, token, s.now(), &b); {
@@ -162,6 +179,10 @@ func (s *Service) open(kind, token, id string, p schema.Patch) (*binding, error)
 		return nil, schema.ArgError(arg, "the confirmation expired (they last %v); call update_incident again without it for a fresh preview", ConfirmTTL)
 	case err != nil:
 		return nil, schema.ArgError(arg, "not a confirmation this server issued (%v); call update_incident without it for a preview, and show it to the user", err)
+	case b.Principal != requester:
+		// Another principal's confirmation: answered as a forged one, so
+		// it reveals nothing about the other's request.
+		return nil, schema.ArgError(arg, "not a confirmation this server issued (%v); call update_incident without it for a preview, and show it to the user", ErrTampered)
 	}
 	if b.ID != id || b.Patch != patchHash(p) {
 		return nil, schema.ArgError(arg, "this confirmation was issued for a different change; it applies only to the exact id and changes of its preview")
@@ -194,7 +215,7 @@ func (s *Service) Apply(ctx context.Context, kind, token, id string, p schema.Pa
 	if err != nil {
 		return nil, err
 	}
-	b, err := s.open(kind, token, id, p)
+	b, err := s.open(kind, token, id, p, who.Requester)
 	if err != nil {
 		return nil, err
 	}
@@ -317,7 +338,8 @@ func (s *Service) record(w *write, outcome string, a *Applied, werr error) error
 	}
 	r := audit.Record{
 		Time: s.now().UTC(), Instance: w.in.Name, ID: w.id, Write: w.writeID, Outcome: outcome, Fence: w.fence, Patch: raw(w.patch),
-		Confirm: strings.TrimPrefix(w.kind, "confirm-"), Client: w.who.Client, Session: w.who.Session, ApprovedBy: w.who.Approvers, Caller: w.who.Caller,
+		Confirm: strings.TrimPrefix(w.kind, "confirm-"), Client: w.who.Client, Session: w.who.Session, Caller: w.who.Caller,
+		RequestedBy: w.who.Requester, ApprovedBy: append([]string{}, w.who.Approvers...),
 	}
 	if a == nil {
 		b := *w.before

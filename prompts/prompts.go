@@ -18,10 +18,53 @@ import (
 	"github.com/incident-mcp/incident-mcp/schema"
 )
 
-// Instructions are the server instructions sent at initialization.
-//
 //go:embed instructions.md
-var Instructions string
+var instructions string
+
+// Instructions are the server instructions of a server with the default
+// confirmation policy (the client's form or the approval page; never the
+// token). A server states its own policy with InstructionsFor.
+var Instructions = InstructionsFor(Confirmation{Elicitation: true, Approval: true})
+
+// Confirmation says which confirmation paths of update_incident the server
+// opens (for someone): the instructions and the write prompts describe
+// those, and never a path that is closed.
+type Confirmation struct {
+	// Elicitation: the client's form asks the user.
+	Elicitation bool
+	// Approval: the result carries an approval URL a person decides on.
+	Approval bool
+	// Token: the result is a preview with a confirmation_token to relay.
+	Token bool
+	// ReadOnly: the server never writes; update_incident is not offered.
+	ReadOnly bool
+}
+
+// Sentence is the instructions' line on confirming writes.
+func (c Confirmation) Sentence() string {
+	if c.ReadOnly {
+		return "This server is read-only: it offers no tool that changes incidents."
+	}
+	var ways []string
+	if c.Elicitation {
+		ways = append(ways, "the client asks the user (elicitation)")
+	}
+	if c.Approval {
+		ways = append(ways, "the user decides on the result's approval URL (not you), then call again with the same arguments plus approval_id")
+	}
+	if c.Token {
+		ways = append(ways, "show the preview to the user and only after they approve it call again with its confirmation_token")
+	}
+	if len(ways) == 0 {
+		return "update_incident cannot be confirmed on this server: no confirmation path is open, so do not try to change incidents."
+	}
+	return "update_incident writes only once a person confirms: " + strings.Join(ways, "; or ") + "."
+}
+
+// InstructionsFor renders the server instructions for the paths c opens.
+func InstructionsFor(c Confirmation) string {
+	return strings.Replace(instructions, "{{confirm}}", c.Sentence(), 1)
+}
 
 //go:embed templates/*.tmpl
 var files embed.FS
@@ -133,6 +176,7 @@ type Catalog struct {
 	// visible, when set, narrows the instances to the caller's own on
 	// each request (access rules).
 	visible func(context.Context) []string
+	confirm Confirmation
 }
 
 // PerCaller makes each request see only the instances visible returns for
@@ -148,10 +192,17 @@ func Writes(name string) bool {
 	return i >= 0 && specs[i].writes
 }
 
-// New returns the prompts for a server with these instances. A read-only
-// server leaves out the prompts whose workflow writes.
+// New returns the prompts for a server with these instances and the
+// default confirmation paths (see Instructions). A read-only server leaves
+// out the prompts whose workflow writes.
 func New(instances []string, readOnly bool) *Catalog {
-	return &Catalog{instances: slices.Clone(instances), readOnly: readOnly}
+	return &Catalog{instances: slices.Clone(instances), readOnly: readOnly, confirm: Confirmation{Elicitation: true, Approval: true}}
+}
+
+// WithConfirmation makes the write prompts describe only the paths c opens.
+func (c *Catalog) WithConfirmation(conf Confirmation) *Catalog {
+	c.confirm = conf
+	return c
 }
 
 // Names lists the prompt names.
@@ -242,6 +293,8 @@ type data struct {
 	Reason      string
 	// Active are the statuses that still need work.
 	Active []string
+	// Confirm are the confirmation paths the server opens.
+	Confirm Confirmation
 }
 
 var age = regexp.MustCompile(`^[1-9][0-9]{0,4}(m|h|d|w)$`)
@@ -256,7 +309,7 @@ func (c *Catalog) bind(s spec, in map[string]string) (*data, error) {
 			return nil, fmt.Errorf("unknown argument %q; arguments are %s", k, strings.Join(known, ", "))
 		}
 	}
-	d := &data{Instances: c.instances, Active: []string{"open", "in_progress", "on_hold"}}
+	d := &data{Instances: c.instances, Active: []string{"open", "in_progress", "on_hold"}, Confirm: c.confirm}
 	for _, a := range s.args {
 		v := strings.TrimSpace(in[a.name])
 		if v == "" {

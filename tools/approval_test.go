@@ -339,7 +339,7 @@ func TestApprovalPolicy(t *testing.T) {
 	change := map[string]any{"id": id, "status": "closed", "resolution": "true_positive"}
 	res, sc = f.call(t, tools.UpdateIncident, change)
 	reqID, url := pending(t, res, sc)
-	if !strings.Contains(text(res), "2 different approvers must approve it") {
+	if !strings.Contains(text(res), "2 different approvers, none of them the requester, must approve it") {
 		t.Errorf("the result does not say two approvers are needed: %s", text(res))
 	}
 	if err := approvaltest.Approve(url, approval.DemoApprover, approval.DemoPassword); err != nil {

@@ -6,7 +6,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/incident-mcp/incident-mcp/approval"
 	"github.com/incident-mcp/incident-mcp/audit"
+	"github.com/incident-mcp/incident-mcp/internal/caller"
 	"github.com/incident-mcp/incident-mcp/tools"
 	"github.com/incident-mcp/incident-mcp/vendors/eset/esetsim"
 )
@@ -112,7 +114,7 @@ func TestOneElicitationStateWritesOnce(t *testing.T) {
 	}
 	send := func(params map[string]any) string {
 		msg, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params})
-		reply, _ := json.Marshal(f.srv.HandleMessage(t.Context(), msg))
+		reply, _ := json.Marshal(f.srv.HandleMessage(caller.With(t.Context(), f.who), msg))
 		return string(reply)
 	}
 	first := send(map[string]any{"name": tools.UpdateIncident, "arguments": args, "_meta": meta})
@@ -186,4 +188,60 @@ func TestTwoPreviewsOfOneState(t *testing.T) {
 	if recs := audit.Outcomes(auditRecords(t, f)); len(recs) != 1 || recs[0].Outcome != audit.Applied {
 		t.Errorf("audit outcomes %+v", recs)
 	}
+}
+
+// TestElicitationStateBoundToPrincipal: a request state sealed for one
+// principal, answered "accept" by any other (another token, an OAuth
+// subject of the same name, the anonymous loopback caller), is refused as a
+// state this server never issued; nothing is written; its owner's answer
+// then applies once.
+func TestElicitationStateBoundToPrincipal(t *testing.T) {
+	owner := caller.Identity{Name: "alice", Method: caller.MethodToken}
+	f := newFixtureTB(t, protocolVersions[1], setup{who: owner, tools: tools.Options{Update: tools.UpdateOptions{
+		Policy: &approval.Policy{ElicitationBy: []string{"*"}}}}})
+	id := openIncident(t, f)["id"].(string)
+	args := map[string]any{"id": id, "severity": "high"}
+	meta := map[string]any{
+		"io.modelcontextprotocol/protocolVersion":    protocolVersions[1],
+		"io.modelcontextprotocol/clientCapabilities": map[string]any{"elicitation": map[string]any{}},
+		"io.modelcontextprotocol/clientInfo":         map[string]any{"name": "relay", "version": "1"},
+	}
+	send := func(who caller.Identity, params map[string]any) string {
+		msg, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params})
+		reply, _ := json.Marshal(f.srv.HandleMessage(caller.With(t.Context(), who), msg))
+		return string(reply)
+	}
+	first := send(owner, map[string]any{"name": tools.UpdateIncident, "arguments": args, "_meta": meta})
+	var reply struct {
+		Result struct {
+			RequestState string `json:"requestState"`
+		} `json:"result"`
+	}
+	if err := json.Unmarshal([]byte(first), &reply); err != nil || reply.Result.RequestState == "" {
+		t.Fatalf("no request state: %s", first)
+	}
+	answer := map[string]any{"name": tools.UpdateIncident, "arguments": args, "_meta": meta,
+		"requestState":   reply.Result.RequestState,
+		"inputResponses": map[string]any{"confirm": map[string]any{"action": "accept", "content": map[string]any{"confirm": true}}}}
+	before := esetWrites(f.env.ESET)
+	attempts := 0
+	for _, other := range []caller.Identity{
+		{Name: "bob", Method: caller.MethodToken},
+		{Name: "alice", Method: caller.MethodOAuth, Issuer: "https://idp.example"},
+		{Method: caller.MethodNone},
+		caller.Local("alice"),
+	} {
+		attempts++
+		got := send(other, answer)
+		if !strings.Contains(got, "not a confirmation this server issued") || strings.Contains(got, "APPLIED") {
+			t.Errorf("%s answering alice's state: %s", other.Key(), got)
+		}
+	}
+	if n := esetWrites(f.env.ESET) - before; n != 0 {
+		t.Fatalf("%d writes from other principals", n)
+	}
+	if got := send(owner, answer); !strings.Contains(got, "APPLIED to") {
+		t.Fatalf("the owner's answer: %s", got)
+	}
+	t.Logf("cross-principal elicitation answers: %d, writes: 0; owner's: 1 write", attempts)
 }

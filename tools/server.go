@@ -9,6 +9,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/incident-mcp/incident-mcp/approval"
 	"github.com/incident-mcp/incident-mcp/incidents"
 	"github.com/incident-mcp/incident-mcp/prompts"
 	"github.com/incident-mcp/incident-mcp/schema"
@@ -32,9 +33,12 @@ type Options struct {
 func NewServer(svc *incidents.Service, version string, log *slog.Logger, opts Options) *server.MCPServer {
 	writable := !opts.ReadOnly && slices.ContainsFunc(svc.Instances(), func(in incidents.InstanceInfo) bool { return !in.ReadOnly })
 	h := newUpdateHandler(svc, opts.Update)
+	update, open := updateTool(svc, h)
+	conf := prompts.Confirmation{ReadOnly: !writable,
+		Elicitation: open.Has(approval.PathElicitation), Approval: open.Has(approval.PathApproval), Token: open.Has(approval.PathToken)}
 	s := server.NewMCPServer("incident-mcp", version,
 		server.WithToolCapabilities(false),
-		server.WithInstructions(prompts.Instructions),
+		server.WithInstructions(prompts.InstructionsFor(conf)),
 		server.WithPromptCapabilities(false),
 		server.WithRecovery(),
 		// A prompt whose workflow writes is offered only to a caller who
@@ -66,7 +70,7 @@ func NewServer(svc *incidents.Service, version string, log *slog.Logger, opts Op
 		o(s)
 	}
 	ts := Tools(svc, log)
-	ut := updateTool(svc, h)
+	ut := update
 	if opts.Apps {
 		ts, ut = withApps(s, svc, log, ts, ut)
 	}
@@ -76,7 +80,7 @@ func NewServer(svc *incidents.Service, version string, log *slog.Logger, opts Op
 	for _, in := range svc.Instances() {
 		names = append(names, in.Name)
 	}
-	catalog := prompts.New(names, !writable)
+	catalog := prompts.New(names, !writable).WithConfirmation(conf)
 	if svc.Access() != nil {
 		catalog.PerCaller(svc.Visible)
 	}
@@ -155,7 +159,8 @@ func callerTools(ctx context.Context, svc *incidents.Service, h *updateHandler, 
 			if !writes {
 				continue
 			}
-			t.Description = updateToolFor(writable, h).Description
+			ut, _ := updateToolFor(writable, h)
+			t.Description = ut.Description
 		}
 		out = append(out, t)
 	}

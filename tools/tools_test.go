@@ -22,6 +22,7 @@ import (
 	"github.com/incident-mcp/incident-mcp/approval"
 	"github.com/incident-mcp/incident-mcp/audit"
 	"github.com/incident-mcp/incident-mcp/incidents"
+	"github.com/incident-mcp/incident-mcp/internal/caller"
 	"github.com/incident-mcp/incident-mcp/internal/demo"
 	"github.com/incident-mcp/incident-mcp/tools"
 )
@@ -46,6 +47,11 @@ type fixture struct {
 	// runs from fixtureNow, ahead by skew.
 	page *approval.Page
 	skew atomic.Int64
+	// who is the principal every call carries (the local user unless the
+	// setup names another).
+	who caller.Identity
+	// instructions are the server instructions from initialize.
+	instructions string
 }
 
 // setup configures a fixture beyond its protocol version.
@@ -61,6 +67,9 @@ type setup struct {
 	caps *mcp.ElicitationCapability
 	// approval serves an approval page with the demo approvers.
 	approval bool
+	// who is the caller of every call; zero means the local user "tester",
+	// as on stdio.
+	who caller.Identity
 }
 
 func newFixture(t *testing.T, protocol string) *fixture { return newFixtureTB(t, protocol, setup{}) }
@@ -95,7 +104,10 @@ func newFixtureTB(t testing.TB, protocol string, o setup) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{env: env, svc: svc, audit: auditPath}
+	f := &fixture{env: env, svc: svc, audit: auditPath, who: o.who}
+	if f.who.Method == "" {
+		f.who = caller.Local("tester")
+	}
 	if o.approval {
 		mux := http.NewServeMux()
 		hs := httptest.NewServer(mux)
@@ -133,20 +145,28 @@ func newFixtureTB(t testing.TB, protocol string, o setup) *fixture {
 			init.Params.Capabilities.Elicitation = o.caps
 		}
 	}
-	if _, err := c.Initialize(t.Context(), init); err != nil {
+	ir, err := c.Initialize(t.Context(), init)
+	if err != nil {
 		t.Fatal(err)
 	}
-	f.srv, f.c = srv, c
+	f.srv, f.c, f.instructions = srv, c, ir.Instructions
 	return f
 }
 
-// call runs a tool and returns its result and structured content as JSON.
+// call runs a tool as the fixture's principal and returns its result and
+// structured content as JSON.
 func (f *fixture) call(t *testing.T, tool string, args map[string]any) (*mcp.CallToolResult, map[string]any) {
+	t.Helper()
+	return f.callAs(t, f.who, tool, args)
+}
+
+// callAs runs a tool as principal who.
+func (f *fixture) callAs(t *testing.T, who caller.Identity, tool string, args map[string]any) (*mcp.CallToolResult, map[string]any) {
 	t.Helper()
 	req := mcp.CallToolRequest{}
 	req.Params.Name = tool
 	req.Params.Arguments = args
-	res, err := f.c.CallTool(t.Context(), req)
+	res, err := f.c.CallTool(caller.With(t.Context(), who), req)
 	if err != nil {
 		t.Fatalf("%s(%v): protocol error %v", tool, args, err)
 	}

@@ -2,6 +2,7 @@ package tools
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -12,8 +13,8 @@ import (
 
 	"github.com/incident-mcp/incident-mcp/approval"
 	"github.com/incident-mcp/incident-mcp/audit"
+	"github.com/incident-mcp/incident-mcp/confirm"
 	"github.com/incident-mcp/incident-mcp/incidents"
-	"github.com/incident-mcp/incident-mcp/internal/caller"
 	"github.com/incident-mcp/incident-mcp/schema"
 )
 
@@ -60,186 +61,155 @@ func (a *UpdateArgs) patch() (schema.Patch, error) {
 	return p, nil
 }
 
-// UpdateOptions configure the write tool.
-type UpdateOptions struct {
-	// Policy says which confirmation paths each change may take; nil is
-	// the default (elicitation, approval; never the token).
-	Policy *approval.Policy
-	// ElicitationOnly narrows every change to form elicitation
-	// (--elicitation-only, the same as --confirm-paths elicitation).
-	ElicitationOnly bool
-	// Approval is the approval page; nil when the server has none (no
-	// approvers configured), which takes the approval path away.
-	Approval *approval.Page
-	// ApprovalWait bounds how long a call waits for the human after the
-	// client opened the page through URL elicitation (default 90s).
-	ApprovalWait time.Duration
-}
-
-func updateTool(svc *incidents.Service, h *updateHandler) mcp.Tool {
-	return updateToolFor(svc.Instances(), h)
-}
-
-// updateToolFor describes the tool over instances: every instance for the
-// server's own listing, a caller's own view under access rules.
-func updateToolFor(instances []incidents.InstanceInfo, h *updateHandler) mcp.Tool {
-	var b strings.Builder
-	b.WriteString(`Change one incident once a person confirms: the client asks the user (elicitation), or the result gives an approval URL for the user to decide on (you cannot approve), then call again with the same arguments plus approval_id`)
-	var readOnly []string
-	confirm := map[string][]string{}
-	var order []string
-	anyToken := false
-	for _, in := range instances {
-		if in.ReadOnly {
-			readOnly = append(readOnly, in.Name)
-			continue
-		}
-		d, token := h.describeInstance(in.Name, in.Info.Updates)
-		anyToken = anyToken || token
-		if confirm[d] == nil {
-			order = append(order, d)
-		}
-		confirm[d] = append(confirm[d], in.Name)
-	}
-	if anyToken {
-		b.WriteString(`; or, where listed, a preview and a confirmation_token: show it, and only if the user approves call again with the same arguments plus confirmation_token (5 min)`)
-	}
-	b.WriteString(". What each instance can change: describe_instances.")
-	switch {
-	case len(order) == 1:
-		fmt.Fprintf(&b, " Confirmation: %s.", order[0])
-	case len(order) > 1:
-		parts := make([]string, len(order))
-		for i, d := range order {
-			parts[i] = strings.Join(confirm[d], ", ") + ": " + d
-		}
-		fmt.Fprintf(&b, " Confirmation: %s.", strings.Join(parts, "; "))
-	}
-	if len(readOnly) > 0 {
-		fmt.Fprintf(&b, " Read-only here: %s.", strings.Join(readOnly, ", "))
-	}
-	b.WriteString(" Each confirmation applies at most once; if the outcome is unknown, re-read the incident with get_incident before retrying.")
-	return annotate(mcp.NewToolWithRawSchema(UpdateIncident, b.String(), schema.InputSchema[UpdateArgs]()),
-		"Update incident", false, true, false, true)
-}
-
-// describeInstance says how changes to an instance are confirmed, kind by
-// kind where the policy differs, and whether the token path is open there.
-func (h *updateHandler) describeInstance(instance string, updates []schema.PatchField) (string, bool) {
-	var order []string
-	groups := map[string][]string{}
-	token := false
-	for _, f := range updates {
-		if f == schema.PatchResolution {
-			continue // part of close
-		}
-		need := h.requirement(instance, []schema.PatchField{f})
-		token = token || need.Allows(approval.PathToken)
-		d := describeRequirement(need)
-		if _, seen := groups[d]; !seen {
-			order = append(order, d)
-		}
-		groups[d] = append(groups[d], string(f))
-	}
-	if len(order) <= 1 {
-		if len(order) == 0 {
-			return describeRequirement(h.requirement(instance, nil)), false
-		}
-		return order[0], token
-	}
-	parts := make([]string, len(order))
-	for i, d := range order {
-		parts[i] = strings.Join(groups[d], ", ") + ": " + d
-	}
-	return strings.Join(parts, "; "), token
-}
+// UpdateOptions configure the write tool: the confirmation policy, the
+// approval page and its limits (see confirm.Options).
+type UpdateOptions = confirm.Options
 
 type updateHandler struct {
 	svc    *incidents.Service
-	opts   UpdateOptions
-	policy *approval.Policy
+	engine *confirm.Engine
 }
 
 func newUpdateHandler(svc *incidents.Service, opts UpdateOptions) *updateHandler {
-	return &updateHandler{svc: svc, opts: opts, policy: opts.policy()}
+	return &updateHandler{svc: svc, engine: confirm.New(svc, opts)}
 }
 
+// handle maps the arguments to a proposal or a confirmation and renders
+// what the engine decided.
 func (h *updateHandler) handle(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 	args, err := bind[UpdateArgs](req)
 	if err != nil {
-		return errorResult(err), nil
+		return updateError(err), nil
 	}
 	if args.ID == "" {
-		return errorResult(schema.ArgError("id", "required: pass an id from list_incidents")), nil
+		return updateError(schema.ArgError("id", "required: pass an id from list_incidents")), nil
 	}
 	patch, err := args.patch()
 	if err != nil {
-		return errorResult(err), nil
+		return updateError(err), nil
 	}
 	if err := h.svc.MayUpdate(ctx, args.ID, patch); err != nil {
-		return errorResult(err), nil // access first: see MayUpdate
+		return updateError(err), nil // access first: see MayUpdate
 	}
-	who := actor(ctx, req)
-	instance, _, _ := schema.SplitID(args.ID)
-	need := h.requirement(instance, approval.KindsOf(patch))
-
-	// The URL elicitation's retry: the user opened the approval page.
-	if strings.HasPrefix(req.Params.RequestState, approvalStatePrefix) {
-		return h.urlElicitationAnswer(ctx, req, args.ID, patch, who)
-	}
-	if args.ApprovalID != "" {
-		return h.finishApproval(ctx, args.ApprovalID, args.ID, patch, who)
-	}
-
-	// The second round of the elicitation path: only a state this server
-	// sealed for exactly this change can carry the user's answer. Answers
-	// without it (a client pre-answering "accept") are refused.
-	if len(req.Params.InputResponses) > 0 || req.Params.RequestState != "" {
-		if req.Params.RequestState == "" {
-			return errorResult(schema.ArgError("inputResponses", "answers without a request state this server issued are refused; call update_incident without them to start a confirmation")), nil
-		}
-		if !need.Allows(approval.PathElicitation) {
-			return refusePath(approval.PathElicitation, args.ID, need), nil
-		}
-		if err := h.svc.Verify(incidents.ConfirmElicitation, req.Params.RequestState, args.ID, patch); err != nil {
-			return errorResult(err), nil
-		}
-		answer := server.ElicitationResponse(req.Params.InputResponses, elicitID)
-		if answer == nil {
-			return errorResult(schema.ArgError("inputResponses", "no answer to the confirmation request; nothing was written")), nil
-		}
-		switch answer.Action {
-		case mcp.ElicitationResponseActionAccept:
-			if !confirmed(answer.Content) {
-				return declined(args.ID, "the user did not tick the confirmation"), nil
-			}
-			return h.apply(ctx, incidents.ConfirmElicitation, req.Params.RequestState, args.ID, patch, who)
-		case mcp.ElicitationResponseActionDecline:
-			return declined(args.ID, "the user declined"), nil
-		default:
-			return declined(args.ID, "the user cancelled"), nil
-		}
-	}
-
-	if args.ConfirmationToken != "" {
-		if !need.Allows(approval.PathToken) {
-			return refusePath(approval.PathToken, args.ID, need), nil
-		}
-		return h.apply(ctx, incidents.ConfirmToken, args.ConfirmationToken, args.ID, patch, who)
-	}
-
-	pv, err := h.svc.Preview(ctx, args.ID, patch)
-	if err != nil {
-		return errorResult(err), nil
-	}
-	form, url := clientElicitation(ctx, req)
+	who := confirm.Principal(ctx)
+	client := clientOf(ctx, req)
+	cf := confirm.Confirmation{ID: args.ID, Patch: patch}
+	state := req.Params.RequestState
 	switch {
-	case form && need.Allows(approval.PathElicitation):
-		state, _, err := h.svc.Seal(incidents.ConfirmElicitation, pv)
-		if err != nil {
-			return nil, fmt.Errorf("update incident: %w", err)
+	case strings.HasPrefix(state, approvalStatePrefix):
+		// The URL elicitation's retry: the user opened the approval page.
+		cf.Kind, cf.Proof = confirm.KindPageOpened, strings.TrimPrefix(state, approvalStatePrefix)
+		if a := server.ElicitationResponse(req.Params.InputResponses, approveID); a != nil && a.Action == mcp.ElicitationResponseActionAccept {
+			cf.Answer = confirm.AnswerConfirmed
 		}
-		return server.NewInputRequestBuilder(state).Elicit(elicitID, mcp.ElicitationParams{
+	case args.ApprovalID != "":
+		cf.Kind, cf.Proof = confirm.KindApproval, args.ApprovalID
+	case len(req.Params.InputResponses) > 0 || state != "":
+		// Only a state this server sealed for exactly this change and this
+		// principal can carry the user's answer; answers without it (a
+		// client pre-answering "accept") are refused.
+		cf.Kind, cf.Proof = confirm.KindElicitation, state
+		cf.Answer = formAnswer(server.ElicitationResponse(req.Params.InputResponses, elicitID))
+	case args.ConfirmationToken != "":
+		cf.Kind, cf.Proof = confirm.KindToken, args.ConfirmationToken
+	default:
+		pd, err := h.engine.Propose(ctx, who, args.ID, patch, client)
+		if err != nil {
+			return updateError(err), nil
+		}
+		return renderPending(pd), nil
+	}
+	out, err := h.engine.Confirm(ctx, who, cf, client)
+	if err != nil {
+		return updateError(err), nil
+	}
+	return renderOutcome(out), nil
+}
+
+// formAnswer reads the form answer: only an explicit confirm: true is a
+// confirmation. An accept with no content, {} or null, says nothing about
+// this change.
+func formAnswer(a *mcp.ElicitationResult) confirm.Answer {
+	switch {
+	case a == nil:
+		return confirm.AnswerNone
+	case a.Action == mcp.ElicitationResponseActionAccept:
+		if m, ok := a.Content.(map[string]any); ok {
+			if b, ok := m["confirm"].(bool); ok && b {
+				return confirm.AnswerConfirmed
+			}
+		}
+		return confirm.AnswerUnticked
+	case a.Action == mcp.ElicitationResponseActionDecline:
+		return confirm.AnswerDeclined
+	}
+	return confirm.AnswerCancelled
+}
+
+// updateResult is update_incident's structured result; its JSON is the
+// tool's output contract.
+type updateResult struct {
+	Applied           bool               `json:"applied"`
+	ID                string             `json:"id,omitempty"`
+	Reason            string             `json:"reason,omitempty"`
+	Preview           *incidents.Preview `json:"preview,omitempty"`
+	ConfirmationToken string             `json:"confirmation_token,omitempty"`
+	ExpiresAt         *time.Time         `json:"expires_at,omitempty"`
+	Approval          *approvalResult    `json:"approval,omitempty"`
+	Changes           []incidents.Change `json:"changes,omitempty"`
+	Result            *incidents.Applied `json:"result,omitempty"`
+	outcome           string
+}
+
+// WriteOutcome is what telemetry counts: applied, preview, pending,
+// declined.
+func (r *updateResult) WriteOutcome() string { return r.outcome }
+
+// updateFailure is update_incident's structured error: a refusal before any
+// write, or a write that did not fully succeed (Outcome says how).
+type updateFailure struct {
+	Error       any    `json:"error"`
+	Outcome     string `json:"outcome,omitempty"`
+	VendorCalls any    `json:"vendor_calls,omitempty"`
+	code        schema.Code
+}
+
+// WriteOutcome is the audit outcome of a failed write, or the error code
+// of a refusal.
+func (f *updateFailure) WriteOutcome() string {
+	if f.Outcome != "" {
+		return f.Outcome
+	}
+	return string(f.code)
+}
+
+// updateError renders a refusal: nothing was written.
+func updateError(err error) *mcp.CallToolResult {
+	r := errorResult(err)
+	m, _ := r.StructuredContent.(map[string]any)
+	body, _ := m["error"].(map[string]any)
+	code, _ := body["code"].(schema.Code)
+	r.StructuredContent = &updateFailure{Error: body, code: code}
+	return r
+}
+
+type approvalResult struct {
+	ID        string         `json:"id"`
+	URL       string         `json:"url"`
+	State     approval.State `json:"state"`
+	ExpiresAt time.Time      `json:"expires_at"`
+	Needed    int            `json:"approvals_needed"`
+	Approvals int            `json:"approvals"`
+	// Reused: an identical request of the same caller was still pending.
+	Reused bool `json:"reused,omitempty"`
+}
+
+// renderPending asks for the confirmation Propose opened.
+func renderPending(pd *confirm.Pending) *mcp.CallToolResult {
+	switch pd.Path {
+	case approval.PathElicitation:
+		pv := pd.Preview
+		return server.NewInputRequestBuilder(pd.State).Elicit(elicitID, mcp.ElicitationParams{
 			Message: "Apply this change?\n" + renderPreview(pv),
 			RequestedSchema: map[string]any{
 				"type": "object",
@@ -248,81 +218,100 @@ func (h *updateHandler) handle(ctx context.Context, req mcp.CallToolRequest) (*m
 				},
 				"required": []string{"confirm"},
 			},
-		}).ToolResult(), nil
-	case url && need.Allows(approval.PathApproval):
-		return h.requestApproval(ctx, pv, patch, need, who, true)
-	case need.Allows(approval.PathToken):
-		// Where the policy names the token, the operator accepts a
-		// model-relayed confirmation; it spares the user the page.
-	case need.Allows(approval.PathApproval):
-		return h.requestApproval(ctx, pv, patch, need, who, false)
-	default:
-		return errorResult(schema.Errorf(schema.CodeFailedPrecondition,
-			"this change to %s can be confirmed only through %s, which this client or server cannot offer (the client declared no form elicitation, or no approvers are configured); nothing was written", args.ID, describeRequirement(need))), nil
+		}).ToolResult()
+	case approval.PathToken:
+		text := "PREVIEW — nothing was written.\n" + renderPreview(pd.Preview) +
+			"\nShow this preview to the user and ask whether to apply it. Only if they approve, call update_incident again with exactly the same arguments plus confirmation_token. It expires at " + pd.Expires.Format(time.RFC3339) + "."
+		exp := pd.Expires
+		return mcp.NewToolResultStructured(&updateResult{Preview: pd.Preview, ConfirmationToken: pd.Token, ExpiresAt: &exp, outcome: "preview"},
+			text+"\nconfirmation_token: "+pd.Token)
 	}
-	token, expires, err := h.svc.Seal(incidents.ConfirmToken, pv)
-	if err != nil {
-		return nil, fmt.Errorf("update incident: %w", err)
+	a := pd.Approval
+	if pd.OpenPage {
+		return server.NewInputRequestBuilder(approvalStatePrefix+a.ID).Elicit(approveID, mcp.ElicitationParams{
+			Mode:          mcp.ElicitationModeURL,
+			ElicitationID: a.ID,
+			URL:           a.URL,
+			Message:       fmt.Sprintf("Open the approval page to approve or reject this change (sign-in as an approver needed):\n%s", renderApproval(a)),
+		}).ToolResult()
 	}
-	text := "PREVIEW — nothing was written.\n" + renderPreview(pv) +
-		"\nShow this preview to the user and ask whether to apply it. Only if they approve, call update_incident again with exactly the same arguments plus confirmation_token. It expires at " + expires.Format(time.RFC3339) + "."
-	return mcp.NewToolResultStructured(map[string]any{
-		"preview": pv, "confirmation_token": token, "expires_at": expires, "applied": false,
-	}, text+"\nconfirmation_token: "+token), nil
+	head := "APPROVAL PENDING — nothing was written."
+	if a.Reused {
+		head = "APPROVAL PENDING — nothing was written; this same change already waits for approval, so no new request was made."
+	}
+	return pendingResult(a, head)
 }
 
-func (h *updateHandler) apply(ctx context.Context, kind, token, id string, p schema.Patch, who incidents.Actor) (*mcp.CallToolResult, error) {
-	applied, err := h.svc.Apply(ctx, kind, token, id, p, who)
-	if err != nil {
-		r := errorResult(err)
-		if applied != nil {
-			body := map[string]any{"error": r.StructuredContent.(map[string]any)["error"], "outcome": applied.Outcome}
-			if len(applied.Steps) > 0 {
-				body["vendor_calls"] = applied.Steps
-			}
-			r.StructuredContent = body
-			if applied.Outcome == audit.Unknown {
-				// The generic advice ("call again") would risk a second
-				// write: the model must re-read first.
-				r.Content = []mcp.Content{mcp.NewTextContent("OUTCOME UNKNOWN: " + schema.PublicMessage(err))}
-			}
-		}
-		return r, nil
-	}
+// pendingResult tells the model what the human has to do, and how to come
+// back. It holds no token: nothing in it lets the model confirm the change.
+func pendingResult(a *confirm.Approval, head string) *mcp.CallToolResult {
 	var b strings.Builder
-	fmt.Fprintf(&b, "APPLIED to %s:\n", id)
-	for _, c := range applied.Changes {
-		fmt.Fprintf(&b, "- %s: %s → %s\n", c.Field, showField(c.Field, c.From), showField(c.Field, c.To))
+	b.WriteString(head + "\n")
+	b.WriteString(renderApproval(a))
+	need := ""
+	if a.Needed > 1 {
+		need = fmt.Sprintf(" %d different approvers, none of them the requester, must approve it (%d so far).", a.Needed, a.Approvals)
 	}
-	for _, s := range applied.Steps {
-		fmt.Fprintf(&b, "vendor call %s ok (request %s)\n", s.Call, s.RequestID)
-	}
-	return mcp.NewToolResultStructured(map[string]any{"applied": true, "result": applied}, strings.TrimSpace(b.String())), nil
+	fmt.Fprintf(&b, "approval pending: ask the user to open %s and approve or reject the change there (an approver signs in; it expires at %s).%s Only a person on that page can approve it. When they say they decided, call update_incident again with exactly the same arguments plus approval_id: %q.",
+		a.URL, a.Expires.UTC().Format(time.RFC3339), need, a.ID)
+	return mcp.NewToolResultStructured(&updateResult{
+		Approval: &approvalResult{ID: a.ID, URL: a.URL, State: a.State, ExpiresAt: a.Expires.UTC(), Needed: a.Needed, Approvals: a.Approvals, Reused: a.Reused},
+		Changes:  a.Changes, outcome: "pending",
+	}, b.String())
 }
 
-func declined(id, why string) *mcp.CallToolResult {
-	return mcp.NewToolResultStructured(map[string]any{"applied": false, "id": id, "reason": why},
-		fmt.Sprintf("NOT APPLIED: %s; nothing was written to %s.", why, id))
+// renderOutcome says how a confirmation ended.
+func renderOutcome(o *confirm.Outcome) *mcp.CallToolResult {
+	switch o.Status {
+	case confirm.StatusApplied:
+		var b strings.Builder
+		fmt.Fprintf(&b, "APPLIED to %s:\n", o.ID)
+		writeChanges(&b, o.Write.Changes)
+		for _, s := range o.Write.Steps {
+			fmt.Fprintf(&b, "vendor call %s ok (request %s)\n", s.Call, s.RequestID)
+		}
+		return mcp.NewToolResultStructured(&updateResult{Applied: true, Result: o.Write, outcome: o.WriteOutcome()}, strings.TrimSpace(b.String()))
+	case confirm.StatusFailed:
+		r := updateError(o.Err)
+		f := r.StructuredContent.(*updateFailure)
+		f.Outcome = o.Write.Outcome
+		if len(o.Write.Steps) > 0 {
+			f.VendorCalls = o.Write.Steps
+		}
+		if o.Write.Outcome == audit.Unknown {
+			// The generic advice ("call again") would risk a second
+			// write: the model must re-read first.
+			r.Content = []mcp.Content{mcp.NewTextContent("OUTCOME UNKNOWN: " + schema.PublicMessage(o.Err))}
+		}
+		return r
+	case confirm.StatusPending:
+		head := "STILL PENDING — nothing was written; " + o.Reason + "."
+		if strings.HasPrefix(o.Reason, "the user did not open") {
+			head = "NOT APPLIED — " + o.Reason + "; nothing was written."
+		}
+		return pendingResult(o.Approval, head)
+	}
+	return mcp.NewToolResultStructured(&updateResult{ID: o.ID, Reason: o.Reason, outcome: o.WriteOutcome()},
+		fmt.Sprintf("NOT APPLIED: %s; nothing was written to %s.", o.Reason, o.ID))
 }
 
-// confirmed reads the form answer: only an explicit confirm: true is a
-// confirmation. An accept with no content, {} or null, says nothing about
-// this change.
-func confirmed(content any) bool {
-	m, ok := content.(map[string]any)
-	if !ok {
-		return false
+func writeChanges(b *strings.Builder, changes []incidents.Change) {
+	for _, c := range changes {
+		fmt.Fprintf(b, "- %s: %s → %s\n", c.Field, showField(c.Field, c.From), showField(c.Field, c.To))
 	}
-	b, ok := m["confirm"].(bool)
-	return ok && b
+}
+
+func renderApproval(a *confirm.Approval) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s (%s) %s\n", a.Incident.ID, a.Incident.Vendor, quoteTitle(a.Incident.Title))
+	writeChanges(&b, a.Changes)
+	return b.String()
 }
 
 func renderPreview(pv *incidents.Preview) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s (%s) %s\n", pv.ID, pv.Vendor, quoteTitle(pv.Title))
-	for _, c := range pv.Changes {
-		fmt.Fprintf(&b, "- %s: %s → %s\n", c.Field, showField(c.Field, c.From), showField(c.Field, c.To))
-	}
+	writeChanges(&b, pv.Changes)
 	return b.String()
 }
 
@@ -348,42 +337,169 @@ func showField(field string, v any) string {
 	return show(v)
 }
 
-// clientElicitation reads the client's declared elicitation modes: per
-// request in the stateless protocol, from the initialize handshake before
-// it. mcp-go does not check them for us. An empty capability means form, as
-// it did before URL mode existed.
-func clientElicitation(ctx context.Context, req mcp.CallToolRequest) (form, url bool) {
+// clientOf reads who the client is and the elicitation modes it declared:
+// per request in the stateless protocol, from the initialize handshake
+// before it. mcp-go does not check them for us. An empty capability means
+// form, as it did before URL mode existed.
+func clientOf(ctx context.Context, req mcp.CallToolRequest) confirm.Client {
+	var c confirm.Client
 	var caps *mcp.ClientCapabilities
 	if req.Params.Meta != nil {
 		caps = req.Params.Meta.ClientCapabilities()
-	}
-	if caps == nil && !server.IsModernRequest(ctx) {
-		if s, ok := server.ClientSessionFromContext(ctx).(server.SessionWithClientInfo); ok {
-			c := s.GetClientCapabilities()
-			caps = &c
-		}
-	}
-	if caps == nil || caps.Elicitation == nil {
-		return false, false
-	}
-	e := caps.Elicitation
-	return e.Form != nil || e.URL == nil, e.URL != nil
-}
-
-func actor(ctx context.Context, req mcp.CallToolRequest) incidents.Actor {
-	a := incidents.Actor{Caller: caller.Name(ctx)}
-	if req.Params.Meta != nil {
 		if ci := req.Params.Meta.ClientInfo(); ci != nil {
-			a.Client = ci.Name + " " + ci.Version
+			c.Name = ci.Name + " " + ci.Version
 		}
 	}
 	sess := server.ClientSessionFromContext(ctx)
 	if sess != nil {
-		a.Session = sess.SessionID()
-		if s, ok := sess.(server.SessionWithClientInfo); ok && a.Client == "" {
-			ci := s.GetClientInfo()
-			a.Client = strings.TrimSpace(ci.Name + " " + ci.Version)
+		c.Session = sess.SessionID()
+		if s, ok := sess.(server.SessionWithClientInfo); ok {
+			if c.Name == "" {
+				ci := s.GetClientInfo()
+				c.Name = strings.TrimSpace(ci.Name + " " + ci.Version)
+			}
+			if caps == nil && !server.IsModernRequest(ctx) {
+				cc := s.GetClientCapabilities()
+				caps = &cc
+			}
 		}
 	}
-	return a
+	if caps != nil && caps.Elicitation != nil {
+		e := caps.Elicitation
+		c.Form, c.URL = e.Form != nil || e.URL == nil, e.URL != nil
+	}
+	return c
+}
+
+// updateTool describes update_incident from the live policy: it names only
+// the confirmation paths the server opens, and confirmation_token (in the
+// text and in the input schema) only where the token path is open. It
+// returns the paths open anywhere, for the server instructions.
+func updateTool(svc *incidents.Service, h *updateHandler) (mcp.Tool, approval.Paths) {
+	return updateToolFor(svc.Instances(), h)
+}
+
+// updateToolFor describes the tool over instances: every instance for the
+// server's own listing, a caller's own view under access rules.
+func updateToolFor(instances []incidents.InstanceInfo, h *updateHandler) (mcp.Tool, approval.Paths) {
+	desc, open := h.describe(instances)
+	in := schema.InputSchema[UpdateArgs]()
+	if !open.Has(approval.PathToken) {
+		in = withoutProperty(in, "confirmation_token")
+	}
+	if !open.Has(approval.PathApproval) {
+		in = withoutProperty(in, "approval_id")
+	}
+	return annotate(mcp.NewToolWithRawSchema(UpdateIncident, desc, in),
+		"Update incident", false, true, false, true), open
+}
+
+// withoutProperty drops one property from a JSON schema object.
+func withoutProperty(raw json.RawMessage, name string) json.RawMessage {
+	var s map[string]any
+	if json.Unmarshal(raw, &s) != nil {
+		return raw
+	}
+	if props, ok := s["properties"].(map[string]any); ok {
+		delete(props, name)
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		return raw
+	}
+	return b
+}
+
+// describe writes the tool description and returns the paths open on some
+// writable instance.
+func (h *updateHandler) describe(instances []incidents.InstanceInfo) (string, approval.Paths) {
+	var readOnly []string
+	confirmBy := map[string][]string{}
+	var order []string
+	var open approval.Paths
+	for _, in := range instances {
+		if in.ReadOnly {
+			readOnly = append(readOnly, in.Name)
+			continue
+		}
+		d, paths := h.describeInstance(in.Name, in.Info.Updates)
+		for _, p := range paths {
+			if !open.Has(p) {
+				open = append(open, p)
+			}
+		}
+		if confirmBy[d] == nil {
+			order = append(order, d)
+		}
+		confirmBy[d] = append(confirmBy[d], in.Name)
+	}
+	var b strings.Builder
+	b.WriteString("Change one incident once a person confirms")
+	var ways []string
+	if open.Has(approval.PathElicitation) {
+		ways = append(ways, "the client asks the user (elicitation)")
+	}
+	if open.Has(approval.PathApproval) {
+		ways = append(ways, "the result gives an approval URL for the user to decide on (you cannot approve), then call again with the same arguments plus approval_id")
+	}
+	if open.Has(approval.PathToken) {
+		ways = append(ways, "where listed, a preview and a confirmation_token: show it, and only if the user approves call again with the same arguments plus confirmation_token (5 min)")
+	}
+	if len(ways) > 0 {
+		b.WriteString(": " + strings.Join(ways, "; or "))
+	}
+	b.WriteString(". What each instance can change: describe_instances.")
+	switch {
+	case len(order) == 1:
+		fmt.Fprintf(&b, " Confirmation: %s.", order[0])
+	case len(order) > 1:
+		parts := make([]string, len(order))
+		for i, d := range order {
+			parts[i] = strings.Join(confirmBy[d], ", ") + ": " + d
+		}
+		fmt.Fprintf(&b, " Confirmation: %s.", strings.Join(parts, "; "))
+	}
+	if len(readOnly) > 0 {
+		fmt.Fprintf(&b, " Read-only here: %s.", strings.Join(readOnly, ", "))
+	}
+	b.WriteString(" Each confirmation applies at most once; if the outcome is unknown, re-read the incident with get_incident before retrying.")
+	return b.String(), open
+}
+
+// describeInstance says how changes to an instance are confirmed, kind by
+// kind where the policy differs, and which paths are open there.
+func (h *updateHandler) describeInstance(instance string, updates []schema.PatchField) (string, approval.Paths) {
+	var order []string
+	groups := map[string][]string{}
+	var open approval.Paths
+	note := func(need approval.Requirement) {
+		for _, p := range need.Paths {
+			if need.Allows(p) && !open.Has(p) {
+				open = append(open, p)
+			}
+		}
+	}
+	for _, f := range updates {
+		if f == schema.PatchResolution {
+			continue // part of close
+		}
+		need := h.engine.ServerRequirement(instance, []schema.PatchField{f})
+		note(need)
+		d := confirm.Describe(need)
+		if _, seen := groups[d]; !seen {
+			order = append(order, d)
+		}
+		groups[d] = append(groups[d], string(f))
+	}
+	if len(order) <= 1 {
+		if len(order) == 0 {
+			return confirm.Describe(h.engine.ServerRequirement(instance, nil)), nil
+		}
+		return order[0], open
+	}
+	parts := make([]string, len(order))
+	for i, d := range order {
+		parts[i] = strings.Join(groups[d], ", ") + ": " + d
+	}
+	return strings.Join(parts, "; "), open
 }

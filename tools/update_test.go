@@ -12,6 +12,7 @@ import (
 
 	"github.com/incident-mcp/incident-mcp/approval"
 	"github.com/incident-mcp/incident-mcp/audit"
+	"github.com/incident-mcp/incident-mcp/internal/caller"
 	"github.com/incident-mcp/incident-mcp/tools"
 )
 
@@ -204,7 +205,7 @@ func TestUpdatePreAnswered(t *testing.T) {
 				params["requestState"] = tc.state
 			}
 			msg, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params})
-			reply, _ := json.Marshal(f.srv.HandleMessage(t.Context(), msg))
+			reply, _ := json.Marshal(f.srv.HandleMessage(caller.With(t.Context(), f.who), msg))
 			if !strings.Contains(string(reply), `"isError":true`) {
 				t.Errorf("pre-answered call was not refused: %s", reply)
 			} else if !strings.Contains(string(reply), "inputResponses") && !strings.Contains(string(reply), "requestState") {

@@ -22,9 +22,12 @@ import (
 // policy.
 type approvalFlags struct {
 	confirmPaths string
-	approvers    string
-	addr         string
-	publicURL    string
+	// elicitationBy: selectors of the principals whose elicitation counts.
+	elicitationBy string
+	maxPending    int
+	approvers     string
+	addr          string
+	publicURL     string
 }
 
 // policy is the server-wide confirm-path policy from the flags.
@@ -40,7 +43,16 @@ func (o *options) policy() (*approval.Policy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--confirm-paths: %w", err)
 	}
-	return &approval.Policy{Rule: approval.Rule{Paths: paths}}, nil
+	pol := &approval.Policy{Rule: approval.Rule{Paths: paths}}
+	for _, sel := range strings.Split(o.approval.elicitationBy, ",") {
+		if sel = strings.TrimSpace(sel); sel != "" {
+			pol.ElicitationBy = append(pol.ElicitationBy, sel)
+		}
+	}
+	if err := pol.Validate(); err != nil {
+		return nil, fmt.Errorf("--elicitation-by: %w", err)
+	}
+	return pol, nil
 }
 
 // withConfig lays the config file's `confirm:` section over the policy of
@@ -66,6 +78,9 @@ func withConfig(pol *approval.Policy, path string, section *yaml.Node, instances
 	}
 	if fromFile.Approvers == 0 {
 		fromFile.Approvers = pol.Approvers
+	}
+	if len(fromFile.ElicitationBy) == 0 {
+		fromFile.ElicitationBy = pol.ElicitationBy
 	}
 	for name := range fromFile.Instances {
 		if !slices.ContainsFunc(instances, func(in *incidents.Instance) bool { return in.Name == name }) {

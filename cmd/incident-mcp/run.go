@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"time"
@@ -19,7 +20,9 @@ import (
 	"github.com/incident-mcp/incident-mcp/approval"
 	"github.com/incident-mcp/incident-mcp/audit"
 	"github.com/incident-mcp/incident-mcp/config"
+	"github.com/incident-mcp/incident-mcp/confirm"
 	"github.com/incident-mcp/incident-mcp/incidents"
+	"github.com/incident-mcp/incident-mcp/internal/caller"
 	"github.com/incident-mcp/incident-mcp/internal/demo"
 	"github.com/incident-mcp/incident-mcp/internal/redisstate"
 	"github.com/incident-mcp/incident-mcp/internal/telemetry"
@@ -58,6 +61,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.readOnly, "read-only", false, "never write: update_incident is neither listed nor callable")
 	fs.BoolVar(&o.elicitationOnly, "elicitation-only", false, "confirm writes only through the client's elicitation prompt: the same as --confirm-paths elicitation")
 	fs.StringVar(&o.approval.confirmPaths, "confirm-paths", approval.DefaultPaths.String(), "how writes may be confirmed, comma-separated: elicitation (the client's form), approval (the approval page), token (a confirmation token the model relays)")
+	fs.StringVar(&o.approval.elicitationBy, "elicitation-by", "", "over HTTP, the callers whose elicitation answer counts as a person's confirmation, comma-separated: NAME, group:NAME, scope:NAME or * (default: none; everyone else's writes go to the approval page). On stdio the local user's always counts")
+	fs.IntVar(&o.approval.maxPending, "max-pending-approvals", confirm.DefaultMaxPending, "the most approval requests one caller may have waiting for a decision")
 	fs.StringVar(&o.approval.approvers, "approvers", "", "approvers of the approval page: a `FILE` of name:bcrypt-or-argon2id-hash lines (default $INCIDENT_MCP_APPROVERS_FILE; in --demo the demo approvers)")
 	fs.StringVar(&o.approval.addr, "approval-addr", "127.0.0.1:0", "stdio mode: the loopback `ADDR` of the approval page's own listener")
 	fs.StringVar(&o.approval.publicURL, "approval-url", "", "the `URL` under which users' browsers reach this server's approval page (default: from --http or --approval-addr)")
@@ -226,7 +231,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err != nil {
 		return err
 	}
-	mcpServer := tools.NewServer(svc, version, log, tools.Options{ReadOnly: o.readOnly, Update: tools.UpdateOptions{Policy: policy, Approval: page},
+	mcpServer := tools.NewServer(svc, version, log, tools.Options{ReadOnly: o.readOnly, Update: tools.UpdateOptions{Policy: policy, Approval: page, MaxPending: o.approval.maxPending},
 		Apps: !o.noApps, PrivateLists: o.http.authenticates()})
 	for _, in := range instances {
 		metrics.Health().Register(in.Name)
@@ -251,11 +256,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	log.Info("serving MCP on stdio", "instances", len(instances))
 	stdio := server.NewStdioServer(mcpServer)
+	// Every stdio request comes from the user who started the process.
+	local := caller.Local(localUser())
+	stdio.SetContextFunc(func(ctx context.Context) context.Context { return caller.With(ctx, local) })
 	err = stdio.Listen(ctx, stdin, stdout)
 	if errors.Is(err, context.Canceled) || errors.Is(err, io.EOF) {
 		return nil
 	}
 	return err
+}
+
+// localUser names the user running a stdio server, for the audit log and
+// the approval page.
+func localUser() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	return "local"
 }
 
 func newLogger(w io.Writer, level slog.Level) *slog.Logger {

@@ -94,7 +94,8 @@ type server struct {
 const tokenPaths = "elicitation,approval,token"
 
 // startServer runs the binary with args; over HTTP it waits for /healthz.
-// Unless args set --confirm-paths, the token path is open.
+// Unless args set --confirm-paths, the token path is open; unless they set
+// --elicitation-by, every HTTP caller's elicitation counts.
 func startServer(t *testing.T, overHTTP bool, env []string, args ...string) *server {
 	t.Helper()
 	s := &server{audit: filepath.Join(t.TempDir(), "audit.jsonl")}
@@ -105,6 +106,11 @@ func startServer(t *testing.T, overHTTP bool, env []string, args ...string) *ser
 	}
 	if !overHTTP {
 		return s
+	}
+	if !slices.Contains(args, "--elicitation-by") {
+		// Over HTTP only the callers the operator lists may confirm by
+		// elicitation; these tests play an operator who lists everyone.
+		s.args = append(s.args, "--elicitation-by", "*")
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

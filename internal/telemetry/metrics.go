@@ -16,9 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/incident-mcp/incident-mcp/audit"
 	"github.com/incident-mcp/incident-mcp/incidents"
-	"github.com/incident-mcp/incident-mcp/schema"
 )
 
 // Network transports, as the semantic conventions name them.
@@ -172,7 +170,7 @@ func (m *Metrics) Instrument(s *server.MCPServer, transport string) {
 				if r.IsError && errType == "" {
 					errType = "tool_error"
 				}
-				m.observeResult(tool, r)
+				m.observeResult(r)
 			}
 		}
 		name := string(method)
@@ -200,7 +198,7 @@ func (m *Metrics) Instrument(s *server.MCPServer, transport string) {
 
 // observeResult records list scan statistics and write outcomes from a
 // tool's structured result.
-func (m *Metrics) observeResult(tool string, r *mcp.CallToolResult) {
+func (m *Metrics) observeResult(r *mcp.CallToolResult) {
 	switch v := r.StructuredContent.(type) {
 	case *incidents.ListResult:
 		in := v.Query.Instance
@@ -215,8 +213,8 @@ func (m *Metrics) observeResult(tool string, r *mcp.CallToolResult) {
 			m.scanBudget.WithLabelValues(in).Inc()
 		}
 	}
-	if tool == "update_incident" {
-		m.writes.WithLabelValues(writeOutcome(r)).Inc()
+	if o, ok := writeOutcome(r); ok {
+		m.writes.WithLabelValues(o).Inc()
 	}
 }
 
@@ -255,28 +253,21 @@ func errorType(err error) string {
 	return "_OTHER"
 }
 
-// writeOutcome classifies an update_incident result: "applied",
-// "preview" (a confirmation is pending), "declined", the audit outcome of a
-// write that failed ("failed", "partial", "unknown"), or the error code of
-// a call refused before any write.
-func writeOutcome(r *mcp.CallToolResult) string {
-	m, _ := r.StructuredContent.(map[string]any)
-	if r.IsError {
-		if o, ok := m["outcome"].(string); ok && slices.Contains([]string{audit.Failed, audit.Partial, audit.Unknown}, o) {
-			return o
-		}
-		if e, ok := m["error"].(map[string]any); ok {
-			if c, ok := e["code"].(schema.Code); ok {
-				return string(c)
-			}
-		}
-		return "error"
+// WriteResult is the structured result of a write tool: it says how the
+// call ended, as the write-outcome metric counts it ("applied", "preview",
+// "pending", "declined", an audit outcome of a failed write, or the error
+// code of a refusal).
+type WriteResult interface{ WriteOutcome() string }
+
+// writeOutcome classifies a write tool's result, or reports false for the
+// results of other tools. A request for the user's input (elicitation) is
+// a preview waiting for its confirmation.
+func writeOutcome(r *mcp.CallToolResult) (string, bool) {
+	if w, ok := r.StructuredContent.(WriteResult); ok {
+		return w.WriteOutcome(), true
 	}
-	switch {
-	case m["applied"] == true:
-		return "applied"
-	case m["preview"] != nil:
-		return "preview"
+	if r.ResultType == mcp.ResultTypeInputRequired {
+		return "preview", true
 	}
-	return "declined"
+	return "", false
 }
