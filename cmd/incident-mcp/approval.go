@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,6 +18,8 @@ import (
 
 	"github.com/incident-mcp/incident-mcp/approval"
 	"github.com/incident-mcp/incident-mcp/incidents"
+	"github.com/incident-mcp/incident-mcp/internal/httpserve"
+	"github.com/incident-mcp/incident-mcp/internal/redisstate"
 )
 
 // approvalFlags are the flags of the approval page and the confirm-path
@@ -97,7 +101,7 @@ func (o *options) approvers(env envReader) (approval.Approvers, error) {
 // approvalPage builds the approval page, or nil when the policy never asks
 // for it or nobody could approve. In stdio mode it also opens the loopback
 // listener the page needs, closed when ctx ends.
-func approvalPage(ctx context.Context, o *options, pol *approval.Policy, env envReader, log *slog.Logger) (*approval.Page, error) {
+func approvalPage(ctx context.Context, o *options, pol *approval.Policy, env envReader, store approval.Store, log *slog.Logger) (*approval.Page, error) {
 	if o.readOnly || !pol.Uses(approval.PathApproval) {
 		return nil, nil
 	}
@@ -112,7 +116,12 @@ func approvalPage(ctx context.Context, o *options, pol *approval.Policy, env env
 	if o.demo && o.approval.approvers == "" {
 		log.Warn("demo: approve on the approval page as " + approval.DemoApprover + " (or " + approval.DemoSecondApprover + ") with password " + approval.DemoPassword)
 	}
-	cfg := approval.Config{Store: approval.NewMemStore(), Approvers: who, Logger: log.With("part", "approval"), BaseURL: o.approval.publicURL}
+	if o.approval.publicURL != "" {
+		if err := httpserve.CheckSecureURL(o.approval.publicURL, o.http.allowInsecure); err != nil {
+			return nil, fmt.Errorf("--approval-url: %w", err)
+		}
+	}
+	cfg := approval.Config{Store: store, Approvers: who, Logger: log.With("part", "approval"), BaseURL: o.approval.publicURL}
 	if o.httpAddr != "" {
 		if cfg.BaseURL == "" {
 			if cfg.BaseURL, err = loopbackURL(o.httpAddr); err != nil {
@@ -163,4 +172,44 @@ func loopbackURL(addr string) (string, error) {
 		return "", fmt.Errorf("%s is not a loopback address", addr)
 	}
 	return "http://" + addr, nil
+}
+
+// checkReplicas refuses replicas without Redis while the approval page is
+// on: a request created on one replica would be unknown to the others, so
+// approvers would get 404 and callers "no approval request" at random.
+func checkReplicas(env envReader, shared *redisstate.Store, page *approval.Page) error {
+	if shared != nil || page == nil {
+		return nil
+	}
+	s := env.get("INCIDENT_MCP_REPLICAS")
+	if s == "" {
+		return nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		return fmt.Errorf("INCIDENT_MCP_REPLICAS=%q: want the number of replicas, at least 1", s)
+	}
+	if n > 1 {
+		return fmt.Errorf("INCIDENT_MCP_REPLICAS=%d without Redis: approval requests would live in one replica only; set INCIDENT_MCP_REDIS_URL so replicas share them, or turn the approval page off (--confirm-paths without approval, or no --approvers)", n)
+	}
+	return nil
+}
+
+// withApprovalHost adds the approval page's host to the Host allow-list of
+// a loopback listener that has none, so a page reached through a proxy
+// under its public name still answers; an explicit list is the operator's.
+func withApprovalHost(hosts []string, addr, pageURL string) []string {
+	if len(hosts) > 0 || !httpserve.IsLoopbackAddr(addr) {
+		return hosts
+	}
+	u, err := url.Parse(pageURL)
+	if err != nil || u.Hostname() == "" {
+		return hosts
+	}
+	h := u.Hostname()
+	loop := []string{"localhost", "127.0.0.1", "::1", "[::1]"}
+	if slices.Contains(loop, h) {
+		return hosts
+	}
+	return append(loop, h)
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/incident-mcp/incident-mcp/audit"
 	"github.com/incident-mcp/incident-mcp/config"
 	"github.com/incident-mcp/incident-mcp/incidents"
+	"github.com/incident-mcp/incident-mcp/internal/caller"
 	"github.com/incident-mcp/incident-mcp/internal/demo"
 	"github.com/incident-mcp/incident-mcp/internal/redisstate"
 	"github.com/incident-mcp/incident-mcp/internal/telemetry"
@@ -213,8 +215,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	page, err := approvalPage(ctx, o, policy, env, log)
+	var approvals approval.Store = approval.NewMemStore()
+	if shared != nil {
+		approvals = shared.Approvals()
+	}
+	page, err := approvalPage(ctx, o, policy, env, approvals, log)
 	if err != nil {
+		return err
+	}
+	if err := checkReplicas(env, shared, page); err != nil {
 		return err
 	}
 	mcpServer := tools.NewServer(svc, version, log, tools.Options{ReadOnly: o.readOnly, Update: tools.UpdateOptions{Policy: policy, Approval: page}})
@@ -230,6 +239,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		if page != nil {
 			// The approval page authenticates its approvers itself.
 			cfg.Routes = page.Register
+			cfg.AllowedHosts = withApprovalHost(cfg.AllowedHosts, o.httpAddr, page.URL(""))
+		}
+		if shared != nil {
+			cfg.Sessions = shared.Sessions()
+			if o.http.callRate > 0 {
+				cfg.CallLimiter = newRedisCalls(shared, o.http.callRate)
+			}
 		}
 		if err := startTelemetry(ctx, &o.http, mcpServer, metrics, tp, telemetry.TransportHTTP, log); err != nil {
 			return err
@@ -240,7 +256,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return err
 	}
 	log.Info("serving MCP on stdio", "instances", len(instances))
+	// Every stdio request is the local user's, who started this process.
+	local := caller.Local(localUser(getenv))
 	stdio := server.NewStdioServer(mcpServer)
+	server.WithStdioContextFunc(func(ctx context.Context) context.Context { return caller.With(ctx, local) })(stdio)
 	err = stdio.Listen(ctx, stdin, stdout)
 	if errors.Is(err, context.Canceled) || errors.Is(err, io.EOF) {
 		return nil
@@ -337,4 +356,12 @@ func readOnlyFromEnv(instances []*incidents.Instance, getenv func(string) string
 		in.ReadOnly = in.ReadOnly || ro
 	}
 	return nil
+}
+
+// localUser is the name of the OS user running a stdio server.
+func localUser(getenv func(string) string) string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	return getenv("USER")
 }
