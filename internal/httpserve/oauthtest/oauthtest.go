@@ -4,6 +4,8 @@
 package oauthtest
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
@@ -54,6 +56,39 @@ func Start(t testing.TB) *Issuer {
 	return is
 }
 
+// Forger signs tokens with a key the issuer never published, under any key
+// id: what an attacker can make.
+type Forger struct {
+	key *ecdsa.PrivateKey
+}
+
+// NewForger makes an attacker's key.
+func NewForger(t testing.TB) *Forger {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Forger{key: key}
+}
+
+// Token signs c (issuer and audience as given) under key id kid.
+func (f *Forger) Token(t testing.TB, kid string, c Claims) string {
+	t.Helper()
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: f.key, KeyID: kid}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Expiry.IsZero() {
+		c.Expiry = time.Now().Add(time.Hour)
+	}
+	tok, err := jwt.Signed(signer).Claims(jwt.Claims{Issuer: c.Issuer, Subject: c.Subject, Audience: c.Audience, Expiry: jwt.NewNumericDate(c.Expiry)}).Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
 // Claims of a token to sign; zero fields take sensible values.
 type Claims struct {
 	Subject  string
@@ -61,6 +96,7 @@ type Claims struct {
 	Issuer   string // default: this issuer
 	Expiry   time.Time
 	Scope    string
+	Groups   []string
 }
 
 // Token signs an access token.
@@ -74,11 +110,12 @@ func (is *Issuer) Token(t testing.TB, c Claims) string {
 	}
 	claims := struct {
 		jwt.Claims
-		Scope string `json:"scope,omitempty"`
+		Scope  string   `json:"scope,omitempty"`
+		Groups []string `json:"groups,omitempty"`
 	}{jwt.Claims{
 		Issuer: c.Issuer, Subject: c.Subject, Audience: c.Audience,
 		Expiry: jwt.NewNumericDate(c.Expiry), IssuedAt: jwt.NewNumericDate(time.Now().Add(-time.Minute)),
-	}, c.Scope}
+	}, c.Scope, c.Groups}
 	tok, err := jwt.Signed(is.signer).Claims(claims).Serialize()
 	if err != nil {
 		t.Fatal(err)
