@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -29,6 +30,42 @@ type approvalFlags struct {
 	approvers    string
 	addr         string
 	publicURL    string
+	oidc         approverOIDCFlags
+}
+
+// approverOIDCFlags let approvers sign in with the organisation's IdP.
+type approverOIDCFlags struct {
+	issuer, clientID, groups, nameClaim, groupsClaim string
+}
+
+func (f *approverOIDCFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.issuer, "approver-oidc-issuer", "", "approvers sign in on the approval page with this OpenID Connect issuer `URL` (code flow with PKCE; client secret in $INCIDENT_MCP_APPROVER_OIDC_SECRET or _FILE)")
+	fs.StringVar(&f.clientID, "approver-oidc-client-id", "", "the approval page's client `ID` at the OIDC issuer (redirect URI: <approval URL>/approval/oidc/callback)")
+	fs.StringVar(&f.groups, "approver-oidc-groups", "", "comma-separated `groups` whose members may approve (\"*\": every user of the issuer); required with --approver-oidc-issuer")
+	fs.StringVar(&f.nameClaim, "approver-oidc-name-claim", "sub", "the ID token `claim` naming the approver in the audit (sub, email, preferred_username)")
+	fs.StringVar(&f.groupsClaim, "approver-oidc-groups-claim", "groups", "the ID token `claim` listing the user's groups")
+}
+
+// config is the page's OIDC configuration, nil when not asked for.
+func (f *approverOIDCFlags) config(env envReader, allowHTTP bool) (*approval.OIDCConfig, error) {
+	if f.issuer == "" {
+		if f.clientID != "" || f.groups != "" {
+			return nil, errors.New("--approver-oidc-client-id and --approver-oidc-groups need --approver-oidc-issuer")
+		}
+		return nil, nil
+	}
+	if err := httpserve.CheckSecureURL(f.issuer, allowHTTP); err != nil {
+		return nil, fmt.Errorf("--approver-oidc-issuer: %w", err)
+	}
+	if f.clientID == "" || f.groups == "" {
+		return nil, errors.New("--approver-oidc-issuer needs --approver-oidc-client-id and --approver-oidc-groups")
+	}
+	secret, err := env.secret("INCIDENT_MCP_APPROVER_OIDC_SECRET")
+	if err != nil {
+		return nil, err
+	}
+	return &approval.OIDCConfig{Issuer: f.issuer, ClientID: f.clientID, ClientSecret: secret,
+		AllowedGroups: commaList(f.groups), NameClaim: f.nameClaim, GroupsClaim: f.groupsClaim}, nil
 }
 
 // policy is the server-wide confirm-path policy from the flags.
@@ -109,7 +146,11 @@ func approvalPage(ctx context.Context, o *options, pol *approval.Policy, env env
 	if err != nil {
 		return nil, err
 	}
-	if who == nil {
+	sso, err := o.approval.oidc.config(env, o.http.allowInsecure)
+	if err != nil {
+		return nil, err
+	}
+	if who == nil && sso == nil {
 		log.Warn("no approvers configured (--approvers FILE): the approval page is off, so clients without form elicitation cannot confirm writes")
 		return nil, nil
 	}
@@ -121,7 +162,7 @@ func approvalPage(ctx context.Context, o *options, pol *approval.Policy, env env
 			return nil, fmt.Errorf("--approval-url: %w", err)
 		}
 	}
-	cfg := approval.Config{Store: store, Approvers: who, Logger: log.With("part", "approval"), BaseURL: o.approval.publicURL}
+	cfg := approval.Config{Store: store, Approvers: who, OIDC: sso, Logger: log.With("part", "approval"), BaseURL: o.approval.publicURL}
 	if o.httpAddr != "" {
 		if cfg.BaseURL == "" {
 			if cfg.BaseURL, err = loopbackURL(o.httpAddr); err != nil {

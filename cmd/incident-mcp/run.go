@@ -64,6 +64,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.approval.publicURL, "approval-url", "", "the `URL` under which users' browsers reach this server's approval page (default: from --http or --approval-addr)")
 	fs.StringVar(&o.auditLog, "audit-log", "", "append every write to this JSON-lines `FILE` (default: $XDG_STATE_HOME/incident-mcp/audit.jsonl)")
 	o.http.register(fs)
+	o.approval.oidc.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: incident-mcp [flags]\n\nAn MCP server for security incidents. Instances come from --config FILE or, one per vendor, from the environment:\n%s\nFlags:\n", envHelp())
 		fs.PrintDefaults()
@@ -80,7 +81,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 func envHelp() string {
 	return "  INCIDENT_MCP_SECRET, INCIDENT_MCP_SECRET_FILE  key that signs cursors (>= 32 bytes); random per process when unset\n" +
 		"  INCIDENT_MCP_REDIS_URL, _FILE                  redis:// or rediss:// URL of the Redis replicas share (overrides redis_url)\n" +
-		"  INCIDENT_MCP_REPLICAS                          replicas sharing the vendor limits; each keeps to 1/N while Redis is down (default 1)\n" +
+		"  INCIDENT_MCP_REPLICAS                          replicas sharing the vendor limits; each keeps to 1/N while Redis is down (default 1);\n" +
+		"                                                 above 1 with the approval page on, Redis is required (approvals live there)\n" +
+		"  INCIDENT_MCP_APPROVER_OIDC_SECRET, _FILE       client secret of the approval page at --approver-oidc-issuer (empty: a public client, PKCE only)\n" +
 		registry.EnvHelp()
 }
 

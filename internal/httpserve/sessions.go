@@ -93,7 +93,13 @@ func (g *sessionGuard) wrap(next http.Handler) http.Handler {
 			return
 		}
 		sid = newSessionID()
-		ok, err := g.store.Create(r.Context(), sid, owner, g.max, g.ttl)
+		limit := g.max
+		if id.Method == caller.MethodNone {
+			// Without authentication every session is one principal's:
+			// a per-caller cap would be a server-wide one.
+			limit = -1
+		}
+		ok, err := g.store.Create(r.Context(), sid, owner, limit, g.ttl)
 		if err != nil {
 			g.log.Error("session store unavailable: refusing a new session", "err", err)
 			http.Error(w, "sessions cannot be opened right now; try again shortly", http.StatusServiceUnavailable)
