@@ -189,7 +189,9 @@ func approvalPage(ctx context.Context, o *options, pol *approval.Policy, env env
 		ln.Close()
 		return nil, err
 	}
-	srv := &http.Server{Handler: page.Handler(), ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 16 << 10}
+	// The page's own listener gets the Host allow-list too (DNS rebinding).
+	guarded := httpserve.HostGuard(withApprovalHost(nil, o.approval.addr, cfg.BaseURL), page.Handler())
+	srv := &http.Server{Handler: guarded, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 16 << 10}
 	go srv.Serve(ln)
 	go func() {
 		<-ctx.Done()

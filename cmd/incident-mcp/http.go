@@ -49,7 +49,7 @@ type httpOptions struct {
 }
 
 func (h *httpOptions) register(fs *flag.FlagSet) {
-	fs.StringVar(&h.tokensFile, "http-tokens-file", "", "authenticate HTTP callers with the bearer tokens in `FILE` (one per line: TOKEN or NAME TOKEN; reloaded on SIGHUP)")
+	fs.StringVar(&h.tokensFile, "http-tokens-file", "", "authenticate HTTP callers with the bearer tokens in `FILE` (one per line: TOKEN, NAME TOKEN or NAME TOKEN GROUP,GROUP; reloaded on SIGHUP)")
 	fs.StringVar(&h.oauthIssuer, "oauth-issuer", "", "authenticate HTTP callers with JWT access tokens from this OAuth 2.1 issuer `URL`")
 	fs.StringVar(&h.oauthResource, "oauth-resource", "", "this server's canonical `URL` (e.g. https://mcp.example.com/mcp): tokens must name it in aud")
 	fs.StringVar(&h.oauthJWKS, "oauth-jwks-url", "", "the issuer's JWKS `URL` (default: discovered from the issuer's metadata)")
