@@ -156,7 +156,7 @@ func (p *Page) oidcStart(w http.ResponseWriter, r *http.Request, v *view) {
 	}
 	f := oidcFlow{State: randomString(24), Nonce: randomString(24), Verifier: oauth2.GenerateVerifier(), Next: safeNext(r.URL.Query().Get("next"))}
 	b, _ := json.Marshal(f)
-	c := p.cookie(oidcCookie, base64.RawURLEncoding.EncodeToString(b), oidcFlowTTL)
+	c := p.cookie(oidcCookie, base64.RawURLEncoding.EncodeToString(b), oidcFlowTTL) //nolint:gosec // G124: HttpOnly, Secure as the page; Lax on purpose, below
 	// The IdP sends the browser back with a top-level GET from its own
 	// site: a Strict cookie would stay behind, Lax comes along.
 	c.SameSite = http.SameSiteLaxMode
