@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -253,5 +255,47 @@ func TestForgedTokensJWKSFetches(t *testing.T) {
 	// The default interval is 30 s; the burst takes far less.
 	if limit := int64(time.Since(start)/(30*time.Second)) + 1; fetches > limit {
 		t.Errorf("%d JWKS fetches for 1,000 forged tokens, want at most %d", fetches, limit)
+	}
+}
+
+// TestApproverOIDCFlags: the binary's approval page signs approvers in with
+// the IdP the flags name, and only members of the allowed groups.
+func TestApproverOIDCFlags(t *testing.T) {
+	is := oauthtest.Start(t)
+	p := startHTTPEnv(t, "", []string{"INCIDENT_MCP_APPROVER_OIDC_SECRET=" + oauthtest.ClientSecret},
+		"--demo", "--confirm-paths", "approval", "--approver-oidc-issuer", is.URL,
+		"--approver-oidc-client-id", oauthtest.ClientID, "--approver-oidc-groups", "approvers", "--approver-oidc-name-claim", "email")
+	signIn := func(u *oauthtest.User) (int, bool) {
+		is.User.Store(u)
+		jar, _ := cookiejar.New(nil)
+		hc := &http.Client{Jar: jar, CheckRedirect: func(req *http.Request, _ []*http.Request) error {
+			if strings.HasPrefix(req.URL.Path, "/approve/") {
+				return http.ErrUseLastResponse // signed in: the page itself is not the point
+			}
+			return nil
+		}}
+		resp, err := hc.Get(p.url + "/approval/oidc/start?next=/approve/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		signed := false
+		for _, c := range resp.Cookies() {
+			signed = signed || (c.Name == "approval_session" && c.Value != "")
+		}
+		return resp.StatusCode, signed
+	}
+	if code, signed := signIn(&oauthtest.User{Subject: "u1", Email: "carol@example.com", Groups: []string{"approvers"}}); code != http.StatusSeeOther || !signed {
+		t.Errorf("member of the allowed group: %d, signed in %v", code, signed)
+	}
+	if code, signed := signIn(&oauthtest.User{Subject: "u2", Email: "dave@example.com", Groups: []string{"soc"}}); code != http.StatusForbidden || signed {
+		t.Errorf("outside the allowed group: %d, signed in %v", code, signed)
+	}
+	if !logEventually(func() bool { return strings.Contains(p.stderr.String(), "approver=carol@example.com") }) {
+		t.Error("the sign-in is not logged with the approver")
+	}
+	out, err := exec.Command(sharedBinary(t), "--demo", "--http", freeAddr(t), "--approver-oidc-issuer", "http://idp.example.com", "--approver-oidc-client-id", "x", "--approver-oidc-groups", "a").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "plain http off loopback") {
+		t.Errorf("an http:// issuer off loopback was accepted: %v\n%s", err, out)
 	}
 }
