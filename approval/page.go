@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/incident-mcp/incident-mcp/internal/caller"
 	"github.com/incident-mcp/incident-mcp/schema"
 )
 
@@ -47,7 +48,9 @@ const (
 // Config configures the approval page.
 type Config struct {
 	Store     Store
-	Approvers Approvers
+	Approvers Approvers // the passwords file; nil with OIDC only
+	// OIDC, when set, lets approvers sign in with the organisation's IdP.
+	OIDC *OIDCConfig
 	// BaseURL is where the page is reached from the user's browser, e.g.
 	// https://incidents.example.com or http://127.0.0.1:8765.
 	BaseURL string
@@ -69,6 +72,8 @@ type Page struct {
 	log      *slog.Logger
 	now      func() time.Time
 	logins   *rate.Limiter
+	backoff  *backoff
+	oidc     *oidcLogin // nil without an OIDC issuer
 	mu       sync.Mutex
 	sessions map[string]*session
 }
@@ -77,14 +82,15 @@ type Page struct {
 // request page, so a token works only with its session and its request.
 type session struct {
 	approver string
+	who      caller.Identity // the approver as a principal
 	key      []byte
 	expires  time.Time
 }
 
 // NewPage returns the approval page over cfg.Store.
 func NewPage(cfg Config) (*Page, error) {
-	if cfg.Store == nil || cfg.Approvers == nil {
-		return nil, errors.New("approval page: a store and approvers are required")
+	if cfg.Store == nil || (cfg.Approvers == nil && cfg.OIDC == nil) {
+		return nil, errors.New("approval page: a store and approvers (a passwords file or OIDC) are required")
 	}
 	u, err := url.Parse(cfg.BaseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -103,6 +109,10 @@ func NewPage(cfg Config) (*Page, error) {
 	}
 	if p.now == nil {
 		p.now = time.Now
+	}
+	p.backoff = newBackoff(p.now)
+	if err := p.setupOIDC(); err != nil {
+		return nil, err
 	}
 	return p, nil
 }
@@ -123,6 +133,7 @@ func (p *Page) Register(mux *http.ServeMux) {
 	mux.Handle("GET "+pathLogin, p.guard(p.loginForm))
 	mux.Handle("POST "+pathLogin, p.guard(p.login))
 	mux.Handle("POST "+pathLogout, p.guard(p.logout))
+	p.registerOIDC(mux)
 }
 
 // Handler is a mux with only the page's routes, for a listener of its own.
@@ -139,6 +150,7 @@ type view struct {
 	Approver string
 	// Login form
 	Next, LoginCSRF, LoginError string
+	SSO                         string // the IdP sign-in link, when configured
 	// Request page
 	Req       *Request
 	State     State
@@ -324,7 +336,12 @@ func (p *Page) decide(w http.ResponseWriter, r *http.Request, v *view) {
 
 func (p *Page) loginForm(w http.ResponseWriter, r *http.Request, v *view) {
 	v.Next = safeNext(r.URL.Query().Get("next"))
+	if p.cfg.Approvers == nil {
+		http.Redirect(w, r, p.ssoURL(v.Next), http.StatusSeeOther)
+		return
+	}
 	v.Title = "Sign in to approve"
+	v.SSO = p.ssoURL(v.Next)
 	v.LoginCSRF = randomString(24)
 	http.SetCookie(w, p.cookie(loginCookie, v.LoginCSRF, 10*time.Minute))
 	p.render(w, http.StatusOK, v, "", false)
@@ -342,33 +359,33 @@ func (p *Page) login(w http.ResponseWriter, r *http.Request, v *view) {
 		p.render(w, http.StatusForbidden, v, "Refused: the sign-in form expired or came from elsewhere. Try again.", true)
 		return
 	}
+	if p.cfg.Approvers == nil {
+		p.render(w, http.StatusForbidden, v, "Refused: sign in with your organisation's account.", true)
+		return
+	}
 	if err := p.logins.Wait(r.Context()); err != nil {
 		return
 	}
-	who, ok := p.cfg.Approvers.Check(r.PostFormValue("name"), r.PostFormValue("password"))
+	name, addr := r.PostFormValue("name"), clientAddr(r)
+	if wait := p.backoff.wait(name, addr); wait > 0 {
+		p.log.Warn("approver sign-in refused: backing off after failed attempts", "name", name, "remote", addr, "wait", wait.Round(time.Second))
+		v.LoginCSRF = c.Value
+		w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
+		p.render(w, http.StatusTooManyRequests, v, fmt.Sprintf("Too many failed sign-ins for this account or from this address: try again in %s.", wait.Round(time.Second)+time.Second), true)
+		return
+	}
+	who, ok := p.cfg.Approvers.Check(name, r.PostFormValue("password"))
+	p.backoff.record(name, addr, ok)
 	if !ok {
-		p.log.Warn("approver sign-in failed", "name", r.PostFormValue("name"))
+		p.log.Warn("approver sign-in failed", "name", name, "remote", addr)
 		v.LoginCSRF = c.Value
 		p.render(w, http.StatusUnauthorized, v, "Wrong name or password.", true)
 		return
 	}
-	key := make([]byte, 32)
-	rand.Read(key)
-	sid := randomString(32)
-	p.mu.Lock()
-	now := p.now()
-	for k, s := range p.sessions {
-		if !now.Before(s.expires) {
-			delete(p.sessions, k)
-		}
-	}
-	p.sessions[sid] = &session{approver: who, key: key, expires: now.Add(p.cfg.SessionTTL)}
-	p.mu.Unlock()
-	p.log.Info("approver signed in", "approver", who)
-	http.SetCookie(w, p.cookie(loginCookie, "", -1))
-	http.SetCookie(w, p.cookie(sessionCookie, sid, p.cfg.SessionTTL))
-	http.Redirect(w, r, v.Next, http.StatusSeeOther)
+	p.startSession(w, r, caller.Identity{Name: who, Method: caller.MethodPassword}, v.Next)
 }
+
+func randRead(b []byte) { rand.Read(b) }
 
 func (p *Page) logout(w http.ResponseWriter, r *http.Request, v *view) {
 	if c, err := r.Cookie(sessionCookie); err == nil {

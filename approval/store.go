@@ -220,6 +220,13 @@ func (m *MemStore) Decide(_ context.Context, id string, d Decision, approve bool
 	if !ok {
 		return nil, ErrNotFound
 	}
+	return DecideRequest(r, d, approve)
+}
+
+// DecideRequest records d on r in place, as Store.Decide describes, and
+// returns a copy of r after it. Every Store decides through it, so a shared
+// store holds the same rules as the in-memory one.
+func DecideRequest(r *Request, d Decision, approve bool) (*Request, error) {
 	if st := r.StateAt(d.At); st != StatePending {
 		return r.clone(), fmt.Errorf("%w: it is %s", ErrDecided, st)
 	}

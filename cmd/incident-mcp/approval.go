@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,6 +19,8 @@ import (
 
 	"github.com/incident-mcp/incident-mcp/approval"
 	"github.com/incident-mcp/incident-mcp/incidents"
+	"github.com/incident-mcp/incident-mcp/internal/httpserve"
+	"github.com/incident-mcp/incident-mcp/internal/redisstate"
 )
 
 // approvalFlags are the flags of the approval page and the confirm-path
@@ -28,6 +33,42 @@ type approvalFlags struct {
 	approvers     string
 	addr          string
 	publicURL     string
+	oidc          approverOIDCFlags
+}
+
+// approverOIDCFlags let approvers sign in with the organisation's IdP.
+type approverOIDCFlags struct {
+	issuer, clientID, groups, nameClaim, groupsClaim string
+}
+
+func (f *approverOIDCFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.issuer, "approver-oidc-issuer", "", "approvers sign in on the approval page with this OpenID Connect issuer `URL` (code flow with PKCE; client secret in $INCIDENT_MCP_APPROVER_OIDC_SECRET or _FILE)")
+	fs.StringVar(&f.clientID, "approver-oidc-client-id", "", "the approval page's client `ID` at the OIDC issuer (redirect URI: <approval URL>/approval/oidc/callback)")
+	fs.StringVar(&f.groups, "approver-oidc-groups", "", "comma-separated `groups` whose members may approve (\"*\": every user of the issuer); required with --approver-oidc-issuer")
+	fs.StringVar(&f.nameClaim, "approver-oidc-name-claim", "sub", "the ID token `claim` naming the approver in the audit (sub, email, preferred_username)")
+	fs.StringVar(&f.groupsClaim, "approver-oidc-groups-claim", "groups", "the ID token `claim` listing the user's groups")
+}
+
+// config is the page's OIDC configuration, nil when not asked for.
+func (f *approverOIDCFlags) config(env envReader, allowHTTP bool) (*approval.OIDCConfig, error) {
+	if f.issuer == "" {
+		if f.clientID != "" || f.groups != "" {
+			return nil, errors.New("--approver-oidc-client-id and --approver-oidc-groups need --approver-oidc-issuer")
+		}
+		return nil, nil
+	}
+	if err := httpserve.CheckSecureURL(f.issuer, allowHTTP); err != nil {
+		return nil, fmt.Errorf("--approver-oidc-issuer: %w", err)
+	}
+	if f.clientID == "" || f.groups == "" {
+		return nil, errors.New("--approver-oidc-issuer needs --approver-oidc-client-id and --approver-oidc-groups")
+	}
+	secret, err := env.secret("INCIDENT_MCP_APPROVER_OIDC_SECRET")
+	if err != nil {
+		return nil, err
+	}
+	return &approval.OIDCConfig{Issuer: f.issuer, ClientID: f.clientID, ClientSecret: secret,
+		AllowedGroups: commaList(f.groups), NameClaim: f.nameClaim, GroupsClaim: f.groupsClaim}, nil
 }
 
 // policy is the server-wide confirm-path policy from the flags.
@@ -112,7 +153,7 @@ func (o *options) approvers(env envReader) (approval.Approvers, error) {
 // approvalPage builds the approval page, or nil when the policy never asks
 // for it or nobody could approve. In stdio mode it also opens the loopback
 // listener the page needs, closed when ctx ends.
-func approvalPage(ctx context.Context, o *options, pol *approval.Policy, env envReader, log *slog.Logger) (*approval.Page, error) {
+func approvalPage(ctx context.Context, o *options, pol *approval.Policy, env envReader, store approval.Store, log *slog.Logger) (*approval.Page, error) {
 	if o.readOnly || !pol.Uses(approval.PathApproval) {
 		return nil, nil
 	}
@@ -120,14 +161,23 @@ func approvalPage(ctx context.Context, o *options, pol *approval.Policy, env env
 	if err != nil {
 		return nil, err
 	}
-	if who == nil {
+	sso, err := o.approval.oidc.config(env, o.http.allowInsecure)
+	if err != nil {
+		return nil, err
+	}
+	if who == nil && sso == nil {
 		log.Warn("no approvers configured (--approvers FILE): the approval page is off, so clients without form elicitation cannot confirm writes")
 		return nil, nil
 	}
 	if o.demo && o.approval.approvers == "" {
 		log.Warn("demo: approve on the approval page as " + approval.DemoApprover + " (or " + approval.DemoSecondApprover + ") with password " + approval.DemoPassword)
 	}
-	cfg := approval.Config{Store: approval.NewMemStore(), Approvers: who, Logger: log.With("part", "approval"), BaseURL: o.approval.publicURL}
+	if o.approval.publicURL != "" {
+		if err := httpserve.CheckSecureURL(o.approval.publicURL, o.http.allowInsecure); err != nil {
+			return nil, fmt.Errorf("--approval-url: %w", err)
+		}
+	}
+	cfg := approval.Config{Store: store, Approvers: who, OIDC: sso, Logger: log.With("part", "approval"), BaseURL: o.approval.publicURL}
 	if o.httpAddr != "" {
 		if cfg.BaseURL == "" {
 			if cfg.BaseURL, err = loopbackURL(o.httpAddr); err != nil {
@@ -154,7 +204,9 @@ func approvalPage(ctx context.Context, o *options, pol *approval.Policy, env env
 		ln.Close()
 		return nil, err
 	}
-	srv := &http.Server{Handler: page.Handler(), ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 16 << 10}
+	// The page's own listener gets the Host allow-list too (DNS rebinding).
+	guarded := httpserve.HostGuard(withApprovalHost(nil, o.approval.addr, cfg.BaseURL), page.Handler())
+	srv := &http.Server{Handler: guarded, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 16 << 10}
 	go srv.Serve(ln)
 	go func() {
 		<-ctx.Done()
@@ -178,4 +230,44 @@ func loopbackURL(addr string) (string, error) {
 		return "", fmt.Errorf("%s is not a loopback address", addr)
 	}
 	return "http://" + addr, nil
+}
+
+// checkReplicas refuses replicas without Redis while the approval page is
+// on: a request created on one replica would be unknown to the others, so
+// approvers would get 404 and callers "no approval request" at random.
+func checkReplicas(env envReader, shared *redisstate.Store, page *approval.Page) error {
+	if shared != nil || page == nil {
+		return nil
+	}
+	s := env.get("INCIDENT_MCP_REPLICAS")
+	if s == "" {
+		return nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		return fmt.Errorf("INCIDENT_MCP_REPLICAS=%q: want the number of replicas, at least 1", s)
+	}
+	if n > 1 {
+		return fmt.Errorf("INCIDENT_MCP_REPLICAS=%d without Redis: approval requests would live in one replica only; set INCIDENT_MCP_REDIS_URL so replicas share them, or turn the approval page off (--confirm-paths without approval, or no --approvers)", n)
+	}
+	return nil
+}
+
+// withApprovalHost adds the approval page's host to the Host allow-list of
+// a loopback listener that has none, so a page reached through a proxy
+// under its public name still answers; an explicit list is the operator's.
+func withApprovalHost(hosts []string, addr, pageURL string) []string {
+	if len(hosts) > 0 || !httpserve.IsLoopbackAddr(addr) {
+		return hosts
+	}
+	u, err := url.Parse(pageURL)
+	if err != nil || u.Hostname() == "" {
+		return hosts
+	}
+	h := u.Hostname()
+	loop := []string{"localhost", "127.0.0.1", "::1", "[::1]"}
+	if slices.Contains(loop, h) {
+		return hosts
+	}
+	return append(loop, h)
 }

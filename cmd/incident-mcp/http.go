@@ -40,10 +40,16 @@ type httpOptions struct {
 	tlsKey         string
 	metricsAddr    string
 	probe          string
+	// Limits per principal and the operator's say over what is exposed.
+	maxSessions   int
+	callRate      float64
+	callBurst     int
+	callerLabels  bool
+	allowInsecure bool
 }
 
 func (h *httpOptions) register(fs *flag.FlagSet) {
-	fs.StringVar(&h.tokensFile, "http-tokens-file", "", "authenticate HTTP callers with the bearer tokens in `FILE` (one per line: TOKEN or NAME TOKEN; reloaded on SIGHUP)")
+	fs.StringVar(&h.tokensFile, "http-tokens-file", "", "authenticate HTTP callers with the bearer tokens in `FILE` (one per line: TOKEN, NAME TOKEN or NAME TOKEN GROUP,GROUP; reloaded on SIGHUP)")
 	fs.StringVar(&h.oauthIssuer, "oauth-issuer", "", "authenticate HTTP callers with JWT access tokens from this OAuth 2.1 issuer `URL`")
 	fs.StringVar(&h.oauthResource, "oauth-resource", "", "this server's canonical `URL` (e.g. https://mcp.example.com/mcp): tokens must name it in aud")
 	fs.StringVar(&h.oauthJWKS, "oauth-jwks-url", "", "the issuer's JWKS `URL` (default: discovered from the issuer's metadata)")
@@ -59,7 +65,12 @@ func (h *httpOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&h.tlsCert, "tls-cert", "", "serve HTTPS with this certificate `FILE` (PEM; reloaded when it changes)")
 	fs.StringVar(&h.tlsKey, "tls-key", "", "the certificate's private key `FILE` (PEM)")
 	fs.StringVar(&h.probe, "probe", "", "GET `URL` and exit 0 if it answers 200: a container health check for an image without a shell")
-	fs.StringVar(&h.metricsAddr, "metrics-addr", "", "serve /metrics, /healthz and /readyz on this `ADDR` instead of the --http listener (also in stdio mode)")
+	fs.StringVar(&h.metricsAddr, "metrics-addr", "", "serve /metrics and the detailed /readyz on this admin `ADDR` (keep it loopback or on a private port); without it /metrics on the --http listener needs the same authentication as /mcp")
+	fs.IntVar(&h.maxSessions, "http-max-sessions-per-caller", 100, "most MCP sessions one authenticated caller may hold open (further initialize: 429; negative: no cap)")
+	fs.Float64Var(&h.callRate, "http-caller-rate", 50, "requests per second one authenticated caller may send to /mcp on average (shared by replicas through Redis; 0: no limit)")
+	fs.IntVar(&h.callBurst, "http-caller-burst", 100, "burst of requests one caller may send at once above --http-caller-rate")
+	fs.BoolVar(&h.callerLabels, "metrics-caller-labels", false, "label the authentication metric with token names instead of the method (names are personal data)")
+	fs.BoolVar(&h.allowInsecure, "allow-insecure-http", false, "accept an http:// OAuth issuer, JWKS, OIDC issuer or --approval-url off loopback (only on a network you trust)")
 }
 
 // authenticates reports whether HTTP callers are told apart, so that what
@@ -78,10 +89,16 @@ func (h *httpOptions) httpConfig(addr string, s *server.MCPServer, m *telemetry.
 		ShutdownGrace: h.shutdownGrace, TLSCert: h.tlsCert, TLSKey: h.tlsKey,
 		ObserveAuth: m.ObserveAuth, OnDrain: m.Health().Drain,
 	}
+	// The orchestrator's probes need no token and learn nothing but
+	// "ready"; metrics name instances and outcomes, so they sit behind the
+	// callers' authentication or on the admin listener.
+	cfg.Public = map[string]http.Handler{"/healthz": m.Health().Healthz(), "/readyz": m.Health().ReadyzBrief()}
 	if h.metricsAddr == "" {
-		cfg.Public = m.Handlers()
-	} else {
-		cfg.Public = map[string]http.Handler{"/healthz": m.Health().Healthz(), "/readyz": m.Health().Readyz()}
+		cfg.Private = map[string]http.Handler{"/metrics": m.Handler()}
+	}
+	cfg.MaxSessionsPerCaller, cfg.CallerLabels = h.maxSessions, h.callerLabels
+	if h.callRate > 0 {
+		cfg.CallLimiter = httpserve.NewLocalCallLimiter(h.callRate, h.callBurst)
 	}
 	if h.tokensFile != "" {
 		t, err := httpserve.LoadTokens(h.tokensFile)
@@ -96,7 +113,7 @@ func (h *httpOptions) httpConfig(addr string, s *server.MCPServer, m *telemetry.
 		}
 		o, err := httpserve.NewOAuth(httpserve.OAuthConfig{
 			Issuer: h.oauthIssuer, Resource: h.oauthResource, JWKSURL: h.oauthJWKS,
-			Scopes: commaList(h.oauthScopes), ClockSkew: h.oauthSkew,
+			Scopes: commaList(h.oauthScopes), ClockSkew: h.oauthSkew, AllowHTTP: h.allowInsecure,
 		})
 		if err != nil {
 			return cfg, err

@@ -69,6 +69,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.auditLog, "audit-log", "", "append every write to this JSON-lines `FILE` (default: $XDG_STATE_HOME/incident-mcp/audit.jsonl)")
 	fs.BoolVar(&o.noApps, "no-apps", false, "offer no MCP Apps views (incident table, change diff): every client gets today's text results")
 	o.http.register(fs)
+	o.approval.oidc.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: incident-mcp [flags]\n\nAn MCP server for security incidents. Instances come from --config FILE or, one per vendor, from the environment:\n%s\nFlags:\n", envHelp())
 		fs.PrintDefaults()
@@ -85,7 +86,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 func envHelp() string {
 	return "  INCIDENT_MCP_SECRET, INCIDENT_MCP_SECRET_FILE  key that signs cursors (>= 32 bytes); random per process when unset\n" +
 		"  INCIDENT_MCP_REDIS_URL, _FILE                  redis:// or rediss:// URL of the Redis replicas share (overrides redis_url)\n" +
-		"  INCIDENT_MCP_REPLICAS                          replicas sharing the vendor limits; each keeps to 1/N while Redis is down (default 1)\n" +
+		"  INCIDENT_MCP_REPLICAS                          replicas sharing the vendor limits; each keeps to 1/N while Redis is down (default 1);\n" +
+		"                                                 above 1 with the approval page on, Redis is required (approvals live there)\n" +
+		"  INCIDENT_MCP_APPROVER_OIDC_SECRET, _FILE       client secret of the approval page at --approver-oidc-issuer (empty: a public client, PKCE only)\n" +
 		registry.EnvHelp()
 }
 
@@ -227,8 +230,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	page, err := approvalPage(ctx, o, policy, env, log)
+	var approvals approval.Store = approval.NewMemStore()
+	if shared != nil {
+		approvals = shared.Approvals()
+	}
+	page, err := approvalPage(ctx, o, policy, env, approvals, log)
 	if err != nil {
+		return err
+	}
+	if err := checkReplicas(env, shared, page); err != nil {
 		return err
 	}
 	mcpServer := tools.NewServer(svc, version, log, tools.Options{ReadOnly: o.readOnly, Update: tools.UpdateOptions{Policy: policy, Approval: page, MaxPending: o.approval.maxPending},
@@ -245,6 +255,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		if page != nil {
 			// The approval page authenticates its approvers itself.
 			cfg.Routes = page.Register
+			cfg.AllowedHosts = withApprovalHost(cfg.AllowedHosts, o.httpAddr, page.URL(""))
+		}
+		if shared != nil {
+			cfg.Sessions = shared.Sessions()
+			if o.http.callRate > 0 {
+				cfg.CallLimiter = newRedisCalls(shared, o.http.callRate)
+			}
 		}
 		if err := startTelemetry(ctx, &o.http, mcpServer, metrics, tp, telemetry.TransportHTTP, log); err != nil {
 			return err
@@ -255,24 +272,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return err
 	}
 	log.Info("serving MCP on stdio", "instances", len(instances))
+	// Every stdio request is the local user's, who started this process.
+	local := caller.Local(localUser(getenv))
 	stdio := server.NewStdioServer(mcpServer)
-	// Every stdio request comes from the user who started the process.
-	local := caller.Local(localUser())
-	stdio.SetContextFunc(func(ctx context.Context) context.Context { return caller.With(ctx, local) })
+	server.WithStdioContextFunc(func(ctx context.Context) context.Context { return caller.With(ctx, local) })(stdio)
 	err = stdio.Listen(ctx, stdin, stdout)
 	if errors.Is(err, context.Canceled) || errors.Is(err, io.EOF) {
 		return nil
 	}
 	return err
-}
-
-// localUser names the user running a stdio server, for the audit log and
-// the approval page.
-func localUser() string {
-	if u, err := user.Current(); err == nil && u.Username != "" {
-		return u.Username
-	}
-	return "local"
 }
 
 func newLogger(w io.Writer, level slog.Level) *slog.Logger {
@@ -364,4 +372,12 @@ func readOnlyFromEnv(instances []*incidents.Instance, getenv func(string) string
 		in.ReadOnly = in.ReadOnly || ro
 	}
 	return nil
+}
+
+// localUser is the name of the OS user running a stdio server.
+func localUser(getenv func(string) string) string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	return getenv("USER")
 }

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -75,4 +78,35 @@ func (r redisLimits) Limiter(name string, limit int, per time.Duration) driver.L
 
 func (r redisLimits) Semaphore(name string, slots int) driver.Semaphore {
 	return r.s.Semaphore(name, slots)
+}
+
+// redisCalls is the per-caller request rate shared by every replica: one
+// shared limiter per principal, made on first use.
+type redisCalls struct {
+	s    *redisstate.Store
+	rate redisstate.Rate
+
+	mu sync.Mutex
+	l  map[string]*redisstate.Limiter
+}
+
+func newRedisCalls(s *redisstate.Store, perSecond float64) *redisCalls {
+	// The shared limiter spaces requests evenly (GCRA); a request may wait
+	// up to a second for its slot, so about one second's worth queues up.
+	n := max(int(perSecond+0.5), 1)
+	return &redisCalls{s: s, rate: redisstate.Rate{Limit: n, Per: time.Second}, l: map[string]*redisstate.Limiter{}}
+}
+
+func (r *redisCalls) Wait(ctx context.Context, principal string) error {
+	r.mu.Lock()
+	l := r.l[principal]
+	if l == nil {
+		// A hash, not the name: Redis keys and limiter stats carry no
+		// caller names.
+		sum := sha256.Sum256([]byte(principal))
+		l = r.s.Limiter("caller:"+hex.EncodeToString(sum[:12]), r.rate)
+		r.l[principal] = l
+	}
+	r.mu.Unlock()
+	return l.Wait(ctx)
 }

@@ -20,6 +20,9 @@ const (
 	MethodOAuth = "oauth" // an OAuth 2.1 access token (JWT)
 	MethodLocal = "local" // the local user of a stdio server
 	MethodNone  = "none"  // HTTP without an authentication mode (loopback only)
+	// MethodPassword is an approver signed in on the approval page with
+	// the approvers (passwords) file.
+	MethodPassword = "password"
 )
 
 // Identity is who made a request.

@@ -88,6 +88,7 @@ func limitBody(max int64, readTimeout time.Duration, next http.Handler) http.Han
 		}
 		_ = rc.SetReadDeadline(time.Time{})
 		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 		r.ContentLength = int64(len(body))
 		next.ServeHTTP(w, r)
 	})
@@ -128,4 +129,17 @@ func IsLoopbackAddr(addr string) bool {
 		return false
 	}
 	return isLoopbackHost(host)
+}
+
+// loopbackHosts is the Host allow-list of a loopback bind without one: a
+// page served on 127.0.0.1 must not answer a rebinding attacker's name.
+var loopbackHosts = []string{"localhost", "127.0.0.1", "::1", "[::1]"}
+
+// HostGuard is the Host allow-list for a listener of its own (the stdio
+// mode's approval page): hosts, or loopback names when hosts is empty.
+func HostGuard(hosts []string, h http.Handler) http.Handler {
+	if len(hosts) == 0 {
+		hosts = loopbackHosts
+	}
+	return checkHost(hosts, h)
 }

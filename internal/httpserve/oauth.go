@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/mark3labs/mcp-go/server"
@@ -42,6 +41,13 @@ type OAuthConfig struct {
 	HTTPClient *http.Client
 	// Now replaces the clock (tests).
 	Now func() time.Time
+	// AllowHTTP accepts an http:// issuer or JWKS URL off loopback (keys
+	// fetched in the clear can be replaced on the way).
+	AllowHTTP bool
+	// RefetchInterval is the least time between two key-set downloads
+	// for an unknown key id (default 30 s): a burst of forged tokens with
+	// random kids costs at most one fetch per interval.
+	RefetchInterval time.Duration
 }
 
 // signingAlgs are the asymmetric algorithms accepted; "none" and HMAC
@@ -56,8 +62,13 @@ type OAuth struct {
 	cfg OAuthConfig
 
 	mu      sync.Mutex
-	keys    *oidc.RemoteKeySet
-	lastTry time.Time
+	jwksURL string
+	lastTry time.Time // of discovery
+
+	keyMu     sync.Mutex
+	keys      []jose.JSONWebKey
+	fetched   bool
+	lastFetch time.Time
 }
 
 // NewOAuth checks cfg and returns the validator. Keys are fetched on first
@@ -69,6 +80,11 @@ func NewOAuth(cfg OAuthConfig) (*OAuth, error) {
 			return nil, fmt.Errorf("oauth %s %q: want an absolute https URL", name, v)
 		}
 	}
+	for name, v := range map[string]string{"issuer": cfg.Issuer, "JWKS URL": cfg.JWKSURL} {
+		if err := CheckSecureURL(v, cfg.AllowHTTP); v != "" && err != nil {
+			return nil, fmt.Errorf("oauth %s: %w", name, err)
+		}
+	}
 	if cfg.ClockSkew == 0 {
 		cfg.ClockSkew = time.Minute
 	}
@@ -77,6 +93,9 @@ func NewOAuth(cfg OAuthConfig) (*OAuth, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.RefetchInterval <= 0 {
+		cfg.RefetchInterval = 30 * time.Second
 	}
 	return &OAuth{cfg: cfg}, nil
 }
@@ -106,23 +125,25 @@ func (o *OAuth) Challenge(errCode string) string {
 
 type accessClaims struct {
 	jwt.Claims
-	Scope    string `json:"scope"`
-	ClientID string `json:"client_id"`
+	Scope    string   `json:"scope"`
+	Scp      []string `json:"scp"`
+	ClientID string   `json:"client_id"`
+	Groups   []string `json:"groups"`
 }
 
 // Authenticate verifies the signature, issuer, audience, expiry (with the
 // clock skew) and scopes of raw.
 func (o *OAuth) Authenticate(ctx context.Context, raw string) (caller.Identity, error) {
-	if _, err := jose.ParseSignedCompact(raw, signingAlgs); err != nil {
+	jws, err := jose.ParseSignedCompact(raw, signingAlgs)
+	if err != nil {
 		return caller.Identity{}, fmt.Errorf("%w: %w", errInvalidToken, err)
 	}
-	keys, err := o.keySet(ctx)
+	if len(jws.Signatures) != 1 {
+		return caller.Identity{}, fmt.Errorf("%w: want one signature", errInvalidToken)
+	}
+	payload, err := o.verify(ctx, jws)
 	if err != nil {
 		return caller.Identity{}, err
-	}
-	payload, err := keys.VerifySignature(ctx, raw)
-	if err != nil {
-		return caller.Identity{}, fmt.Errorf("%w: %w", errInvalidToken, err)
 	}
 	var c accessClaims
 	if err := json.Unmarshal(payload, &c); err != nil {
@@ -135,7 +156,7 @@ func (o *OAuth) Authenticate(ctx context.Context, raw string) (caller.Identity, 
 	if err := c.ValidateWithLeeway(exp, o.cfg.ClockSkew); err != nil {
 		return caller.Identity{}, fmt.Errorf("%w: %w", errInvalidToken, err)
 	}
-	have := strings.Fields(c.Scope)
+	have := append(strings.Fields(c.Scope), c.Scp...)
 	for _, s := range o.cfg.Scopes {
 		if !contains(have, s) {
 			return caller.Identity{}, fmt.Errorf("%w: scope %q missing", errInsufficientScope, s)
@@ -148,7 +169,7 @@ func (o *OAuth) Authenticate(ctx context.Context, raw string) (caller.Identity, 
 	if name == "" {
 		return caller.Identity{}, fmt.Errorf("%w: neither sub nor client_id", errInvalidToken)
 	}
-	return caller.Identity{Name: name, Method: caller.MethodOAuth}, nil
+	return caller.Identity{Name: name, Method: caller.MethodOAuth, Issuer: c.Issuer, Groups: c.Groups, Scopes: have}, nil
 }
 
 func contains(list []string, s string) bool {
@@ -160,29 +181,110 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// keySet returns the cached key set, discovering jwks_uri first when it
-// was not configured. A failed discovery is retried at most every 10 s so
-// a down issuer does not get a request per client call.
-func (o *OAuth) keySet(ctx context.Context) (*oidc.RemoteKeySet, error) {
+// verify checks the signature with the issuer's key of the token's kid.
+// An unknown kid refetches the key set (key rotation), but at most once per
+// RefetchInterval whatever the tokens say: forged kids cannot turn this
+// server into an amplifier against the issuer.
+func (o *OAuth) verify(ctx context.Context, jws *jose.JSONWebSignature) ([]byte, error) {
+	kid := jws.Signatures[0].Header.KeyID
+	keys, err := o.keysFor(ctx, kid)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range keys {
+		if payload, err := jws.Verify(k.Key); err == nil {
+			return payload, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: no key of the issuer verifies the signature (kid %q)", errInvalidToken, kid)
+}
+
+// keysFor returns the cached keys matching kid (all keys for an empty
+// kid), fetching the key set first when it was never fetched or, at most
+// once per interval, when kid is unknown.
+func (o *OAuth) keysFor(ctx context.Context, kid string) ([]jose.JSONWebKey, error) {
+	o.keyMu.Lock()
+	defer o.keyMu.Unlock()
+	match := func() []jose.JSONWebKey {
+		var out []jose.JSONWebKey
+		for _, k := range o.keys {
+			if kid == "" || k.KeyID == kid {
+				out = append(out, k)
+			}
+		}
+		return out
+	}
+	if found := match(); len(found) > 0 {
+		return found, nil
+	}
+	now := o.cfg.Now()
+	if !o.fetched && !o.lastFetch.IsZero() && now.Sub(o.lastFetch) < 10*time.Second {
+		return nil, fmt.Errorf("%w: the last key download failed; retrying shortly", errIssuerUnavailable)
+	}
+	if o.fetched && now.Sub(o.lastFetch) < o.cfg.RefetchInterval {
+		return nil, fmt.Errorf("%w: unknown key id %q", errInvalidToken, kid)
+	}
+	hadKeys := o.fetched
+	o.fetched, o.lastFetch = true, now
+	keys, err := o.fetchKeys(ctx)
+	if err != nil {
+		if hadKeys {
+			return nil, fmt.Errorf("%w: unknown key id %q (refetch failed: %w)", errInvalidToken, kid, err)
+		}
+		o.fetched = false
+		return nil, err
+	}
+	o.keys = keys
+	if found := match(); len(found) > 0 {
+		return found, nil
+	}
+	return nil, fmt.Errorf("%w: unknown key id %q", errInvalidToken, kid)
+}
+
+// fetchKeys downloads the issuer's signing keys, discovering jwks_uri first
+// when it was not configured. A failed discovery is retried at most every
+// 10 s so a down issuer does not get a request per client call.
+func (o *OAuth) fetchKeys(ctx context.Context) ([]jose.JSONWebKey, error) {
+	jwksURL, err := o.jwks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var set jose.JSONWebKeySet
+	if err := o.getJSON(ctx, jwksURL, &set); err != nil {
+		return nil, fmt.Errorf("%w: keys: %w", errIssuerUnavailable, err)
+	}
+	var keys []jose.JSONWebKey
+	for _, k := range set.Keys {
+		if k.Use == "" || k.Use == "sig" {
+			if k.IsPublic() {
+				keys = append(keys, k)
+			}
+		}
+	}
+	return keys, nil
+}
+
+func (o *OAuth) jwks(ctx context.Context) (string, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.keys != nil {
-		return o.keys, nil
+	if o.jwksURL != "" {
+		return o.jwksURL, nil
+	}
+	if o.cfg.JWKSURL != "" {
+		o.jwksURL = o.cfg.JWKSURL
+		return o.jwksURL, nil
 	}
 	now := o.cfg.Now()
 	if !o.lastTry.IsZero() && now.Sub(o.lastTry) < 10*time.Second {
-		return nil, errIssuerUnavailable
+		return "", errIssuerUnavailable
 	}
 	o.lastTry = now
-	jwksURL := o.cfg.JWKSURL
-	if jwksURL == "" {
-		var err error
-		if jwksURL, err = o.discover(ctx); err != nil {
-			return nil, fmt.Errorf("%w: %w", errIssuerUnavailable, err)
-		}
+	u, err := o.discover(ctx)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", errIssuerUnavailable, err)
 	}
-	o.keys = oidc.NewRemoteKeySet(oidc.ClientContext(context.Background(), o.cfg.HTTPClient), jwksURL)
-	return o.keys, nil
+	o.jwksURL = u
+	return u, nil
 }
 
 // discover reads jwks_uri from the issuer's RFC 8414 authorization-server
@@ -228,4 +330,23 @@ func (o *OAuth) getJSON(ctx context.Context, u string, v any) error {
 		return fmt.Errorf("%s: %s", u, resp.Status)
 	}
 	return json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(v)
+}
+
+// CheckSecureURL refuses an http:// URL whose host is not loopback, unless
+// allowHTTP: what travels over it (signing keys, approvers' sign-ins) could
+// be read or replaced on the way.
+func CheckSecureURL(raw string, allowHTTP bool) error {
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() || u.Host == "" {
+		return fmt.Errorf("%q: want an absolute https URL", raw)
+	}
+	switch {
+	case u.Scheme == "https":
+		return nil
+	case u.Scheme != "http":
+		return fmt.Errorf("%q: want an https URL", raw)
+	case isLoopbackHost(u.Hostname()) || allowHTTP:
+		return nil
+	}
+	return fmt.Errorf("%q is plain http off loopback: use https (or, only on a network you trust, allow it with --allow-insecure-http)", raw)
 }

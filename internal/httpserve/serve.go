@@ -58,8 +58,24 @@ type Config struct {
 	TLSCert, TLSKey string
 
 	// Public are served without authentication next to /mcp, e.g.
-	// /healthz, /readyz and /metrics.
+	// /healthz and a terse /readyz for the orchestrator's probes.
 	Public map[string]http.Handler
+	// Private are served next to /mcp behind the same authentication as
+	// /mcp, e.g. /metrics when there is no admin listener.
+	Private map[string]http.Handler
+
+	// Sessions remembers which principal created each MCP session
+	// (default: in memory; shared through Redis across replicas).
+	Sessions SessionStore
+	// MaxSessionsPerCaller caps the sessions one principal holds open
+	// (default 100; negative: no cap).
+	MaxSessionsPerCaller int
+	// CallLimiter bounds each principal's request rate to /mcp; nil
+	// applies none.
+	CallLimiter CallLimiter
+	// CallerLabels puts caller names into the authentication metric;
+	// off by default, since names are personal data and unbounded.
+	CallerLabels bool
 	// Routes, when set, registers more handlers that authenticate on
 	// their own (the approval page, whose users are people with a login,
 	// not bearer-token clients).
@@ -91,6 +107,12 @@ func (c *Config) defaults() {
 	}
 	if c.ObserveAuth == nil {
 		c.ObserveAuth = func(string, string) {}
+	}
+	if c.Sessions == nil {
+		c.Sessions = NewMemSessions()
+	}
+	if c.MaxSessionsPerCaller == 0 {
+		c.MaxSessionsPerCaller = 100
 	}
 }
 
@@ -137,10 +159,12 @@ func Serve(ctx context.Context, cfg Config) error {
 		log.Warn("no Host allow-list on a non-loopback address: any Host header is accepted; set --http-allowed-hosts")
 	}
 
+	guard := &sessionGuard{store: cfg.Sessions, max: cfg.MaxSessionsPerCaller, ttl: cfg.SessionIdleTTL, log: log}
 	opts := []server.StreamableHTTPOption{
 		server.WithStreamableHTTPLogger(log),
 		server.WithSessionIdleTTL(cfg.SessionIdleTTL),
 		server.WithHeartbeatInterval(cfg.Heartbeat),
+		server.WithSessionIdManagerResolver(guard),
 	}
 	if len(hosts) > 0 || !loopback {
 		// Our Host allow-list replaces mcp-go's loopback-only guard.
@@ -153,15 +177,19 @@ func Serve(ctx context.Context, cfg Config) error {
 
 	shutdown, beginShutdown := context.WithCancel(context.Background())
 	defer beginShutdown()
-	h := streams(shutdown, mcpHTTP)
+	h := guard.wrap(mcpHTTP)
+	h = streams(shutdown, h)
+	if cfg.CallLimiter != nil {
+		h = limitCalls(cfg.CallLimiter, log, h)
+	}
 	h = limitBody(cfg.MaxBodyBytes, cfg.ReadTimeout, h)
-	if auth != nil {
-		h = requireAuth(auth, log, cfg.ObserveAuth, h)
+	authenticate := func(next http.Handler) http.Handler {
+		if auth == nil {
+			return anonymous(next)
+		}
+		return requireAuth(auth, log, observeAuth(cfg.ObserveAuth, cfg.CallerLabels), next)
 	}
-	h = checkOrigin(cfg.AllowedOrigins, h)
-	if len(hosts) > 0 {
-		h = checkHost(hosts, h)
-	}
+	h = checkOrigin(cfg.AllowedOrigins, authenticate(h))
 
 	mux := http.NewServeMux()
 	mux.Handle("/mcp", h)
@@ -173,12 +201,24 @@ func Serve(ctx context.Context, cfg Config) error {
 	for path, ph := range cfg.Public {
 		mux.Handle(path, ph)
 	}
+	for path, ph := range cfg.Private {
+		mux.Handle(path, authenticate(ph))
+	}
 	if cfg.Routes != nil {
 		cfg.Routes(mux)
 	}
+	// The Host allow-list guards every route, not only /mcp: the approval
+	// page and the operational endpoints are as open to DNS rebinding.
+	var root http.Handler = mux
+	switch {
+	case len(hosts) > 0:
+		root = checkHost(hosts, mux)
+	case loopback:
+		root = checkHost(loopbackHosts, mux)
+	}
 
 	srv := &http.Server{
-		Handler:           mux,
+		Handler:           root,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		WriteTimeout:      cfg.WriteTimeout,
 		IdleTimeout:       cfg.IdleTimeout,

@@ -178,12 +178,27 @@ func TestBearerTokens(t *testing.T) {
 	})
 }
 
+func TestTokenGroups(t *testing.T) {
+	tokens, err := httpserve.LoadTokens(writeTokens(t, "ann 0123456789abcdef0123 soc,responders\nbob fedcba9876543210fedc\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ann, err := tokens.Authenticate(t.Context(), "0123456789abcdef0123")
+	if err != nil || !ann.Matches("group:responders") || !ann.Matches("group:soc") || ann.Key() != "token:ann" {
+		t.Errorf("ann: %+v %v", ann, err)
+	}
+	bob, _ := tokens.Authenticate(t.Context(), "fedcba9876543210fedc")
+	if bob.Matches("group:soc") || len(bob.Groups) != 0 {
+		t.Errorf("bob: %+v", bob)
+	}
+}
+
 func TestTokensFileErrors(t *testing.T) {
 	for name, content := range map[string]string{
 		"empty":          "# nothing\n",
 		"short token":    "abc\n",
 		"duplicate name": "a 0123456789abcdef0123\na 0123456789abcdef0124\n",
-		"three fields":   "a b 0123456789abcdef0123\n",
+		"four fields":    "a 0123456789abcdef0123 soc extra\n",
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := httpserve.LoadTokens(writeTokens(t, content)); err == nil {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -20,8 +21,10 @@ import (
 const minTokenLen = 16
 
 // Tokens authenticates static bearer tokens listed in a file, one per line:
-// "TOKEN" or "NAME TOKEN". The name is what the audit log, the logs and the
-// metrics show; a token without one is named by a short hash of itself.
+// "TOKEN", "NAME TOKEN" or "NAME TOKEN GROUP[,GROUP…]". The name is what the
+// audit log and the logs show; a token without one is named by a short hash
+// of itself. The groups are the principal's, for "group:" selectors in the
+// configuration, as an OAuth token's groups claim would be.
 // Blank lines and lines starting with # are skipped. Reload re-reads the file
 // (on SIGHUP); a file that fails to parse keeps the previous tokens.
 type Tokens struct {
@@ -30,8 +33,9 @@ type Tokens struct {
 }
 
 type tokenEntry struct {
-	name string
-	sum  [sha256.Size]byte
+	name   string
+	groups []string
+	sum    [sha256.Size]byte
 }
 
 // LoadTokens reads the tokens file at path.
@@ -70,13 +74,21 @@ func parseTokens(b []byte) ([]tokenEntry, error) {
 			continue
 		}
 		var name, tok string
+		var groups []string
 		switch f := strings.Fields(line); len(f) {
 		case 1:
 			tok = f[0]
 		case 2:
 			name, tok = f[0], f[1]
+		case 3:
+			name, tok = f[0], f[1]
+			for _, g := range strings.Split(f[2], ",") {
+				if g = strings.TrimSpace(g); g != "" {
+					groups = append(groups, g)
+				}
+			}
 		default:
-			return nil, fmt.Errorf("line %d: want \"TOKEN\" or \"NAME TOKEN\"", n)
+			return nil, fmt.Errorf("line %d: want \"TOKEN\", \"NAME TOKEN\" or \"NAME TOKEN GROUP,GROUP\"", n)
 		}
 		if len(tok) < minTokenLen {
 			return nil, fmt.Errorf("line %d: a token needs at least %d characters (try: openssl rand -hex 32)", n, minTokenLen)
@@ -89,7 +101,7 @@ func parseTokens(b []byte) ([]tokenEntry, error) {
 			return nil, fmt.Errorf("line %d: name %q is used twice", n, name)
 		}
 		names[name] = true
-		out = append(out, tokenEntry{name: name, sum: sum})
+		out = append(out, tokenEntry{name: name, groups: groups, sum: sum})
 	}
 	if err := sc.Err(); err != nil {
 		return nil, err
@@ -115,7 +127,8 @@ func (t *Tokens) Authenticate(_ context.Context, token string) (caller.Identity,
 	if found < 0 {
 		return caller.Identity{}, errInvalidToken
 	}
-	return caller.Identity{Name: entries[found].name, Method: caller.MethodToken}, nil
+	e := entries[found]
+	return caller.Identity{Name: e.name, Method: caller.MethodToken, Groups: slices.Clone(e.groups)}, nil
 }
 
 // Challenge is the WWW-Authenticate value of a 401.

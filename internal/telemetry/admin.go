@@ -9,7 +9,8 @@ import (
 	"time"
 )
 
-// Handlers are the unauthenticated operational endpoints.
+// Handlers are the operational endpoints of the admin listener; on the
+// public listener only /healthz and ReadyzBrief go without authentication.
 func (m *Metrics) Handlers() map[string]http.Handler {
 	return map[string]http.Handler{
 		"/metrics": m.Handler(),

@@ -121,3 +121,17 @@ func (h *Health) Readyz() http.Handler {
 		json.NewEncoder(w).Encode(map[string]any{"status": status, "instances": h.States()})
 	})
 }
+
+// ReadyzBrief is Readyz without the instances: what an unauthenticated
+// probe on the public listener may learn (ready or draining), no more.
+func (h *Health) ReadyzBrief() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		status, code := "ready", http.StatusOK
+		if h.draining.Load() {
+			status, code = "draining", http.StatusServiceUnavailable
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		json.NewEncoder(w).Encode(map[string]any{"status": status})
+	})
+}

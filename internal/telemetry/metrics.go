@@ -69,7 +69,7 @@ func NewMetrics() *Metrics {
 		"Duration of MCP sessions, from registration to end or reaping (OTel mcp.server.session.duration).",
 		[]float64{1, 10, 60, 300, 900, 1800, 3600, 4 * 3600, 12 * 3600, 24 * 3600}, "network_transport")
 	m.authTotal = m.counter("incident_mcp_http_auth_total",
-		"HTTP authentications by caller (token name; \"oauth\" for JWT callers) and result.", "caller", "result")
+		"HTTP authentications by caller (the method: \"token\" or \"oauth\"; the token's name only with --metrics-caller-labels) and result.", "caller", "result")
 	m.vendorRequests = m.counter("incident_mcp_vendor_requests_total",
 		"HTTP requests to vendor APIs by instance, method and status code (\"error\" when no response came).", "instance", "method", "status")
 	m.vendorDuration = m.histogram("incident_mcp_vendor_request_duration_seconds",
