@@ -168,6 +168,11 @@ func (s *server) connect(t *testing.T, protocol string, h client.ElicitationHand
 	if _, err := c.Initialize(t.Context(), init); err != nil {
 		t.Fatal(err)
 	}
+	// As real clients do: the client mirrors x-mcp-header parameters
+	// (instance) into Mcp-Param-* headers only for tools it has listed.
+	if _, err := c.ListTools(t.Context(), mcp.ListToolsRequest{}); err != nil {
+		t.Fatal(err)
+	}
 	return c
 }
 
