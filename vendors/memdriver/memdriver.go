@@ -71,9 +71,9 @@ type Driver struct {
 	mu      sync.Mutex
 	records []schema.Incident
 	// notes are each incident's comments and history, by native id.
-	notes map[string]*notes
-	faults  faults
-	calls   Calls
+	notes  map[string]*notes
+	faults faults
+	calls  Calls
 }
 
 // Calls counts the requests a Driver answered or refused.
