@@ -139,8 +139,14 @@ func (s *Service) Detail(ctx context.Context, r DetailRequest) (*Detail, error) 
 	d.Entities = schema.Entities(inc)
 	if d.Evidence != nil {
 		for _, e := range d.Evidence.Items {
-			if e.Entity != nil && !slices.ContainsFunc(d.Entities, func(o schema.Entity) bool { return o == *e.Entity }) {
-				d.Entities = append(d.Entities, *e.Entity)
+			named := e.Also
+			if e.Entity != nil {
+				named = append([]schema.Entity{*e.Entity}, named...)
+			}
+			for _, n := range named {
+				if !slices.Contains(d.Entities, n) {
+					d.Entities = append(d.Entities, n)
+				}
 			}
 		}
 	}

@@ -39,10 +39,13 @@ const (
 // user, a file, an address), a one-line summary and the vendor's id or link
 // to look it up.
 type Evidence struct {
-	Kind    string    `json:"kind"`
-	Time    time.Time `json:"time,omitzero"`
-	Entity  *Entity   `json:"entity,omitempty"`
-	Summary string    `json:"summary"`
+	Kind   string    `json:"kind"`
+	Time   time.Time `json:"time,omitzero"`
+	Entity *Entity   `json:"entity,omitempty"`
+	// Also are the other entities it names (the user, a file hash, a
+	// remote address).
+	Also    []Entity `json:"also,omitempty"`
+	Summary string   `json:"summary"`
 	// Link is the vendor's id or address of the record ("detection
 	// 5f0c…", "GET /v2/detections/5f0c…").
 	Link string `json:"link,omitempty"`
