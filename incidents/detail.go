@@ -166,7 +166,11 @@ func readSection[T any](s *Service, ctx context.Context, in *instance, id string
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return &SectionResult[T]{Items: []T{}, Unavailable: "not read: the call's time budget ran out; call get_incident again with only this section"}
 		}
-		return &SectionResult[T]{Items: []T{}, Unavailable: "not read: " + schema.PublicMessage(werr)}
+		code := schema.CodeInternal
+		if se, ok := errors.AsType[*schema.Error](werr); ok {
+			code = se.Code
+		}
+		return &SectionResult[T]{Items: []T{}, Unavailable: fmt.Sprintf("not read (%s): %s; the incident above was read", code, schema.PublicMessage(werr))}
 	}
 	*requests += items.Requests
 	out := &SectionResult[T]{Items: items.Items, HasMore: items.HasMore}

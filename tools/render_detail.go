@@ -2,6 +2,7 @@ package tools
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -36,11 +37,16 @@ func capSections(d *incidents.Detail) {
 func renderDetail(d *incidents.Detail) string {
 	var b strings.Builder
 	b.WriteString(renderIncident(d.Incident))
-	if len(d.Entities) > 0 {
-		parts := make([]string, len(d.Entities))
-		for i, e := range d.Entities {
-			parts[i] = entityText(e)
+	// The devices, users and techniques are on their lines already; the
+	// entities line adds what the evidence named besides.
+	shown := schema.Entities(d.Incident)
+	var parts []string
+	for _, e := range d.Entities {
+		if !slices.Contains(shown, e) {
+			parts = append(parts, entityText(e))
 		}
+	}
+	if len(parts) > 0 {
 		fmt.Fprintf(&b, "\nentities: %s", strings.Join(parts, ", "))
 	}
 	if c := d.Comments; c != nil {
