@@ -144,9 +144,7 @@ func (s *Service) Detail(ctx context.Context, r DetailRequest) (*Detail, error) 
 				named = append([]schema.Entity{*e.Entity}, named...)
 			}
 			for _, n := range named {
-				if !slices.Contains(d.Entities, n) {
-					d.Entities = append(d.Entities, n)
-				}
+				d.Entities = mergeEntity(d.Entities, n, inc.Vendor)
 			}
 		}
 	}
@@ -178,4 +176,25 @@ func readSection[T any](s *Service, ctx context.Context, in *instance, id string
 		out.Items = []T{}
 	}
 	return out
+}
+
+// mergeEntity adds e to list unless an entity there is the same one (a key
+// in common), in which case that one gains the name or id it lacked: ESET
+// incidents name devices by uuid, their detections add the host names.
+func mergeEntity(list []schema.Entity, e schema.Entity, vendor string) []schema.Entity {
+	keys := schema.EntityKeys(e, vendor)
+	for i := range list {
+		o := &list[i]
+		if o.Kind != e.Kind || !slices.ContainsFunc(schema.EntityKeys(*o, vendor), func(k string) bool { return slices.Contains(keys, k) }) {
+			continue
+		}
+		if o.Name == "" {
+			o.Name = e.Name
+		}
+		if o.ID == "" {
+			o.ID = e.ID
+		}
+		return list
+	}
+	return append(list, e)
 }

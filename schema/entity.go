@@ -31,7 +31,7 @@ func Entities(inc *Incident) []Entity {
 		if e.ID == "" && e.Name == "" {
 			return
 		}
-		if !slices.ContainsFunc(out, func(o Entity) bool { return SameEntity(o, e) && o.ID == e.ID && o.Name == e.Name }) {
+		if !slices.Contains(out, e) {
 			out = append(out, e)
 		}
 	}
@@ -49,41 +49,37 @@ func Entities(inc *Incident) []Entity {
 	return out
 }
 
-// EntityKeys are the comparable forms of an entity: its id and its name,
-// each folded so that vendors that spell one host or user differently
-// still meet. A host name loses its domain ("FIN-LAPTOP-004.corp.example"
-// is "fin-laptop-004"); a user loses the domain of a principal or an
-// e-mail and a "DOMAIN\" prefix ("CORP\j.doe", "j.doe@corp.example" and
-// "J.Doe" are one user). Ids are compared as they are, lower-cased.
-func EntityKeys(e Entity) []string {
+// EntityKeys are the comparable forms of an entity that vendor reported.
+// Ids are the vendor's own and meet only ids of the same vendor; names meet
+// across vendors, folded so that vendors spelling one host or person
+// differently still meet: a host name loses its domain and case
+// ("FIN-LAPTOP-042.corp.example" is "fin-laptop-042"); a user's principal,
+// e-mail or account loses its domain and "DOMAIN\" prefix, and dots,
+// underscores and spaces count alike, so "CORP\jane.doe",
+// "jane.doe@company.com" and "Jane Doe" are one person. Techniques,
+// hashes and addresses compare by value, any case.
+func EntityKeys(e Entity, vendor string) []string {
 	var keys []string
 	add := func(k string) {
-		if k != "" && !slices.Contains(keys, k) {
+		if !strings.HasSuffix(k, ":") && !slices.Contains(keys, k) {
 			keys = append(keys, k)
 		}
 	}
 	switch e.Kind {
 	case EntityHost:
-		add("host:" + strings.ToLower(e.ID))
-		add("host:" + foldHost(e.Name))
-		add("host:" + foldHost(e.ID))
+		if e.ID != "" {
+			add("host:id:" + vendor + ":" + strings.ToLower(e.ID))
+		}
+		add("host:name:" + foldHost(e.Name))
 	case EntityUser:
-		add("user:" + foldUser(e.ID))
-		add("user:" + foldUser(e.Name))
+		if e.ID != "" {
+			add("user:id:" + vendor + ":" + strings.ToLower(e.ID))
+		}
+		add("user:name:" + foldUser(e.Name))
 	default:
 		add(e.Kind + ":" + strings.ToLower(cmp.Or(e.ID, e.Name)))
 	}
-	return slices.DeleteFunc(keys, func(k string) bool { return strings.HasSuffix(k, ":") })
-}
-
-// SameEntity reports whether two entities are the same thing by one of
-// their keys.
-func SameEntity(a, b Entity) bool {
-	if a.Kind != b.Kind {
-		return false
-	}
-	ka := EntityKeys(a)
-	return slices.ContainsFunc(EntityKeys(b), func(k string) bool { return slices.Contains(ka, k) })
+	return keys
 }
 
 func foldHost(s string) string {
@@ -100,6 +96,6 @@ func foldUser(s string) string {
 	if _, after, ok := strings.Cut(s, `\`); ok {
 		s = after
 	}
-	local, _, _ := strings.Cut(s, "@")
-	return local
+	s, _, _ = strings.Cut(s, "@")
+	return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == '.' || r == '_' || r == ' ' }), " ")
 }

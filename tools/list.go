@@ -37,6 +37,8 @@ type ListArgs struct {
 	Cursor        string    `json:"cursor,omitempty" jsonschema_description:"next_cursor, with the same arguments."`
 	CountBy       []string  `json:"count_by,omitempty" jsonschema_description:"Count all matches by these instead of listing."`
 	Explain       bool      `json:"explain,omitempty" jsonschema_description:"Plan only; no vendor call."`
+	RelatedTo     string    `json:"related_to,omitempty" jsonschema_description:"An incident id: list incidents of any vendor sharing a host, user, hash, IP or technique with it, strongest first, each with what it shares."`
+	RelatedWithin string    `json:"related_within,omitempty" jsonschema_description:"With related_to: window each side of its creation ('72h', '3d'; default 3d)."`
 }
 
 func (a *ListArgs) filter() schema.Filter {
@@ -100,6 +102,9 @@ func (h *handlers) list(ctx context.Context, req mcp.CallToolRequest) (*mcp.Call
 	pageSize, err := args.pageSize()
 	if err != nil {
 		return errorResult(err), nil
+	}
+	if args.RelatedTo != "" || args.RelatedWithin != "" {
+		return h.related(ctx, args, pageSize), nil
 	}
 	lr := incidents.ListRequest{
 		Filter: args.filter(), Where: args.Where, OrderBy: args.OrderBy,
