@@ -39,6 +39,7 @@ type ListArgs struct {
 	Explain       bool      `json:"explain,omitempty" jsonschema_description:"Plan only; no vendor call."`
 	RelatedTo     string    `json:"related_to,omitempty" jsonschema_description:"An incident id: list incidents of any vendor sharing a host, user, hash, IP or technique with it, strongest first, each with what it shares."`
 	RelatedWithin string    `json:"related_within,omitempty" jsonschema_description:"With related_to: window each side of its creation ('72h', '3d'; default 3d)."`
+	ChangedSince  string    `json:"changed_since,omitempty" jsonschema_description:"A watermark from the last call, or a start time/age: incidents created or updated since, oldest change first, and the next watermark."`
 }
 
 func (a *ListArgs) filter() schema.Filter {
@@ -105,6 +106,9 @@ func (h *handlers) list(ctx context.Context, req mcp.CallToolRequest) (*mcp.Call
 	}
 	if args.RelatedTo != "" || args.RelatedWithin != "" {
 		return h.related(ctx, args, pageSize), nil
+	}
+	if args.ChangedSince != "" {
+		return h.feed(ctx, args, pageSize), nil
 	}
 	lr := incidents.ListRequest{
 		Filter: args.filter(), Where: args.Where, OrderBy: args.OrderBy,
