@@ -2,8 +2,10 @@ package memdriver
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/incident-mcp/incident-mcp/schema"
 	"github.com/incident-mcp/incident-mcp/vendors/driver"
@@ -109,4 +111,18 @@ func (d *Driver) Evidence(_ context.Context, inc *schema.Incident, limit int) (*
 	}
 	items, more := driver.Head(all, limit)
 	return &driver.Items[schema.Evidence]{Items: items, HasMore: more}, nil
+}
+
+// Stamp sets an incident's updated_at to t, as a vendor whose clock or
+// commit lags would: t may be in the past, even before changes already
+// listed. Tests of the change feed use it.
+func (d *Driver) Stamp(id string, t time.Time) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	i := d.index(id)
+	if i < 0 {
+		return fmt.Errorf("stamp %s: %w", id, ErrNotFound)
+	}
+	d.records[i].UpdatedAt = t.UTC()
+	return nil
 }
