@@ -37,9 +37,9 @@ type ListArgs struct {
 	Cursor        string    `json:"cursor,omitempty" jsonschema_description:"next_cursor, with the same arguments."`
 	CountBy       []string  `json:"count_by,omitempty" jsonschema_description:"Count all matches by these instead of listing."`
 	Explain       bool      `json:"explain,omitempty" jsonschema_description:"Plan only; no vendor call."`
-	RelatedTo     string    `json:"related_to,omitempty" jsonschema_description:"An incident id: list incidents of any vendor sharing a host, user, hash, IP or technique with it, strongest first, each with what it shares."`
-	RelatedWithin string    `json:"related_within,omitempty" jsonschema_description:"With related_to: window each side of its creation ('72h', '3d'; default 3d)."`
-	ChangedSince  string    `json:"changed_since,omitempty" jsonschema_description:"A watermark from the last call, or a start time/age: incidents created or updated since, oldest change first, and the next watermark."`
+	RelatedTo     string    `json:"related_to,omitempty" jsonschema_description:"Incident id: incidents sharing its hosts, users, hashes, IPs or techniques."`
+	RelatedWithin string    `json:"related_within,omitempty" jsonschema_description:"Window each side (3d)."`
+	ChangedSince  string    `json:"changed_since,omitempty" jsonschema_description:"Watermark, or start time: changes since, oldest first, and the next watermark."`
 }
 
 func (a *ListArgs) filter() schema.Filter {

@@ -3,8 +3,6 @@ package dlpsim
 import (
 	"hash/fnv"
 	"time"
-
-	"github.com/incident-mcp/incident-mcp/vendors/internal/fleet"
 )
 
 // lineage is the data's path the incident's event ends: where the file
@@ -42,17 +40,34 @@ func lineage(inc *Incident, created time.Time) []any {
 // fleet's names, which the other simulators know too. It draws nothing
 // from the random stream, so every incident keeps its place.
 func shareFleet(endpoints []endpointDef, users []userDef) {
-	for i, h := range fleet.Hosts {
+	for i, h := range fleetHosts {
 		if i < len(endpoints) {
 			endpoints[i].name, endpoints[i].os = h.Name, h.OS
 		}
 	}
-	for i, u := range fleet.Users {
+	for i, u := range fleetUsers {
 		if i < len(users) {
 			users[i].login, users[i].email = u.Login, u.Login+"@company.com"
-			if i < len(fleet.Hosts) {
+			if i < len(fleetHosts) {
 				users[i].home = i // each shared user works on a shared host
 			}
 		}
 	}
 }
+
+// The shared fleet: hosts and people the demo simulators of ESET,
+// Kaspersky and DLP all know by the same names, so that one
+// organisation's machines and users show up at every vendor (the same
+// laptop in an ESET detection and a Kaspersky incident, the same user in a
+// Kaspersky incident and a DLP one). Each simulator holds the same table;
+// the evals relate incidents across vendors through these names. They
+// replace the first entries of the simulator's own pools without drawing
+// from its random stream, so the rest of the dataset stays as it was.
+var (
+	fleetHosts = []struct{ Name, OS string }{
+		{"FIN-LAPTOP-042", "windows"}, {"ENG-WS-117", "windows"}, {"MKT-MBP-007", "macos"},
+	}
+	fleetUsers = []struct{ Login, Display string }{
+		{"jane.doe", "Jane Doe"}, {"omar.haddad", "Omar Haddad"}, {"li.wei", "Li Wei"},
+	}
+)

@@ -9,8 +9,6 @@ import (
 	"net/http"
 	"strings"
 	"time"
-
-	"github.com/incident-mcp/incident-mcp/vendors/internal/fleet"
 )
 
 // Detection routes, from ESET's OpenAPI document (Incident Management v1.0).
@@ -102,9 +100,9 @@ func detectionOf(r *record, uuid string) Detection {
 	// A detection on a shared host names its shared owner; others one of
 	// the local accounts.
 	login := localUsers[n(6, len(localUsers))]
-	for i, fh := range fleet.Hosts {
+	for i, fh := range fleetHosts {
 		if d.Device.DisplayName == fh.Name {
-			login = fleet.Users[i%len(fleet.Users)].Login
+			login = fleetUsers[i%len(fleetUsers)].Login
 		}
 	}
 	d.UserName = `CORP\` + login
@@ -126,7 +124,7 @@ func detectionOf(r *record, uuid string) Detection {
 
 // shareFleet names the first devices of the pool after the shared fleet.
 func shareFleet(devices []device) {
-	for i, h := range fleet.Hosts {
+	for i, h := range fleetHosts {
 		if i < len(devices) {
 			devices[i].name = h.Name
 		}
@@ -202,3 +200,20 @@ func matchDetectionRoute(path string) (pattern, id string, ok bool) {
 	}
 	return routeDetection, id, true
 }
+
+// The shared fleet: hosts and people the demo simulators of ESET,
+// Kaspersky and DLP all know by the same names, so that one
+// organisation's machines and users show up at every vendor (the same
+// laptop in an ESET detection and a Kaspersky incident, the same user in a
+// Kaspersky incident and a DLP one). Each simulator holds the same table;
+// the evals relate incidents across vendors through these names. They
+// replace the first entries of the simulator's own pools without drawing
+// from its random stream, so the rest of the dataset stays as it was.
+var (
+	fleetHosts = []struct{ Name, OS string }{
+		{"FIN-LAPTOP-042", "windows"}, {"ENG-WS-117", "windows"}, {"MKT-MBP-007", "macos"},
+	}
+	fleetUsers = []struct{ Login, Display string }{
+		{"jane.doe", "Jane Doe"}, {"omar.haddad", "Omar Haddad"}, {"li.wei", "Li Wei"},
+	}
+)

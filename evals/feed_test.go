@@ -1,7 +1,4 @@
-// Package feed tests the change feed end to end: the three vendor
-// simulators behind their real drivers, writes landing at the simulators
-// while a follower reads the feed.
-package feed
+package evals
 
 import (
 	"context"
