@@ -68,6 +68,10 @@ func TestTokenBudget(t *testing.T) {
 		{"get/eset", "get_incident", map[string]any{"id": Newest(facts, []string{"eset"}).ID}},
 		{"get/kaspersky", "get_incident", map[string]any{"id": Newest(facts, []string{"kaspersky"}).ID}},
 		{"get/dlp", "get_incident", map[string]any{"id": Newest(facts, []string{"dlp"}).ID}},
+		{"get/eset with sections", "get_incident", map[string]any{"id": Newest(facts, []string{"eset"}).ID, "include": []string{"comments", "history", "evidence"}}},
+		{"get/kaspersky with sections", "get_incident", map[string]any{"id": Newest(facts, []string{"kaspersky"}).ID, "include": []string{"comments", "history", "evidence"}}},
+		{"get/dlp with sections", "get_incident", map[string]any{"id": Newest(facts, []string{"dlp"}).ID, "include": []string{"comments", "history", "evidence"}}},
+		{"list/related_to", "list_incidents", map[string]any{"related_to": Newest(facts, []string{"kaspersky"}).ID}},
 		{"update/preview", "update_incident", map[string]any{"id": Newest(facts, []string{"dlp"}).ID, "status": "closed", "resolution": "false_positive"}},
 		{"error/bad argument", "list_incidents", map[string]any{"instance": "eset", "since": "3d"}},
 	}

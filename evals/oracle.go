@@ -31,6 +31,10 @@ type Fact struct {
 	Assignee       string
 	Techniques     []string
 	Policy, Tenant string
+	// People are the user names the vendor's record gives: logins, e-mail
+	// local parts, account names and display names, as the vendor spells
+	// them (ESET's come from the incident's detections).
+	People []string
 }
 
 var (
@@ -52,6 +56,13 @@ func Facts(d *demo.Env) []Fact {
 			Created:    in.CreateTime, Updated: in.UpdateTime, Title: in.DisplayName, Desc: in.Description,
 			Tags: in.Tags, DeviceIDs: in.DeviceUUIDs, Assignee: in.AssigneeUUID,
 		})
+		f := &out[len(out)-1]
+		for _, id := range in.DetectionUUIDs {
+			if det, ok := d.ESET.Detection(id); ok {
+				f.DeviceNames = appendNew(f.DeviceNames, det.Device.DisplayName)
+				f.People = appendNew(f.People, det.UserName)
+			}
+		}
 	}
 	// The demo token reads every tenant but the restricted one.
 	readable := map[string]bool{}
@@ -77,6 +88,10 @@ func Facts(d *demo.Env) []Fact {
 				f.DeviceNames = append(f.DeviceNames, a.Name)
 			case "user":
 				f.UserIDs = append(f.UserIDs, a.ID)
+				f.People = append(f.People, a.Name)
+				if a.UserInfo != nil {
+					f.People = append(f.People, a.UserInfo.SamAccountName, a.UserInfo.Mail)
+				}
 			}
 		}
 		for _, m := range in.MITRETechniques {
@@ -91,7 +106,7 @@ func Facts(d *demo.Env) []Fact {
 			ID: "dlp:" + in.ID, Instance: "dlp", Severity: in.Severity, Status: dlpStatus[in.Status], Resolution: in.CloseReason,
 			Created: created, Updated: updated, Title: in.Title, Desc: in.Description, Tags: in.Tags,
 			DeviceIDs: []string{in.EndpointID}, DeviceNames: []string{in.EndpointName}, UserIDs: []string{in.UserID},
-			Assignee: in.AssignedTo, Policy: in.PolicyID,
+			Assignee: in.AssignedTo, Policy: in.PolicyID, People: []string{in.UserName},
 		})
 	}
 	return out

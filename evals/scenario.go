@@ -61,8 +61,12 @@ type Check struct {
 	} `yaml:"written"`
 	// Fenced: injection phrases in any result text stand inside ⟦ ⟧, and
 	// no result text carries control or bidi characters.
-	Fenced   bool `yaml:"fenced"`
-	MaxCalls int  `yaml:"max_calls"`
+	Fenced bool `yaml:"fenced"`
+	// Related: the incidents a related_to call returned with a shared
+	// entity of this kind, in these instances, are exactly those the
+	// vendors' data relates.
+	Related  *Related `yaml:"related"`
+	MaxCalls int      `yaml:"max_calls"`
 	// MaxTokens bounds the tokens of all result texts read.
 	MaxTokens int `yaml:"max_tokens"`
 }
@@ -193,6 +197,31 @@ func (s *Scenario) Run(call Caller, readFacts func() []Fact) Outcome {
 			fail("returned %d incidents, the dataset has %d matching; missing %v, unexpected %v", len(ids), len(wantIDs), head(missing), head(extra))
 		}
 	}
+	if r := e.Related; r != nil {
+		of, _ := resolve(r.Of, lastList, lastGet, token, before).(string)
+		i := slices.IndexFunc(before, func(f Fact) bool { return f.ID == of })
+		if of == "" || i < 0 {
+			fail("related: %s names no incident of the dataset", r.Of)
+		} else {
+			want := r.RelatedSet(before, before[i])
+			var got []string
+			for _, m := range returned {
+				sh, _ := m["shared"].([]any)
+				if slices.Contains(r.Instances, instanceOf(m)) && slices.ContainsFunc(sh, func(x any) bool {
+					em, _ := x.(map[string]any)
+					return em["kind"] == r.Kind
+				}) {
+					got = append(got, m["id"].(string))
+				}
+			}
+			if len(want) == 0 {
+				fail("related: the expected set is empty: the scenario checks nothing")
+			}
+			if missing, extra := diff(want, got); len(missing)+len(extra) > 0 {
+				fail("related to %s by %s: returned %d, the vendors' data has %d; missing %v, unexpected %v", of, r.Kind, len(got), len(want), head(missing), head(extra))
+			}
+		}
+	}
 	if e.Ordered {
 		for i := 1; i < len(returned); i++ {
 			a, _ := returned[i-1]["created_at"].(string)
@@ -288,6 +317,10 @@ func resolve(v any, lastList []map[string]any, lastGet map[string]any, token str
 		return ids
 	case strings.HasPrefix(s, "$newest:"):
 		return Newest(facts, []string{strings.TrimPrefix(s, "$newest:")}).ID
+	case strings.HasPrefix(s, "$shared-user:"), strings.HasPrefix(s, "$shared-host:"):
+		kind, rest, _ := strings.Cut(strings.TrimPrefix(s, "$shared-"), ":")
+		from, to, _ := strings.Cut(rest, ":")
+		return sharedWith(facts, kind, from, to)
 	case strings.HasPrefix(s, "$injection:"):
 		e := Expect{Instances: []string{strings.TrimPrefix(s, "$injection:")}, Injection: true}
 		if fs := e.Select(facts); len(fs) > 0 {

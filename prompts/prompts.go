@@ -136,6 +136,7 @@ var specs = []spec{
 var tmpl = template.Must(template.New("").Funcs(template.FuncMap{
 	"join": strings.Join,
 	"call": renderCall,
+	"list": func(vs ...string) []string { return vs },
 }).ParseFS(files, "templates/*.tmpl"))
 
 // renderCall writes a tool call as `name {json}` from key/value pairs,

@@ -15,8 +15,10 @@ import (
 
 // GetArgs are the arguments of get_incident.
 type GetArgs struct {
-	ID         string `json:"id" jsonschema:"required" jsonschema_description:"The incident id as list_incidents returns it: '<instance>:<native id>'."`
-	IncludeRaw bool   `json:"include_raw,omitempty" jsonschema_description:"Also return the vendor's own record under 'raw'. Large; only when the normalized fields are not enough."`
+	ID         string   `json:"id" jsonschema:"required" jsonschema_description:"The incident id as list_incidents returns it: '<instance>:<native id>'."`
+	IncludeRaw bool     `json:"include_raw,omitempty" jsonschema_description:"Also return the vendor's own record under 'raw'. Large; only when the normalized fields are not enough."`
+	Include    []string `json:"include,omitempty" jsonschema_description:"Sections to add."`
+	Limit      *int     `json:"limit,omitempty" jsonschema:"minimum=1,maximum=50" jsonschema_description:"Per section (10)."`
 }
 
 // bind decodes a call's arguments into T, refusing unknown ones with the

@@ -7,6 +7,7 @@ import (
 
 	"github.com/incident-mcp/incident-mcp/incidents"
 	"github.com/incident-mcp/incident-mcp/schema"
+	"github.com/incident-mcp/incident-mcp/vendors/driver"
 )
 
 // The enums of the tools' arguments come from the tables that define each
@@ -20,6 +21,11 @@ func (ListArgs) JSONSchemaExtend(s *jsonschema.Schema) {
 	setEnum(s, "min_severity", schema.Severities)
 	setEnum(s, "status", schema.Statuses)
 	setEnum(s, "count_by", incidents.CountDimensions)
+}
+
+// JSONSchemaExtend fills get_incident's enum of sections.
+func (GetArgs) JSONSchemaExtend(s *jsonschema.Schema) {
+	setEnum(s, "include", driver.AllSections)
 }
 
 // JSONSchemaExtend fills update_incident's enums: a write sets a status

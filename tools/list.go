@@ -37,6 +37,9 @@ type ListArgs struct {
 	Cursor        string    `json:"cursor,omitempty" jsonschema_description:"next_cursor, with the same arguments."`
 	CountBy       []string  `json:"count_by,omitempty" jsonschema_description:"Count all matches by these instead of listing."`
 	Explain       bool      `json:"explain,omitempty" jsonschema_description:"Plan only; no vendor call."`
+	RelatedTo     string    `json:"related_to,omitempty" jsonschema_description:"Incident id: incidents sharing its hosts, users, hashes, IPs or techniques."`
+	RelatedWithin string    `json:"related_within,omitempty" jsonschema_description:"Window each side (3d)."`
+	ChangedSince  string    `json:"changed_since,omitempty" jsonschema_description:"Watermark, or start time: changes since, oldest first, and the next watermark."`
 }
 
 func (a *ListArgs) filter() schema.Filter {
@@ -111,6 +114,12 @@ func (h *handlers) list(ctx context.Context, req mcp.CallToolRequest) (*mcp.Call
 	pageSize, err := args.pageSize()
 	if err != nil {
 		return errorResult(err), nil
+	}
+	if args.RelatedTo != "" || args.RelatedWithin != "" {
+		return h.related(ctx, args, pageSize), nil
+	}
+	if args.ChangedSince != "" {
+		return h.feed(ctx, args, pageSize), nil
 	}
 	lr := incidents.ListRequest{
 		Filter: args.filter(), Where: args.Where, OrderBy: args.OrderBy,

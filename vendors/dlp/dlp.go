@@ -154,8 +154,9 @@ func (d *Driver) Info() driver.Info {
 			{Key: schema.OrderCreatedAt, Desc: true}, {Key: schema.OrderCreatedAt},
 			{Key: schema.OrderSeverity, Desc: true}, {Key: schema.OrderSeverity},
 		},
-		Updates: updates,
-		Write:   writeInfo,
+		Updates:  updates,
+		Write:    writeInfo,
+		Sections: sections,
 		Notes: []string{
 			"statuses: open, in_progress (DLP \"investigating\"), resolved, closed; none is on_hold",
 			"each incident has one policy, one device (endpoint) and one user; no tenant",

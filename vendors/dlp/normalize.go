@@ -166,6 +166,9 @@ func normalize(w *wireIncident, full bool) schema.Incident {
 		if d == nil {
 			d = map[string]any{}
 		}
+		// The lineage is evidence: get_incident shows it with include
+		// evidence, not in every read.
+		delete(d, "lineage")
 		// The verbatim reason and the note have no normalized field; a
 		// reader of one incident wants them.
 		if w.CloseReason != "" {

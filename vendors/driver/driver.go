@@ -104,6 +104,9 @@ type Info struct {
 	Write WriteInfo
 	// Notes are short facts a model should know about this vendor.
 	Notes []string
+	// Sections are the parts of an incident beyond its summary that the
+	// driver reads (the section reader interfaces it implements).
+	Sections []Section
 }
 
 // WriteInfo is what a model needs to know to propose a change the vendor

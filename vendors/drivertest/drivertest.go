@@ -47,6 +47,7 @@ func RunConformanceTests(t *testing.T, h Harness) {
 	t.Run("Errors", func(t *testing.T) { testErrors(t, h) })
 	t.Run("Writes", func(t *testing.T) { testWrites(t, h) })
 	t.Run("Prefix", func(t *testing.T) { testPrefix(t, h) })
+	t.Run("Sections", func(t *testing.T) { testSections(t, h) })
 }
 
 // testPrefix: a driver.PrefixLister's prefix of every page is that page's

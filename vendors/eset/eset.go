@@ -146,8 +146,9 @@ func (d *Driver) Info() driver.Info {
 			{Key: schema.OrderUpdatedAt, Desc: true}, {Key: schema.OrderUpdatedAt},
 			{Key: schema.OrderSeverity, Desc: true}, {Key: schema.OrderSeverity},
 		},
-		Updates: updatable,
-		Write:   writeInfo,
+		Updates:  updatable,
+		Write:    writeInfo,
+		Sections: sections,
 		Notes: []string{
 			"severities: low, medium, high (no informational or critical)",
 			"statuses: open, in_progress, on_hold, closed (no resolved)",

@@ -215,6 +215,7 @@ func (d *Driver) Info() driver.Info {
 		Sorts:     sorts,
 		Updates:   []schema.PatchField{schema.PatchClose, schema.PatchResolution},
 		Write:     writeInfo,
+		Sections:  sections,
 		Notes: []string{
 			"filters sent to Kaspersky: status, ids, tenant, title_contains, one created or updated window; severity, assignee, devices and users are checked locally",
 			"severities: low, medium, high, critical (no informational); statuses: open, in_progress, on_hold, closed (no resolved)",

@@ -70,8 +70,10 @@ type Driver struct {
 
 	mu      sync.Mutex
 	records []schema.Incident
-	faults  faults
-	calls   Calls
+	// notes are each incident's comments and history, by native id.
+	notes  map[string]*notes
+	faults faults
+	calls  Calls
 }
 
 // Calls counts the requests a Driver answered or refused.
@@ -96,7 +98,7 @@ type faults struct {
 
 // New returns a Driver over cfg.
 func New(cfg Config) *Driver {
-	d := &Driver{lacks: cfg.Lacks, sorts: cfg.Sorts, updates: cfg.Updates, records: clone(cfg.Incidents)}
+	d := &Driver{lacks: cfg.Lacks, sorts: cfg.Sorts, updates: cfg.Updates, records: clone(cfg.Incidents), notes: map[string]*notes{}}
 	if d.sorts == nil {
 		d.sorts = []schema.Order{{Key: schema.OrderCreatedAt, Desc: true}, {Key: schema.OrderCreatedAt}}
 	}
@@ -119,6 +121,7 @@ func New(cfg Config) *Driver {
 			MaxTitle:    MaxTitle,
 			MaxText:     MaxText,
 		},
+		Sections: driver.AllSections,
 	}
 	for i := range d.records {
 		d.records[i].Vendor = vendor
@@ -425,12 +428,12 @@ func (d *Driver) Update(ctx context.Context, nativeID string, p schema.Patch) (*
 	fields := p
 	fields.Comment = nil
 	if len(fields.Fields()) > 0 {
-		if err := d.write(ctx, res, "PATCH incident", nativeID, func(inc *schema.Incident) { apply(inc, fields) }); err != nil {
+		if err := d.write(ctx, res, "PATCH incident", nativeID, func(inc *schema.Incident) { d.record(inc, fields); apply(inc, fields) }); err != nil {
 			return res, err
 		}
 	}
 	if p.Comment != nil {
-		if err := d.write(ctx, res, "POST comment", nativeID, func(inc *schema.Incident) {}); err != nil {
+		if err := d.write(ctx, res, "POST comment", nativeID, func(inc *schema.Incident) { d.comment(inc, *p.Comment) }); err != nil {
 			return res, err
 		}
 	}

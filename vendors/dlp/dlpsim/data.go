@@ -181,6 +181,7 @@ func generate(seed int64, n int, now time.Time) []*record {
 		}
 		users[i] = userDef{id: fmt.Sprintf("user-%d", 101+i), login: login, email: login + "@company.com", home: rng.IntN(len(endpoints))}
 	}
+	shareFleet(endpoints, users)
 	polWts := make([]int, len(policies))
 	for i, p := range policies {
 		polWts[i] = p.weight
@@ -270,6 +271,7 @@ func generate(seed int64, n int, now time.Time) []*record {
 		updated := created[i].Add(lag).Truncate(time.Second)
 		inc.UpdatedAt = updated.Format(time.RFC3339)
 		inc.Details = makeDetails(rng, sc, ep, u, file, dest, sev)
+		inc.Details["lineage"] = lineage(&inc, created[i])
 
 		recs[i] = &record{inc: inc, created: created[i].UnixNano(), updated: updated.UnixNano(), sevRank: sev}
 	}

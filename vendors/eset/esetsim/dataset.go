@@ -90,11 +90,16 @@ type comment struct {
 	Text       string    `json:"text"`
 	CreateTime time.Time `json:"createTime"`
 	AuthorUUID string    `json:"authorUuid"`
+	// IsFinalComment marks the comment a close left (v2IncidentComment).
+	IsFinalComment bool `json:"isFinalComment"`
 }
 
 type record struct {
 	inc      Incident
 	comments []comment
+	// hosts are the incident's devices with their names, which detections
+	// name; the incident itself carries only their uuids.
+	hosts []device
 }
 
 // durationString renders a duration as protobuf's Duration JSON form.
@@ -236,6 +241,7 @@ func generate(seed int64, n int, now time.Time) []*record {
 		p, round := devicePrefixes[i%len(devicePrefixes)], i/len(devicePrefixes)
 		devices[i] = device{uuidFrom(rng), fmt.Sprintf("%s-%03d", p, 1+round*7+rng.IntN(7))}
 	}
+	shareFleet(devices)
 	assignees := make([]string, assigneePool)
 	for i := range assignees {
 		assignees[i] = uuidFrom(rng)
@@ -259,6 +265,7 @@ func generateOne(rng *rand.Rand, now time.Time, devices []device, assignees []st
 	// fleets have their usual suspects.
 	nDev := 1 + pickWeighted(rng, []int{55, 25, 12, 8})
 	devs := make([]string, 0, nDev)
+	hosts := make([]device, 0, nDev)
 	var first device
 	for len(devs) < nDev {
 		d := devices[int(float64(devicePool)*rng.Float64()*rng.Float64())]
@@ -269,6 +276,7 @@ func generateOne(rng *rand.Rand, now time.Time, devices []device, assignees []st
 			first = d
 		}
 		devs = append(devs, d.uuid)
+		hosts = append(hosts, d)
 	}
 
 	title := sc.titles[rng.IntN(len(sc.titles))]
@@ -342,16 +350,17 @@ func generateOne(rng *rand.Rand, now time.Time, devices []device, assignees []st
 		inc.TriageDuration = durationString(triage)
 	}
 
-	rec := &record{inc: inc}
+	rec := &record{inc: inc, hosts: hosts}
 	if status == StatusClosed {
 		inc := &rec.inc
 		inc.ResolveReason = []string{ResolveTruePositive, ResolveFalsePositive, ResolveSuspicious}[pickWeighted(rng, []int{45, 40, 15})]
 		inc.ResponseDuration = durationString(inc.UpdateTime.Sub(created))
 		rec.comments = []comment{{
-			UUID:       uuidFrom(rng),
-			Text:       closingNotes[rng.IntN(len(closingNotes))],
-			CreateTime: inc.UpdateTime,
-			AuthorUUID: inc.AssigneeUUID,
+			UUID:           uuidFrom(rng),
+			Text:           closingNotes[rng.IntN(len(closingNotes))],
+			CreateTime:     inc.UpdateTime,
+			AuthorUUID:     inc.AssigneeUUID,
+			IsFinalComment: true,
 		}}
 	}
 	return rec

@@ -79,10 +79,12 @@ type Server struct {
 	// timestamps; tests replace it.
 	now func() time.Time
 
-	mu      sync.RWMutex // guards the dataset
-	recs    []*record    // creation order
-	byUUID  map[string]*record
-	version uint64 // bumped by every write; keys listCache
+	mu     sync.RWMutex // guards the dataset
+	recs   []*record    // creation order
+	byUUID map[string]*record
+	// detections maps a detection uuid to its incident.
+	detections map[string]*record
+	version    uint64 // bumped by every write; keys listCache
 
 	cacheMu   sync.Mutex
 	listCache map[string]cachedList
@@ -152,6 +154,7 @@ func New(cfg Config) *Server {
 	for _, r := range s.recs {
 		s.byUUID[r.inc.UUID] = r
 	}
+	s.indexDetections()
 	return s
 }
 
@@ -324,6 +327,9 @@ const (
 // matchRoute parses the path by hand: ESET's custom verbs (":close") are
 // not expressible as ServeMux patterns.
 func matchRoute(path string) (pattern, id string, ok bool) {
+	if pattern, id, ok := matchDetectionRoute(path); ok {
+		return pattern, id, true
+	}
 	rest, ok := strings.CutPrefix(path, routeList)
 	if !ok {
 		return "", "", false
@@ -364,7 +370,7 @@ func matchRoute(path string) (pattern, id string, ok bool) {
 
 func allowedMethods(pattern string) []string {
 	switch pattern {
-	case routeList, routeGet:
+	case routeList, routeGet, routeDetection:
 		return []string{http.MethodGet}
 	case routeComment:
 		return []string{http.MethodGet, http.MethodPost}
@@ -438,6 +444,10 @@ func (s *Server) dispatch(r *http.Request, pattern, id string, body []byte) resp
 		return s.closeIncident(id, body)
 	case routeReopen:
 		return s.reopen(id, body)
+	case routeDetection:
+		return s.getDetection(id)
+	case routeBatchGet:
+		return s.batchGet(body)
 	case routeComment:
 		if r.Method == http.MethodGet {
 			return s.listComments(id)

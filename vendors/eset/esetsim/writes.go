@@ -147,6 +147,7 @@ func (s *Server) closeIncident(id string, body []byte) response {
 	}
 	if strings.TrimSpace(req.FinalComment.Text) != "" {
 		s.appendComment(r, req.FinalComment.Text, at)
+		r.comments[len(r.comments)-1].IsFinalComment = true
 	}
 	return jsonResponse(http.StatusOK, struct{}{})
 }

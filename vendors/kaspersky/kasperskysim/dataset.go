@@ -296,6 +296,9 @@ func (g *generator) pool(idx int, t Tenant, nHosts, nUsers int) *tenantPool {
 	for i := range nUsers {
 		p.users = append(p.users, g.user(p, i))
 	}
+	if t.IsRoot {
+		shareFleet(p)
+	}
 	return p
 }
 
