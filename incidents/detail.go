@@ -77,7 +77,7 @@ func (s *Service) Detail(ctx context.Context, r DetailRequest) (*Detail, error) 
 	case limit < 1 || limit > MaxSectionLimit:
 		return nil, schema.ArgError("limit", "must be between 1 and %d items per section, got %d", MaxSectionLimit, limit)
 	}
-	in, native, err := s.resolve(r.ID)
+	in, native, err := s.resolve(ctx, "get", r.ID)
 	if err != nil {
 		return nil, err
 	}

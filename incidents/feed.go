@@ -123,7 +123,7 @@ func (s *Service) Feed(ctx context.Context, r FeedRequest) (*FeedResult, error) 
 	if pageSize < 1 || pageSize > MaxPageSize {
 		return nil, schema.ArgError("page_size", "must be between 1 and %d, got %d", MaxPageSize, pageSize)
 	}
-	names, err := s.Select(r.Instances)
+	names, err := s.Select(ctx, "list", r.Instances)
 	if err != nil {
 		return nil, err
 	}

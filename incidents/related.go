@@ -88,7 +88,7 @@ func (s *Service) Related(ctx context.Context, r RelatedRequest) (*RelatedResult
 	if pageSize < 1 || pageSize > MaxPageSize {
 		return nil, schema.ArgError("page_size", "must be between 1 and %d, got %d", MaxPageSize, pageSize)
 	}
-	names, err := s.Select(r.Instances)
+	names, err := s.Select(ctx, "list", r.Instances)
 	if err != nil {
 		return nil, err
 	}
