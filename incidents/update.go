@@ -231,7 +231,7 @@ func (s *Service) Apply(ctx context.Context, kind, token, id string, p schema.Pa
 			id, cur.Status, cur.Severity, assigneeOf(cur), cur.UpdatedAt.Format(time.RFC3339))}
 	}
 	w := &write{in: in, id: id, patch: p, before: cur, kind: kind, who: who, fence: fence, writeID: newWriteID()}
-	if err := s.record(w, audit.Intent, nil, nil); err != nil {
+	if err := s.record(w, audit.Intent, nil, ""); err != nil {
 		s.log.Error("audit intent not written; refusing the write", "id", id, "err", err)
 		return nil, &schema.Error{Code: schema.CodeUnavailable, Msg: "the audit log cannot be written, and no write happens without its record; nothing was written. The confirmation is spent: tell the user the server's audit log needs attention", Err: err}
 	}
@@ -246,6 +246,22 @@ func (s *Service) Apply(ctx context.Context, kind, token, id string, p schema.Pa
 			applied.Incident = res.Incident
 		}
 	}
+	// What failed is told by its class; the error itself (it can hold the
+	// vendor's URL) goes to the server log under the ref.
+	var e error
+	class := ""
+	if werr != nil {
+		e = s.wrap(in, "update incident "+id, werr)
+		class = driver.Class(werr)
+		if se, ok := errors.AsType[*schema.Error](e); ok && se.Ref != "" {
+			class += " (ref " + se.Ref + ")"
+		}
+		for i := range applied.Steps {
+			if applied.Steps[i].Error != "" {
+				applied.Steps[i].Error = class
+			}
+		}
+	}
 	switch {
 	case werr == nil:
 	case errors.Is(werr, driver.ErrOutcomeUnknown):
@@ -255,7 +271,7 @@ func (s *Service) Apply(ctx context.Context, kind, token, id string, p schema.Pa
 	default:
 		applied.Outcome = audit.Failed
 	}
-	if err := s.record(w, applied.Outcome, applied, werr); err != nil {
+	if err := s.record(w, applied.Outcome, applied, class); err != nil {
 		s.log.Error("audit outcome not written", "id", id, "write", w.writeID, "outcome", applied.Outcome, "err", err)
 		if werr == nil {
 			werr = fmt.Errorf("the change was applied but its outcome could not be written to the audit log: %w", err)
@@ -264,7 +280,9 @@ func (s *Service) Apply(ctx context.Context, kind, token, id string, p schema.Pa
 	if werr == nil {
 		return applied, nil
 	}
-	e := s.wrap(in, "update incident "+id, werr)
+	if e == nil {
+		e = s.wrap(in, "update incident "+id, werr)
+	}
 	switch applied.Outcome {
 	case audit.Unknown:
 		e = &schema.Error{Code: schema.CodeOf(e), Msg: fmt.Sprintf(
@@ -299,8 +317,9 @@ func newWriteID() string {
 	return hex.EncodeToString(b)
 }
 
-// record appends the intent (a nil Applied) or the outcome of w.
-func (s *Service) record(w *write, outcome string, a *Applied, werr error) error {
+// record appends the intent (a nil Applied) or the outcome of w; failure is
+// the class of the error that ended it, never its text.
+func (s *Service) record(w *write, outcome string, a *Applied, failure string) error {
 	if s.audit == nil {
 		return nil
 	}
@@ -325,9 +344,7 @@ func (s *Service) record(w *write, outcome string, a *Applied, werr error) error
 			r.After = raw(a.Incident)
 		}
 	}
-	if werr != nil {
-		r.Error = werr.Error()
-	}
+	r.Error = failure
 	return s.audit.Append(r)
 }
 
