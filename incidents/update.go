@@ -115,8 +115,14 @@ func (s *Service) Preview(ctx context.Context, id string, p schema.Patch) (*Prev
 		return nil, schema.Errorf(schema.CodeUnsupported, "%s (%s) cannot change %s; its API allows: %s. Nothing was written",
 			in.Name, info.Vendor, strings.Join(unsupported, ", "), joinFields(info.Updates))
 	}
+	budget := s.budgetFor(in, Budget{})
+	ctx, cancel := deadline(ctx, budget)
+	defer cancel()
 	cur, err := in.Driver.Get(ctx, native)
 	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, s.timeoutError(in, budget, "read incident "+id+" for the preview", "nothing was written; try again later", err)
+		}
 		return nil, s.wrap(in, "read incident "+id, err)
 	}
 	s.own(in, cur)
@@ -194,14 +200,25 @@ func (s *Service) Apply(ctx context.Context, kind, token, id string, p schema.Pa
 	if err != nil {
 		return nil, err
 	}
-	fence, unlock, err := s.locker.Lock(ctx, "incident:"+id, LockTTL)
+	// Every phase runs within the call's budget: the wait for the lock
+	// (at most half of it, so the write has the rest), the re-read and the
+	// write, whose outcome is unknown when the deadline cuts it.
+	budget := s.budgetFor(in, Budget{})
+	// The write must also end while the lock is still ours.
+	budget.Time = min(budget.Time, LockTTL-5*time.Second)
+	ctx, cancel := deadline(ctx, budget)
+	defer cancel()
+	lctx, lcancel := context.WithTimeout(ctx, budget.Time/2)
+	fence, unlock, err := s.locker.Lock(lctx, "incident:"+id, LockTTL)
+	lcancel()
 	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			return nil, &schema.Error{Code: schema.CodeUnavailable, Err: err, Msg: fmt.Sprintf(
+				"busy: another write to %s is in progress and held its lock for all of this call's wait (%s); nothing was written and the confirmation is not spent. Try again shortly with the same confirmation", id, budget.Time/2)}
+		}
 		return nil, &schema.Error{Code: schema.CodeUnavailable, Msg: "could not take the write lock of " + id + "; nothing was written. Call again shortly with the same confirmation", Err: err}
 	}
 	defer unlock()
-	// The write must end while the lock is still ours.
-	ctx, cancel := context.WithTimeout(ctx, LockTTL-5*time.Second)
-	defer cancel()
 
 	// The nonce must outlive the confirmation. Its remaining life is
 	// measured on the service's clock (the one Open checks) and handed to
