@@ -27,6 +27,9 @@ const (
 	Partial = "partial" // a vendor write succeeded, a later one failed
 	Failed  = "failed"  // nothing was written
 	Unknown = "unknown" // a request was sent and its answer lost
+	// NotApplied is reconciliation's verdict on an interrupted write whose
+	// incident still holds the values from before it.
+	NotApplied = "not_applied"
 )
 
 // Record is one intent or one outcome of a write.
@@ -37,7 +40,7 @@ type Record struct {
 	// Write pairs an intent with its outcome.
 	Write string `json:"write,omitempty"`
 	// Outcome is Intent, or how the write ended: Applied, Partial, Failed
-	// or Unknown.
+	// or Unknown, or after reconciliation NotApplied.
 	Outcome string `json:"outcome"`
 	// Fence is the lock grant the write held (see incidents.Locker).
 	Fence  int64           `json:"fence,omitempty"`
@@ -55,6 +58,11 @@ type Record struct {
 	// ApprovedBy names the people who approved the write on the approval
 	// page.
 	ApprovedBy []string `json:"approved_by,omitempty"`
+	// Reconciled marks an outcome found after a restart, by re-reading
+	// the incident of an intent a crash left without one; Reason says
+	// what the re-read showed.
+	Reconciled bool   `json:"reconciled,omitempty"`
+	Reason     string `json:"reason,omitempty"`
 }
 
 // Log appends records to one file. It is safe for concurrent use.

@@ -544,6 +544,8 @@ func (s *Service) own(in *instance, inc *schema.Incident) {
 	}
 	inc.Instance = in.Name
 	inc.Vendor = in.info.Vendor
+	// Vendor text is sanitized here, once, for every path that shows it.
+	inc.Clean()
 }
 
 func nativeID(id string) string {
@@ -645,6 +647,7 @@ func (s *Service) Get(ctx context.Context, id string, includeRaw bool) (*schema.
 	if !includeRaw {
 		inc.Raw = nil
 	}
+	inc.Raw = schema.EscapeRaw(inc.Raw)
 	return inc, nil
 }
 
