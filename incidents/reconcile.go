@@ -84,6 +84,7 @@ func (s *Service) reconcile(ctx context.Context, r audit.Record) Verdict {
 		v.Reason = "the incident could not be re-read (" + schema.PublicMessage(s.wrap(in, "re-read incident "+r.ID, err)) + "); still pending"
 		return v
 	}
+	s.own(in, cur)
 	v.Outcome, v.Reason = judge(&before, cur, p)
 	v.Recorded = true
 	return v
@@ -100,7 +101,7 @@ func judge(before, cur *schema.Incident, p schema.Patch) (outcome, reason string
 		case now == was:
 			notApplied = append(notApplied, field)
 		default:
-			moved = append(moved, fmt.Sprintf("%s is %v, neither %v before the write nor %v it set", field, now, was, want))
+			moved = append(moved, fmt.Sprintf("%s is %q, neither %q before the write nor %q it set", field, now, was, want))
 		}
 	}
 	if p.Title != nil {

@@ -33,6 +33,10 @@ type ReadinessSource interface {
 // Health answers /healthz and /readyz.
 type Health struct {
 	draining atomic.Bool
+	// unreconciled counts interrupted writes whose outcome is unknown;
+	// reconciled is set once reconciliation at start ran.
+	unreconciled atomic.Int64
+	reconciled   atomic.Bool
 	mu       sync.Mutex
 	names    []string
 	sources  []ReadinessSource
@@ -118,6 +122,12 @@ func (h *Health) Readyz() http.Handler {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(code)
-		json.NewEncoder(w).Encode(map[string]any{"status": status, "instances": h.States()})
+		body := map[string]any{"status": status, "instances": h.States()}
+		if h.reconciled.Load() {
+			// Not a reason to be unready: an operator must look, the
+			// replica serves.
+			body["unreconciled_writes"] = h.unreconciled.Load()
+		}
+		json.NewEncoder(w).Encode(body)
 	})
 }
