@@ -37,9 +37,9 @@ type Health struct {
 	// reconciled is set once reconciliation at start ran.
 	unreconciled atomic.Int64
 	reconciled   atomic.Bool
-	mu       sync.Mutex
-	names    []string
-	sources  []ReadinessSource
+	mu           sync.Mutex
+	names        []string
+	sources      []ReadinessSource
 }
 
 func newHealth() *Health { return &Health{} }
