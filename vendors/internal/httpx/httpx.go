@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -289,6 +290,7 @@ func (c *Client) verdict(ctx context.Context, a attempt) error {
 }
 
 func (c *Client) roundTrip(ctx context.Context, req *Request) attempt {
+	written := func() {}
 	if !req.Unpaced {
 		wctx := context.WithValue(ctx, nameKey{}, [2]string{req.Method, req.Path})
 		if c.cfg.Semaphore != nil {
@@ -300,7 +302,19 @@ func (c *Client) roundTrip(ctx context.Context, req *Request) attempt {
 		}
 		if c.cfg.Limiter != nil {
 			start := time.Now()
-			err := c.cfg.Limiter.Wait(wctx)
+			var err error
+			if a, ok := c.cfg.Limiter.(Admitter); ok {
+				var answered func()
+				if answered, err = a.Admit(wctx); err == nil {
+					// The request counts until it was written (the vendor
+					// counts it on arrival, a network hop later, which
+					// the limiter's margin covers) or failed.
+					written = sync.OnceFunc(answered)
+					defer written()
+				}
+			} else {
+				err = c.cfg.Limiter.Wait(wctx)
+			}
 			if c.cfg.Observer != nil {
 				c.cfg.Observer.LimiterWait(c.cfg.Instance, time.Since(start))
 			}
@@ -310,7 +324,7 @@ func (c *Client) roundTrip(ctx context.Context, req *Request) attempt {
 		}
 	}
 	var sent atomic.Bool
-	trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { sent.Store(true) }}
+	trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { sent.Store(true); written() }}
 	var body io.Reader
 	if req.Body != nil {
 		body = bytes.NewReader(req.Body)
@@ -367,6 +381,14 @@ func cutJSON(h http.Header, b []byte) bool {
 		return b[len(b)-1] != ']'
 	}
 	return false
+}
+
+// Admitter is a Limiter that learns when each request it admitted was
+// written, so that it can count the request until then (WindowLimiter).
+// written is called once: when the request was written, or when the round
+// trip ended without that.
+type Admitter interface {
+	Admit(ctx context.Context) (written func(), err error)
 }
 
 type nameKey struct{}
