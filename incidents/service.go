@@ -280,6 +280,9 @@ func (s *Service) List(ctx context.Context, r ListRequest) (*ListResult, error) 
 	var cur cursor
 	if r.Cursor != "" {
 		if err := s.sealer.Open(cursorKind, r.Cursor, now, &cur); err != nil {
+			if s.sealer.Open(manyCursorKind, r.Cursor, now, &manyCursor{}) == nil {
+				return nil, schema.ArgError("cursor", "this cursor continues a listing over several instances, not one: repeat that call's instance argument (or leave instance out) with the cursor, or leave cursor out to list %s from the first page", in.Name)
+			}
 			return nil, schema.ArgError("cursor", "this cursor is not valid (%v); pass next_cursor exactly as a previous list_incidents call returned it, or leave cursor out to start from the first page", err)
 		}
 		if cur.Instance != in.Name || cur.Query != qhash {

@@ -101,7 +101,7 @@ func (s *Service) Preview(ctx context.Context, id string, p schema.Patch) (*Prev
 	if err != nil {
 		return nil, err
 	}
-	if err := checkPatchShape(p); err != nil {
+	if err := checkPatchShape(p, in.info.Write.Resolutions); err != nil {
 		return nil, err
 	}
 	info := in.info
@@ -366,8 +366,9 @@ func (s *Service) record(w *write, outcome string, a *Applied, failure string) e
 }
 
 // checkPatchShape holds for every vendor: something to change, status only
-// open or closed, and a resolution exactly when closing.
-func checkPatchShape(p schema.Patch) error {
+// open or closed, and a resolution exactly when closing, one of resolutions
+// (the instance's, from driver.Info) when it names them.
+func checkPatchShape(p schema.Patch, resolutions []schema.Resolution) error {
 	if len(p.Fields()) == 0 {
 		return schema.ArgError("changes", "nothing to change: pass at least one of title, description, severity, assignee, status, resolution, comment")
 	}
@@ -376,7 +377,15 @@ func checkPatchShape(p schema.Patch) error {
 	}
 	closing := p.Status != nil && *p.Status == schema.StatusClosed
 	if closing && p.Resolution == nil {
-		return schema.ArgError("resolution", "closing needs a resolution: true_positive, false_positive, suspicious, low_priority, or a vendor's own reason")
+		accepted := "true_positive, false_positive, suspicious, low_priority, or a vendor's own reason"
+		if len(resolutions) > 0 {
+			names := make([]string, len(resolutions))
+			for i, r := range resolutions {
+				names[i] = string(r)
+			}
+			accepted = "this instance accepts " + strings.Join(names, ", ")
+		}
+		return schema.ArgError("resolution", "closing needs a resolution: %s", accepted)
 	}
 	if !closing && p.Resolution != nil {
 		return schema.ArgError("resolution", "a resolution is set only when closing: add status \"closed\"")
