@@ -2,6 +2,7 @@ package drivertest
 
 import (
 	"errors"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"slices"
@@ -114,4 +115,36 @@ func IDSeeds(valid string) []string {
 		valid + "\n", "", ":", "/", "%2e%2e", valid[:len(valid)-1], valid + "0", strings.Repeat("a", 101),
 		"incident-123", "incident-123:close", "incident-123/x", "00000000-0000-4000-8000-000000000000",
 	}
+}
+
+// RandomIDs returns n ids drawn from seed, for a test that runs every
+// build without -fuzz: a third valid ids of the shape (random hex in
+// valid's layout), the rest valid with a character changed, inserted or
+// appended from a set that has addressed other routes (':', '/', '%',
+// '?', '#', '.', spaces, controls, non-ASCII).
+func RandomIDs(valid string, n int, seed uint64) []string {
+	rng := rand.New(rand.NewPCG(seed, 25))
+	const hexDigits = "0123456789abcdefABCDEF"
+	odd := []string{":", "/", "%2F", "%2f", "%", "?", "#", ".", "..", " ", "\t", "\n", "\x00", "-", "_", "é", "\u202e", ":close", "/comments", ";", "\\", "+", "="}
+	out := make([]string, 0, n)
+	for len(out) < n {
+		b := []byte(valid)
+		for i, c := range b {
+			if strings.IndexByte(hexDigits, c) >= 0 && rng.IntN(2) == 0 {
+				b[i] = hexDigits[rng.IntN(len(hexDigits))]
+			}
+		}
+		id := string(b)
+		switch rng.IntN(3) {
+		case 0:
+		case 1:
+			i := rng.IntN(len(id) + 1)
+			id = id[:i] + odd[rng.IntN(len(odd))] + id[i:]
+		default:
+			i := rng.IntN(len(id))
+			id = id[:i] + odd[rng.IntN(len(odd))] + id[i+1:]
+		}
+		out = append(out, id)
+	}
+	return out
 }

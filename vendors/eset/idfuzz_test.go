@@ -14,6 +14,28 @@ import (
 // with the id as one {uuid} segment; an id that is not a UUID sends
 // nothing and is not_found naming id.
 func FuzzIDRoutes(f *testing.F) {
+	c, valid := idFuzz(f)
+	for _, s := range drivertest.IDSeeds(valid) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, id string) { c.CheckID(t, id) })
+}
+
+// TestIDRoutes checks seeds and 3,000 random ids on every run.
+func TestIDRoutes(t *testing.T) {
+	c, valid := idFuzz(t)
+	ids := append(drivertest.IDSeeds(valid), drivertest.RandomIDs(valid, 3000, 1)...)
+	sent, shaped := 0, 0
+	for _, id := range ids {
+		if n := c.CheckID(t, id); n > 0 {
+			sent += n
+			shaped++
+		}
+	}
+	t.Logf("%d ids: %d of the driver's shape sent %d requests, each on its route; the other %d sent none", len(ids), shaped, sent, len(ids)-shaped)
+}
+
+func idFuzz(f testing.TB) (*drivertest.IDFuzz, string) {
 	sim := esetsim.New(esetsim.Config{Seed: 7, Incidents: 20, Now: simNow, RateLimit: -1})
 	log := drivertest.NewRouteLog(sim)
 	comment := "checked"
@@ -26,8 +48,5 @@ func FuzzIDRoutes(f *testing.F) {
 		Aside: []string{"/oauth/token"},
 		Patch: schema.Patch{Comment: &comment},
 	}
-	for _, s := range drivertest.IDSeeds(sim.Incidents()[0].UUID) {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, id string) { c.CheckID(t, id) })
+	return c, sim.Incidents()[0].UUID
 }
