@@ -95,10 +95,10 @@ func (s *Service) reconcile(ctx context.Context, r audit.Record) Verdict {
 func judge(before, cur *schema.Incident, p schema.Patch) (outcome, reason string) {
 	var applied, notApplied, moved []string
 	check := func(field string, was, want, now any) {
-		switch {
-		case now == want:
+		switch now {
+		case want:
 			applied = append(applied, field)
-		case now == was:
+		case was:
 			notApplied = append(notApplied, field)
 		default:
 			moved = append(moved, fmt.Sprintf("%s is %q, neither %q before the write nor %q it set", field, now, was, want))
