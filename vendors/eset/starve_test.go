@@ -14,7 +14,7 @@ import (
 // that never blocks, so that every wake-up and every request is late by a
 // different amount, the simulator still never counts more than 10 requests
 // in any rolling second, and never answers 429. The limiter counts each
-// request until it was written, not from when it was admitted.
+// request until its answer came, not only from when it was admitted.
 func TestRateLimitUnderStarvation(t *testing.T) {
 	if testing.Short() {
 		t.Skip("takes 4 s of real time")

@@ -290,7 +290,7 @@ func (c *Client) verdict(ctx context.Context, a attempt) error {
 }
 
 func (c *Client) roundTrip(ctx context.Context, req *Request) attempt {
-	written := func() {}
+	answeredOnce := func() {}
 	if !req.Unpaced {
 		wctx := context.WithValue(ctx, nameKey{}, [2]string{req.Method, req.Path})
 		if c.cfg.Semaphore != nil {
@@ -306,11 +306,12 @@ func (c *Client) roundTrip(ctx context.Context, req *Request) attempt {
 			if a, ok := c.cfg.Limiter.(Admitter); ok {
 				var answered func()
 				if answered, err = a.Admit(wctx); err == nil {
-					// The request counts until it was written (the vendor
-					// counts it on arrival, a network hop later, which
-					// the limiter's margin covers) or failed.
-					written = sync.OnceFunc(answered)
-					defer written()
+					// The request counts until its answer came (or it
+					// failed): the vendor counted it before answering,
+					// however late a starved process wrote it or a
+					// starved vendor read it.
+					answeredOnce = sync.OnceFunc(answered)
+					defer answeredOnce()
 				}
 			} else {
 				err = c.cfg.Limiter.Wait(wctx)
@@ -324,7 +325,7 @@ func (c *Client) roundTrip(ctx context.Context, req *Request) attempt {
 		}
 	}
 	var sent atomic.Bool
-	trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { sent.Store(true); written() }}
+	trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { sent.Store(true) }}
 	var body io.Reader
 	if req.Body != nil {
 		body = bytes.NewReader(req.Body)
@@ -344,6 +345,7 @@ func (c *Client) roundTrip(ctx context.Context, req *Request) attempt {
 	}
 	start := time.Now()
 	resp, err := c.cfg.HTTP.Do(hr)
+	answeredOnce()
 	if err != nil {
 		c.observe(req, 0, start)
 		return attempt{err: err, sent: sent.Load()}
@@ -384,11 +386,11 @@ func cutJSON(h http.Header, b []byte) bool {
 }
 
 // Admitter is a Limiter that learns when each request it admitted was
-// written, so that it can count the request until then (WindowLimiter).
-// written is called once: when the request was written, or when the round
-// trip ended without that.
+// answered, so that it can count the request until then (WindowLimiter).
+// answered is called once: when the answer's header came, or when the
+// round trip ended without one.
 type Admitter interface {
-	Admit(ctx context.Context) (written func(), err error)
+	Admit(ctx context.Context) (answered func(), err error)
 }
 
 type nameKey struct{}

@@ -267,10 +267,10 @@ func TestWindowLimiterMemory(t *testing.T) {
 	runtime.KeepAlive(l)
 }
 
-// TestWindowLimiterCountsUntilWritten: a request admitted but written late
-// (a starved process) moves the place of the n-th request after it by as
-// much, so the vendor never sees n+1 in a window.
-func TestWindowLimiterCountsUntilWritten(t *testing.T) {
+// TestWindowLimiterCountsUntilAnswered: a request admitted but answered
+// late (a starved process or vendor) moves the place of the n-th request
+// after it by as much, so the vendor never sees n+1 in a window.
+func TestWindowLimiterCountsUntilAnswered(t *testing.T) {
 	const window = 100 * time.Millisecond
 	start := time.Now()
 	clock := start
@@ -285,11 +285,11 @@ func TestWindowLimiterCountsUntilWritten(t *testing.T) {
 		t.Fatal(err)
 	}
 	clock = clock.Add(50 * time.Millisecond)
-	late() // written 50 ms after it was admitted
+	late() // answered 50 ms after it was admitted
 	if err := l.Wait(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	if got := clock.Sub(start); got != 150*time.Millisecond {
-		t.Errorf("the third request left at +%v, want +150ms: a window after the first was written", got)
+		t.Errorf("the third request left at +%v, want +150ms: a window after the first was answered", got)
 	}
 }

@@ -15,14 +15,15 @@ import (
 // admits b + n − 1 in some window).
 //
 // The promise holds at the vendor, not only at the limiter, however late
-// requests leave (a starved process that wakes a waiter, or writes the
-// request, tens of milliseconds late): a request counts from when it is
-// admitted until it was written to the connection, and the n-th request
-// after it is admitted only a window after that. The vendor counts a
-// request when it arrives, a network hop after it was written; the margin
-// covers how much those hops differ. Do reports the write through Admit's
-// done; Wait, for callers that cannot, counts a request as written when it
-// is admitted.
+// requests leave or arrive (a starved process that wakes a waiter or
+// writes the request tens of milliseconds late, a vendor that reads it
+// late): a request counts from when it is admitted until its answer came,
+// and the n-th request after it is admitted only a window after that. The
+// vendor counted the request somewhere between the two, so any n + 1 of
+// them it counts span more than a window. The cost is throughput: n
+// requests per window plus one answer's latency. Do reports answers
+// through Admit's done; Wait, for callers that cannot, counts a request as
+// answered when it is admitted.
 type WindowLimiter struct {
 	n      int
 	window time.Duration
@@ -37,8 +38,8 @@ type WindowLimiter struct {
 	slots []*slot
 }
 
-// slot is one admitted request: end is when it may last have left (its
-// admission time until done, then when done was called).
+// slot is one admitted request: end is when the vendor may last have
+// counted it (its admission time until done, then when done was called).
 type slot struct {
 	end      time.Time
 	answered chan struct{} // closed by done
@@ -67,8 +68,8 @@ func (l *WindowLimiter) Wait(ctx context.Context) error {
 	return err
 }
 
-// Admit blocks until the request may leave; done must be called once it
-// was written (or failed). When the place is past ctx's deadline it
+// Admit blocks until the request may leave; done must be called once its
+// answer came (or it failed). When the place is past ctx's deadline it
 // fails at once, without taking the place.
 func (l *WindowLimiter) Admit(ctx context.Context) (done func(), err error) {
 	for {
@@ -83,14 +84,14 @@ func (l *WindowLimiter) Admit(ctx context.Context) (done func(), err error) {
 		if len(l.slots) >= l.n {
 			ref := l.slots[len(l.slots)-l.n]
 			if !ref.finished {
-				// The request n places back has not left yet: when it
-				// does bounds when this one may.
+				// The request n places back is not answered yet: its
+				// answer bounds when this one may leave.
 				l.mu.Unlock()
 				select {
 				case <-ref.answered:
 					continue
 				case <-ctx.Done():
-					return nil, fmt.Errorf("waiting for an earlier request to leave (at most %d per %s): %w", l.n, l.window, ctx.Err())
+					return nil, fmt.Errorf("waiting for an earlier request's answer (at most %d per %s): %w", l.n, l.window, ctx.Err())
 				}
 			}
 			at = later(now, ref.end.Add(l.window))
