@@ -27,6 +27,9 @@ const (
 	Partial = "partial" // a vendor write succeeded, a later one failed
 	Failed  = "failed"  // nothing was written
 	Unknown = "unknown" // a request was sent and its answer lost
+	// NotApplied is reconciliation's verdict on an interrupted write whose
+	// incident still holds the values from before it.
+	NotApplied = "not_applied"
 )
 
 // Denied marks a record of a refused access, not a write: a caller asked
@@ -41,7 +44,8 @@ type Record struct {
 	// Write pairs an intent with its outcome.
 	Write string `json:"write,omitempty"`
 	// Outcome is Intent, Denied (an access refused), or how the write
-	// ended: Applied, Partial, Failed or Unknown.
+	// ended: Applied, Partial, Failed or Unknown, or after reconciliation
+	// NotApplied.
 	Outcome string `json:"outcome"`
 	// Fence is the lock grant the write held (see incidents.Locker).
 	Fence  int64           `json:"fence,omitempty"`
@@ -67,6 +71,11 @@ type Record struct {
 	// "preview", …) say who was refused what, on a Denied record.
 	Principal string `json:"principal,omitempty"`
 	Operation string `json:"operation,omitempty"`
+	// Reconciled marks an outcome found after a restart, by re-reading
+	// the incident of an intent a crash left without one; Reason says
+	// what the re-read showed.
+	Reconciled bool   `json:"reconciled,omitempty"`
+	Reason     string `json:"reason,omitempty"`
 }
 
 // Log appends records to one file. It is safe for concurrent use.

@@ -90,7 +90,7 @@ func (s *Service) Count(ctx context.Context, r ListRequest, names []string, by [
 				req.budget = left
 				page, err := s.List(ctx, req)
 				if err != nil {
-					t.st.Status, t.st.Message = StatusError, err.Error()
+					t.st.Status, t.st.Message = StatusError, schema.PublicMessage(err)
 					return
 				}
 				t.st.Scan.Requests += page.Scan.Requests

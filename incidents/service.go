@@ -291,6 +291,9 @@ func (s *Service) List(ctx context.Context, r ListRequest) (*ListResult, error) 
 	var cur cursor
 	if r.Cursor != "" {
 		if err := s.sealer.Open(cursorKind, r.Cursor, now, &cur); err != nil {
+			if s.sealer.Open(manyCursorKind, r.Cursor, now, &manyCursor{}) == nil {
+				return nil, schema.ArgError("cursor", "this cursor continues a listing over several instances, not one: repeat that call's instance argument (or leave instance out) with the cursor, or leave cursor out to list %s from the first page", in.Name)
+			}
 			return nil, schema.ArgError("cursor", "this cursor is not valid (%v); pass next_cursor exactly as a previous list_incidents call returned it, or leave cursor out to start from the first page", err)
 		}
 		if cur.Instance != in.Name || cur.Query != qhash {
@@ -555,6 +558,8 @@ func (s *Service) own(in *instance, inc *schema.Incident) {
 	}
 	inc.Instance = in.Name
 	inc.Vendor = in.info.Vendor
+	// Vendor text is sanitized here, once, for every path that shows it.
+	inc.Clean()
 }
 
 func nativeID(id string) string {
@@ -666,6 +671,7 @@ func (s *Service) Get(ctx context.Context, id string, includeRaw bool) (*schema.
 	if !includeRaw {
 		inc.Raw = nil
 	}
+	inc.Raw = schema.EscapeRaw(inc.Raw)
 	return inc, nil
 }
 

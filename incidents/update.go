@@ -118,7 +118,7 @@ func (s *Service) Preview(ctx context.Context, id string, p schema.Patch) (*Prev
 	if err != nil {
 		return nil, err
 	}
-	if err := checkPatchShape(p); err != nil {
+	if err := checkPatchShape(p, in.info.Write.Resolutions); err != nil {
 		return nil, err
 	}
 	info := in.info
@@ -132,8 +132,14 @@ func (s *Service) Preview(ctx context.Context, id string, p schema.Patch) (*Prev
 		return nil, schema.Errorf(schema.CodeUnsupported, "%s (%s) cannot change %s; its API allows: %s. Nothing was written",
 			in.Name, info.Vendor, strings.Join(unsupported, ", "), joinFields(info.Updates))
 	}
+	budget := s.budgetFor(in, Budget{})
+	ctx, cancel := deadline(ctx, budget)
+	defer cancel()
 	cur, err := in.Driver.Get(ctx, native)
 	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, s.timeoutError(in, budget, "read incident "+id+" for the preview", "nothing was written; try again later", err)
+		}
 		return nil, s.wrap(in, "read incident "+id, err)
 	}
 	s.own(in, cur)
@@ -219,14 +225,25 @@ func (s *Service) Apply(ctx context.Context, kind, token, id string, p schema.Pa
 	if err != nil {
 		return nil, err
 	}
-	fence, unlock, err := s.locker.Lock(ctx, "incident:"+id, LockTTL)
+	// Every phase runs within the call's budget: the wait for the lock
+	// (at most half of it, so the write has the rest), the re-read and the
+	// write, whose outcome is unknown when the deadline cuts it.
+	budget := s.budgetFor(in, Budget{})
+	// The write must also end while the lock is still ours.
+	budget.Time = min(budget.Time, LockTTL-5*time.Second)
+	ctx, cancel := deadline(ctx, budget)
+	defer cancel()
+	lctx, lcancel := context.WithTimeout(ctx, budget.Time/2)
+	fence, unlock, err := s.locker.Lock(lctx, "incident:"+id, LockTTL)
+	lcancel()
 	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			return nil, &schema.Error{Code: schema.CodeUnavailable, Err: err, Msg: fmt.Sprintf(
+				"busy: another write to %s is in progress and held its lock for all of this call's wait (%s); nothing was written and the confirmation is not spent. Try again shortly with the same confirmation", id, budget.Time/2)}
+		}
 		return nil, &schema.Error{Code: schema.CodeUnavailable, Msg: "could not take the write lock of " + id + "; nothing was written. Call again shortly with the same confirmation", Err: err}
 	}
 	defer unlock()
-	// The write must end while the lock is still ours.
-	ctx, cancel := context.WithTimeout(ctx, LockTTL-5*time.Second)
-	defer cancel()
 
 	// The nonce must outlive the confirmation. Its remaining life is
 	// measured on the service's clock (the one Open checks) and handed to
@@ -256,7 +273,7 @@ func (s *Service) Apply(ctx context.Context, kind, token, id string, p schema.Pa
 			id, cur.Status, cur.Severity, assigneeOf(cur), cur.UpdatedAt.Format(time.RFC3339))}
 	}
 	w := &write{in: in, id: id, patch: p, before: cur, kind: kind, who: who, fence: fence, writeID: newWriteID()}
-	if err := s.record(w, audit.Intent, nil, nil); err != nil {
+	if err := s.record(w, audit.Intent, nil, ""); err != nil {
 		s.log.Error("audit intent not written; refusing the write", "id", id, "err", err)
 		return nil, &schema.Error{Code: schema.CodeUnavailable, Msg: "the audit log cannot be written, and no write happens without its record; nothing was written. The confirmation is spent: tell the user the server's audit log needs attention", Err: err}
 	}
@@ -271,6 +288,22 @@ func (s *Service) Apply(ctx context.Context, kind, token, id string, p schema.Pa
 			applied.Incident = res.Incident
 		}
 	}
+	// What failed is told by its class; the error itself (it can hold the
+	// vendor's URL) goes to the server log under the ref.
+	var e error
+	class := ""
+	if werr != nil {
+		e = s.wrap(in, "update incident "+id, werr)
+		class = driver.Class(werr)
+		if se, ok := errors.AsType[*schema.Error](e); ok && se.Ref != "" {
+			class += " (ref " + se.Ref + ")"
+		}
+		for i := range applied.Steps {
+			if applied.Steps[i].Error != "" {
+				applied.Steps[i].Error = class
+			}
+		}
+	}
 	switch {
 	case werr == nil:
 	case errors.Is(werr, driver.ErrOutcomeUnknown):
@@ -280,7 +313,7 @@ func (s *Service) Apply(ctx context.Context, kind, token, id string, p schema.Pa
 	default:
 		applied.Outcome = audit.Failed
 	}
-	if err := s.record(w, applied.Outcome, applied, werr); err != nil {
+	if err := s.record(w, applied.Outcome, applied, class); err != nil {
 		s.log.Error("audit outcome not written", "id", id, "write", w.writeID, "outcome", applied.Outcome, "err", err)
 		if werr == nil {
 			werr = fmt.Errorf("the change was applied but its outcome could not be written to the audit log: %w", err)
@@ -289,7 +322,9 @@ func (s *Service) Apply(ctx context.Context, kind, token, id string, p schema.Pa
 	if werr == nil {
 		return applied, nil
 	}
-	e := s.wrap(in, "update incident "+id, werr)
+	if e == nil {
+		e = s.wrap(in, "update incident "+id, werr)
+	}
 	switch applied.Outcome {
 	case audit.Unknown:
 		e = &schema.Error{Code: schema.CodeOf(e), Msg: fmt.Sprintf(
@@ -324,8 +359,9 @@ func newWriteID() string {
 	return hex.EncodeToString(b)
 }
 
-// record appends the intent (a nil Applied) or the outcome of w.
-func (s *Service) record(w *write, outcome string, a *Applied, werr error) error {
+// record appends the intent (a nil Applied) or the outcome of w; failure is
+// the class of the error that ended it, never its text.
+func (s *Service) record(w *write, outcome string, a *Applied, failure string) error {
 	if s.audit == nil {
 		return nil
 	}
@@ -351,15 +387,14 @@ func (s *Service) record(w *write, outcome string, a *Applied, werr error) error
 			r.After = raw(a.Incident)
 		}
 	}
-	if werr != nil {
-		r.Error = werr.Error()
-	}
+	r.Error = failure
 	return s.audit.Append(r)
 }
 
 // checkPatchShape holds for every vendor: something to change, status only
-// open or closed, and a resolution exactly when closing.
-func checkPatchShape(p schema.Patch) error {
+// open or closed, and a resolution exactly when closing, one of resolutions
+// (the instance's, from driver.Info) when it names them.
+func checkPatchShape(p schema.Patch, resolutions []schema.Resolution) error {
 	if len(p.Fields()) == 0 {
 		return schema.ArgError("changes", "nothing to change: pass at least one of title, description, severity, assignee, status, resolution, comment")
 	}
@@ -368,7 +403,15 @@ func checkPatchShape(p schema.Patch) error {
 	}
 	closing := p.Status != nil && *p.Status == schema.StatusClosed
 	if closing && p.Resolution == nil {
-		return schema.ArgError("resolution", "closing needs a resolution: true_positive, false_positive, suspicious, low_priority, or a vendor's own reason")
+		accepted := "true_positive, false_positive, suspicious, low_priority, or a vendor's own reason"
+		if len(resolutions) > 0 {
+			names := make([]string, len(resolutions))
+			for i, r := range resolutions {
+				names[i] = string(r)
+			}
+			accepted = "this instance accepts " + strings.Join(names, ", ")
+		}
+		return schema.ArgError("resolution", "closing needs a resolution: %s", accepted)
 	}
 	if !closing && p.Resolution != nil {
 		return schema.ArgError("resolution", "a resolution is set only when closing: add status \"closed\"")

@@ -2,7 +2,8 @@ package tools
 
 import (
 	"strings"
-	"unicode"
+
+	"github.com/incident-mcp/incident-mcp/schema"
 )
 
 // Vendor free text (titles, descriptions, comments, names, tags, details)
@@ -21,40 +22,18 @@ func fence(s string) string {
 	return fenceOpen + clean(s, true) + fenceClose
 }
 
-// clean makes vendor text safe to show: control characters become a space
-// (line breaks and tabs are kept unless oneLine), and what could change how
-// the text reads without being visible — bidi overrides and isolates,
-// zero-width characters, byte-order marks — and the fence marks are removed.
+// clean makes text safe to show: schema's sanitizer (the one incidents
+// pass at normalization; here again for text that did not, such as the
+// user's own values in a preview), on one line when oneLine, and the fence
+// marks removed.
 func clean(s string, oneLine bool) string {
-	if !strings.ContainsFunc(s, needsCleaning) {
-		return s
+	if oneLine {
+		s = schema.CleanLine(s)
+	} else {
+		s = schema.CleanText(s)
 	}
-	var b strings.Builder
-	b.Grow(len(s))
-	for _, r := range s {
-		switch {
-		case !oneLine && (r == '\n' || r == '\t'):
-			b.WriteRune(r)
-		case unicode.IsControl(r) || r == '\u2028' || r == '\u2029':
-			b.WriteByte(' ')
-		case needsCleaning(r):
-		default:
-			b.WriteRune(r)
-		}
+	if strings.ContainsAny(s, fenceOpen+fenceClose) {
+		s = strings.NewReplacer(fenceOpen, "", fenceClose, "").Replace(s)
 	}
-	return b.String()
-}
-
-func needsCleaning(r rune) bool {
-	switch {
-	case r < 0x20 || r == 0x7f:
-		return true
-	case r < 0x80:
-		return false
-	case r == '⟦' || r == '⟧':
-		return true
-	}
-	// Cf holds the bidi controls (U+202A–U+202E, U+2066–U+2069, U+200E,
-	// U+200F, U+061C), zero-width spaces and joiners and U+FEFF.
-	return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == '\u2028' || r == '\u2029'
+	return s
 }

@@ -115,7 +115,7 @@ func errorResult(err error) *mcp.CallToolResult {
 		body["ref"] = ref
 	}
 	text := fmt.Sprintf("error (%s): %s", e.Code, e.Public())
-	if next := nextStep(e.Code); next != "" {
+	if next := nextStep(e.Code, e.Err != nil || e.RequestID != ""); next != "" {
 		text += "\n" + next
 		body["next"] = next
 	}
@@ -124,13 +124,21 @@ func errorResult(err error) *mcp.CallToolResult {
 	return r
 }
 
-func nextStep(c schema.Code) string {
+// nextStep says what to do after an error of code c; fromVendor tells an
+// error the vendor answered (it has a cause in the server log) from the
+// server's own refusal.
+func nextStep(c schema.Code, fromVendor bool) string {
 	switch c {
 	case schema.CodeRateLimited:
 		return "The vendor is rate limiting: wait a little and call again."
 	case schema.CodeUnavailable, schema.CodeDeadlineExceeded:
 		return "The vendor did not answer in time or failed: call again shortly; if it persists, tell the user the vendor API is unavailable."
 	case schema.CodeUnauthenticated, schema.CodePermissionDenied:
+		if !fromVendor {
+			// The server's own refusal (a read-only instance): its
+			// message says why.
+			return "This server does not allow it; retrying will not help. Tell the user."
+		}
 		return "The server's vendor credentials were refused: tell the user to check the instance's credentials and permissions; retrying will not help."
 	case schema.CodeNotFound:
 		return "Check the id: use list_incidents to find incidents."

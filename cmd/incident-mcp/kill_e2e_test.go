@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -149,6 +150,60 @@ func TestKillDuringWrites(t *testing.T) {
 	if len(pending) > nIntents-nApplied {
 		t.Errorf("pending %d > intents %d - outcomes", len(pending), nIntents)
 	}
+
+	// Every start reconciled the intents the kill before it left; the last
+	// kill's are reconciled by the subcommand. Then every intent has an
+	// outcome that agrees with what the simulator applied.
+	out, err := reconcileCommand(bin, auditPath, v.env()).Output()
+	if err != nil {
+		t.Fatalf("audit reconcile: %v\n%s", err, out)
+	}
+	if recs, _, err = audit.Read(auditPath); err != nil {
+		t.Fatal(err)
+	}
+	outcome := map[string]audit.Record{}
+	for _, r := range audit.Outcomes(recs) {
+		outcome[r.Write] = r
+	}
+	reconciled, unexplained, wrong := 0, 0, 0
+	for _, r := range recs {
+		if r.Outcome != audit.Intent {
+			continue
+		}
+		var p struct{ Title string }
+		json.Unmarshal(r.Patch, &p)
+		o, ok := outcome[r.Write]
+		if o.Reconciled {
+			reconciled++
+		}
+		switch {
+		case !ok || o.Outcome == audit.Unknown:
+			unexplained++
+			t.Errorf("write %s to %s: outcome %q (%s), after reconciliation", r.Write, r.ID, o.Outcome, o.Reason)
+		case (o.Outcome == audit.Applied) != v.applied(p.Title):
+			wrong++
+			t.Errorf("write %s to %s (title %q): outcome %s (%s), yet the simulator applied it: %v", r.Write, r.ID, p.Title, o.Outcome, o.Reason, v.applied(p.Title))
+		}
+	}
+	t.Logf("after reconciliation: %d intents, %d reconciled at a restart or by audit reconcile, %d unexplained, %d wrongly classified against the simulator; the command said: %s",
+		nIntents, reconciled, unexplained, wrong, lastLine(out))
+	if reconciled == 0 {
+		t.Error("no intent was reconciled: the kills never interrupted a write, so reconciliation went untested")
+	}
+}
+
+// reconcileCommand runs `incident-mcp audit reconcile FILE` against the
+// vendor.
+func reconcileCommand(bin, auditPath string, env []string) *exec.Cmd {
+	cmd := exec.Command(bin, "audit", "reconcile", "--log-level", "error", auditPath)
+	cmd.Env = append(append(os.Environ(), "INCIDENT_MCP_SECRET="+strings.Repeat("k", 32)), env...)
+	cmd.Stderr = io.Discard
+	return cmd
+}
+
+func lastLine(b []byte) string {
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return lines[len(lines)-1]
 }
 
 // startAt runs the binary over HTTP on a free port with the given audit log,

@@ -1,8 +1,10 @@
 package main_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -25,12 +27,37 @@ type vendor struct {
 
 	mu     sync.Mutex
 	writes []string // incident UUID of each write request, in arrival order
+	// titles are the displayName values of the title changes the
+	// simulator applied (answered 200).
+	titles map[string]bool
 }
 
 func startVendor(t *testing.T, incidents int) *vendor {
 	t.Helper()
-	v := &vendor{sim: esetsim.New(esetsim.Config{Seed: 5, Incidents: incidents, RateLimit: -1})}
+	v := &vendor{sim: esetsim.New(esetsim.Config{Seed: 5, Incidents: incidents, RateLimit: -1}), titles: map[string]bool{}}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/basic-attributes:update") {
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			var attrs struct {
+				DisplayName string `json:"displayName"`
+			}
+			json.Unmarshal(body, &attrs)
+			rec := httptest.NewRecorder()
+			defer func() {
+				if rec.Code == http.StatusOK && attrs.DisplayName != "" {
+					v.mu.Lock()
+					v.titles[attrs.DisplayName] = true
+					v.mu.Unlock()
+				}
+				for k, vs := range rec.Header() {
+					w.Header()[k] = vs
+				}
+				w.WriteHeader(rec.Code)
+				w.Write(rec.Body.Bytes())
+			}()
+			w = rec
+		}
 		if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/v2/incidents/") {
 			id := strings.TrimPrefix(r.URL.Path, "/v2/incidents/")
 			if i := strings.IndexAny(id, "/:"); i >= 0 {
@@ -60,6 +87,13 @@ func (v *vendor) writesTo() map[string]int {
 		out[id]++
 	}
 	return out
+}
+
+// applied reports whether the simulator applied a title change to title.
+func (v *vendor) applied(title string) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.titles[title]
 }
 
 func (v *vendor) total() int {

@@ -93,6 +93,10 @@ func envHelp() string {
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	args, reconcileOnly, err := auditCommand(args)
+	if err != nil {
+		return err
+	}
 	o, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
@@ -180,6 +184,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		}
 	}
 	svcOpts := []incidents.Option{}
+	auditPath := ""
 	if shared != nil {
 		defer shared.Close()
 		svcOpts = append(svcOpts, incidents.WithNonceStore(shared), incidents.WithLocker(shared))
@@ -206,6 +211,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		}
 		defer auditLog.Close()
 		log.Info("writes are audited", "path", path, "demo", o.demo)
+		auditPath = path
 		svcOpts = append(svcOpts, incidents.WithAudit(auditLog))
 	}
 	if fileConf != nil && fileConf.Access != nil {
@@ -218,6 +224,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	svc, err := incidents.New(instances, sealer, log, svcOpts...)
 	if err != nil {
 		return err
+	}
+	if auditPath != "" {
+		verdicts, err := reconcileAudit(ctx, svc, auditPath, metrics, log)
+		if reconcileOnly {
+			return cmpErr(err, printVerdicts(stdout, verdicts))
+		}
+		if err != nil {
+			log.Error("interrupted writes not reconciled", "err", err)
+		}
+	} else if reconcileOnly {
+		return errors.New("audit reconcile: the audit log is not written in --read-only mode; leave --read-only out")
 	}
 	policy, err := o.policy()
 	if err != nil {

@@ -38,6 +38,9 @@ type Options struct {
 	Logger    *slog.Logger
 	// Build adjusts the drivers (instrumented HTTP clients, observers).
 	Build []registry.BuildOption
+	// Wrap, when set, stands in front of each simulator (by vendor key):
+	// a slow or failing upstream for tests.
+	Wrap func(vendor string, h http.Handler) http.Handler
 }
 
 // Env is a running set of simulators with a driver instance for each.
@@ -84,7 +87,11 @@ func Start(o Options) (*Env, error) {
 		name string
 		h    http.Handler
 	}{{"eset", e.ESET}, {"kaspersky", e.Kaspersky}, {"dlp", e.DLP}} {
-		if _, err := e.serve(sim.name, sim.h, o.Logger); err != nil {
+		h := sim.h
+		if o.Wrap != nil {
+			h = o.Wrap(sim.name, h)
+		}
+		if _, err := e.serve(sim.name, h, o.Logger); err != nil {
 			return nil, err
 		}
 	}

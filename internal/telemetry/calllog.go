@@ -31,7 +31,12 @@ func CallLog(log *slog.Logger) server.ToolHandlerMiddleware {
 				log.Error("tool call failed", append(attrs, "err", err)...)
 			case res != nil && res.IsError:
 				code, ref := errorFields(res)
-				log.Info("tool call returned an error", append(attrs, "code", code, "ref", ref)...)
+				attrs = append(attrs, "code", code)
+				if ref != nil {
+					// Only errors with a cause in the server log have a ref.
+					attrs = append(attrs, "ref", ref)
+				}
+				log.Info("tool call returned an error", attrs...)
 			default:
 				log.Info("tool call", attrs...)
 			}

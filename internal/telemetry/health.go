@@ -33,9 +33,13 @@ type ReadinessSource interface {
 // Health answers /healthz and /readyz.
 type Health struct {
 	draining atomic.Bool
-	mu       sync.Mutex
-	names    []string
-	sources  []ReadinessSource
+	// unreconciled counts interrupted writes whose outcome is unknown;
+	// reconciled is set once reconciliation at start ran.
+	unreconciled atomic.Int64
+	reconciled   atomic.Bool
+	mu           sync.Mutex
+	names        []string
+	sources      []ReadinessSource
 }
 
 func newHealth() *Health { return &Health{} }
@@ -118,7 +122,13 @@ func (h *Health) Readyz() http.Handler {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(code)
-		json.NewEncoder(w).Encode(map[string]any{"status": status, "instances": h.States()})
+		body := map[string]any{"status": status, "instances": h.States()}
+		if h.reconciled.Load() {
+			// Not a reason to be unready: an operator must look, the
+			// replica serves.
+			body["unreconciled_writes"] = h.unreconciled.Load()
+		}
+		json.NewEncoder(w).Encode(body)
 	})
 }
 

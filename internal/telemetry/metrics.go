@@ -48,6 +48,8 @@ type Metrics struct {
 	scanReturned *prometheus.CounterVec
 	scanBudget   *prometheus.CounterVec
 	writes       *prometheus.CounterVec
+	// unreconciled counts interrupted writes whose outcome is still unknown.
+	unreconciled prometheus.Gauge
 
 	// started holds request start times by session and JSON-RPC id, from
 	// the before-hook to the success or error hook.
@@ -92,6 +94,9 @@ func NewMetrics() *Metrics {
 		"list_incidents calls that stopped because the scan budget was spent.", "instance")
 	m.writes = m.counter("incident_mcp_writes_total",
 		"update_incident calls by outcome: applied, preview (waiting for confirmation), or the error code.", "outcome")
+	m.unreconciled = prometheus.NewGauge(prometheus.GaugeOpts{Name: "incident_mcp_audit_writes_unknown",
+		Help: "Writes a crash interrupted whose outcome reconciliation at start could not establish (vendor unreadable, changed since, a comment alone)."})
+	m.reg.MustRegister(m.unreconciled)
 	return m
 }
 

@@ -267,11 +267,17 @@ func warnings(errs []apiError) []string {
 	return out
 }
 
+// idShape is DLP's incident id. The docs show opaque strings
+// ("incident-123") and no format: a token of letters, digits, '.', '_' and
+// '-' up to 128 characters covers them and UUIDs, and is one path segment
+// of PATCH /incidents/{id} with nothing to escape.
+var idShape = wire.IDShape{Vendor: "DLP", Describe: "opaque tokens of letters, digits, '.', '_' and '-' (like incident-123)", Valid: func(s string) bool { return wire.IsToken(s, 128) }}
+
 // Get implements driver.Driver. DLP has no get-one endpoint: it lists with
 // filters.incident_ids and include_details.
 func (d *Driver) Get(ctx context.Context, nativeID string) (*schema.Incident, error) {
-	if nativeID == "" {
-		return nil, schema.Errorf(schema.CodeNotFound, "an empty DLP incident id names no incident")
+	if err := idShape.Check(nativeID); err != nil {
+		return nil, err
 	}
 	req := ListRequest{Filters: &Filters{IncidentIDs: []string{nativeID}}, PageSize: 1, IncludeDetails: true}
 	lr, resp, err := d.list(ctx, req)

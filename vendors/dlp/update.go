@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/mail"
-	"net/url"
 	"slices"
 	"strings"
 
@@ -143,10 +142,11 @@ func (d *Driver) Update(ctx context.Context, nativeID string, patch schema.Patch
 	if err != nil {
 		return nil, err
 	}
-	if nativeID == "" {
-		return nil, schema.Errorf(schema.CodeNotFound, "an empty DLP incident id names no incident")
+	seg, err := idShape.Segment(nativeID)
+	if err != nil {
+		return nil, err
 	}
-	path := d.c.prefix + "/incidents/" + url.PathEscape(nativeID)
+	path := d.c.prefix + "/incidents/" + seg
 	step := driver.Step{Call: "PATCH " + path + " " + describe(body)}
 	wctx, trace := wire.TraceWrite(ctx)
 	resp, err := d.c.do(wctx, http.MethodPatch, path, body, false)

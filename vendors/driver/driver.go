@@ -12,9 +12,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/incident-mcp/incident-mcp/schema"
@@ -292,4 +295,42 @@ func joinAny[T ~string](vs []T) string {
 		s[i] = string(v)
 	}
 	return strings.Join(s, " or ")
+}
+
+// Class names what kind of failure err is, in words a model and an audit
+// reader can act on, and never its text: a transport error's text holds the
+// vendor's URL (its host, port and path), which stays in the server log.
+// An HTTP answer is its status and the vendor's own message.
+func Class(err error) string {
+	if err == nil {
+		return ""
+	}
+	prefix := ""
+	if errors.Is(err, ErrOutcomeUnknown) {
+		prefix = "outcome unknown: "
+	}
+	if he, ok := errors.AsType[*HTTPError](err); ok {
+		s := fmt.Sprintf("HTTP %d %s", he.Status, http.StatusText(he.Status))
+		if he.Message != "" {
+			s += ": " + he.Message
+		}
+		return prefix + s
+	}
+	if se, ok := errors.AsType[*schema.Error](err); ok {
+		return prefix + se.Public()
+	}
+	var ne net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return prefix + "no answer before the call's deadline"
+	case errors.Is(err, context.Canceled):
+		return prefix + "the call was cancelled"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return prefix + "the connection was cut before the answer was complete"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return prefix + "the vendor refused the connection"
+	case errors.As(err, &ne) && ne.Timeout():
+		return prefix + "the vendor did not answer in time"
+	}
+	return prefix + "transport error"
 }

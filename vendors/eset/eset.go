@@ -220,7 +220,11 @@ func (d *Driver) List(ctx context.Context, plan *driver.Plan, pos string) (*driv
 
 // Get implements driver.Driver.
 func (d *Driver) Get(ctx context.Context, nativeID string) (*schema.Incident, error) {
-	resp, err := d.c.do(ctx, http.MethodGet, "/v2/incidents/"+url.PathEscape(nativeID), nil, nil)
+	seg, err := idShape.Segment(nativeID)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := d.c.do(ctx, http.MethodGet, "/v2/incidents/"+seg, nil, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -45,7 +45,7 @@ func (harness) MakeDriver(t *testing.T) (driver.Driver, drivertest.Backend) {
 	return newDriver(t, rec, nil), backend{sim, rec}
 }
 
-func newDriver(t *testing.T, h http.Handler, sleep func(context.Context, time.Duration) error) *eset.Driver {
+func newDriver(t testing.TB, h http.Handler, sleep func(context.Context, time.Duration) error) *eset.Driver {
 	t.Helper()
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
@@ -145,7 +145,7 @@ func TestListRequest(t *testing.T) {
 }
 
 func TestRetriesAndAsync(t *testing.T) {
-	okBody := `{"incident":{"uuid":"u1","displayName":"T","createTime":"2026-11-19T10:00:00Z","status":"INCIDENT_STATUS_OPEN","deviceUuids":["d1"]}}`
+	okBody := `{"incident":{"uuid":"5f2b9a43-0d5c-4a8e-9f6e-000000000001","displayName":"T","createTime":"2026-11-19T10:00:00Z","status":"INCIDENT_STATUS_OPEN","deviceUuids":["d1"]}}`
 	ok := func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(okBody)) }
 	status := func(code int, hdr ...string) func(http.ResponseWriter, *http.Request) {
 		return func(w http.ResponseWriter, r *http.Request) {
@@ -185,7 +185,7 @@ func TestRetriesAndAsync(t *testing.T) {
 			rec := &recorder{t: t, next: tc.script}
 			var slept atomic.Int64
 			d := newDriver(t, rec, func(_ context.Context, dur time.Duration) error { slept.Add(int64(dur)); return nil })
-			inc, err := d.Get(t.Context(), "u1")
+			inc, err := d.Get(t.Context(), "5f2b9a43-0d5c-4a8e-9f6e-000000000001")
 			if tc.wantCode != "" {
 				if err == nil || d.ErrorCode(err) != tc.wantCode {
 					t.Fatalf("Get() = %v (code %s), want code %s", err, d.ErrorCode(err), tc.wantCode)
@@ -195,7 +195,7 @@ func TestRetriesAndAsync(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if inc.ID != "u1" || len(inc.Devices) != 1 || len(inc.Raw) == 0 {
+			if inc.ID != "5f2b9a43-0d5c-4a8e-9f6e-000000000001" || len(inc.Devices) != 1 || len(inc.Raw) == 0 {
 				t.Errorf("incident = %+v", inc)
 			}
 			if tc.check != nil {
@@ -213,7 +213,7 @@ func TestRetriesAndAsync(t *testing.T) {
 			w.Write([]byte(`{"code":13,"message":"boom"}`))
 		}
 		rec := &recorder{t: t, next: []func(http.ResponseWriter, *http.Request){boom, boom, boom, boom}}
-		_, err := newDriver(t, rec, nil).Get(t.Context(), "u1")
+		_, err := newDriver(t, rec, nil).Get(t.Context(), "5f2b9a43-0d5c-4a8e-9f6e-000000000001")
 		he, ok := errors.AsType[*driver.HTTPError](err)
 		if !ok || he.RequestID != "rid-500" || he.Message != "boom" {
 			t.Errorf("error = %#v", err)
@@ -255,7 +255,7 @@ func TestWrongPassword(t *testing.T) {
 	srv := httptest.NewServer(sim)
 	defer srv.Close()
 	d, _ := eset.New(eset.Config{APIURL: srv.URL, TokenURL: srv.URL + "/oauth/token", Username: "demo", Password: "wrong"})
-	_, err := d.Get(t.Context(), "x")
+	_, err := d.Get(t.Context(), "5f2b9a43-0d5c-4a8e-9f6e-000000000001")
 	if d.ErrorCode(err) != schema.CodeUnauthenticated || !strings.Contains(err.Error(), "password") {
 		t.Errorf("wrong password: %v (code %s)", err, d.ErrorCode(err))
 	}

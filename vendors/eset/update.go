@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/url"
-	"regexp"
 	"strings"
 
 	"github.com/incident-mcp/incident-mcp/schema"
@@ -83,7 +81,7 @@ func checkValues(p schema.Patch) error {
 	if p.Title != nil && strings.TrimSpace(*p.Title) == "" {
 		return schema.ArgError("title", "ESET requires a title; it cannot be empty")
 	}
-	if p.Assignee != nil && *p.Assignee != "" && !uuidPattern.MatchString(*p.Assignee) {
+	if p.Assignee != nil && *p.Assignee != "" && !wire.IsUUID(*p.Assignee) {
 		return schema.ArgError("assignee", "ESET assigns to a user UUID (like 5f2b9a43-0d5c-4a8e-9f6e-3b1c2d4e5f60), not %q; \"\" unassigns", *p.Assignee)
 	}
 	if p.Comment != nil && strings.TrimSpace(*p.Comment) == "" && p.Status == nil {
@@ -92,7 +90,10 @@ func checkValues(p schema.Patch) error {
 	return errors.Join(wire.CheckText("title", p.Title, maxTitle), wire.CheckText("description", p.Description, maxText), wire.CheckText("comment", p.Comment, maxText))
 }
 
-var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+// idShape is ESET's incident id: its OpenAPI declares every {uuid} path
+// parameter "format: uuid, maxLength: 100", and a UUID is one path segment
+// with no ':' (which would name a custom verb) and no '/'.
+var idShape = wire.IDShape{Vendor: "ESET", Describe: "UUIDs (like 5f2b9a43-0d5c-4a8e-9f6e-3b1c2d4e5f60)", Valid: wire.IsUUID}
 
 type basicAttributes struct {
 	AssigneeUUID string `json:"assigneeUuid,omitempty"`
@@ -115,8 +116,12 @@ func (d *Driver) Update(ctx context.Context, nativeID string, p schema.Patch) (*
 	if err := checkValues(p); err != nil {
 		return nil, err
 	}
+	seg, err := idShape.Segment(nativeID)
+	if err != nil {
+		return nil, err
+	}
 	closing := p.Status != nil && *p.Status == schema.StatusClosed
-	base := "/v2/incidents/" + url.PathEscape(nativeID)
+	base := "/v2/incidents/" + seg
 	res := &driver.UpdateResult{}
 	call := func(name, path string, body any) error {
 		wctx, trace := wire.TraceWrite(ctx)

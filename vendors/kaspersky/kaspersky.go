@@ -400,6 +400,10 @@ func (d *Driver) ListPrefix(ctx context.Context, plan *driver.Plan, pos string, 
 	return out, nil
 }
 
+// idShape is Kaspersky's incident id: the record's InternalID, a UUID (the
+// list's id= takes nothing else), not the short Name number.
+var idShape = wire.IDShape{Vendor: "Kaspersky", Describe: "UUIDs, not the short incident number", Valid: wire.IsUUID}
+
 // Get implements driver.Driver. Kaspersky has no get-one call: the list with
 // id= over every readable tenant, with assets and history, stands in.
 func (d *Driver) Get(ctx context.Context, nativeID string) (*schema.Incident, error) {
@@ -417,8 +421,8 @@ func (d *Driver) Get(ctx context.Context, nativeID string) (*schema.Incident, er
 
 // fetch reads one incident's record; full adds assets and history.
 func (d *Driver) fetch(ctx context.Context, nativeID string, full bool) (json.RawMessage, *wireIncident, error) {
-	if !isUUID(nativeID) {
-		return nil, nil, schema.ArgError("id", "%q is not a Kaspersky incident id: those are UUIDs (the part after the instance name in ids that list_incidents returns), not the short number", nativeID)
+	if err := idShape.Check(nativeID); err != nil {
+		return nil, nil, err
 	}
 	ts, err := d.readableTenants(ctx)
 	if err != nil {

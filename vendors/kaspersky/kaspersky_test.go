@@ -59,7 +59,7 @@ func (harness) MakeDriver(t *testing.T) (driver.Driver, drivertest.Backend) {
 
 // newSimDriver serves h and points a driver at it; cfg's BaseURL and Token
 // default to the server and the simulator's demo token.
-func newSimDriver(t *testing.T, h http.Handler, cfg kaspersky.Config) *kaspersky.Driver {
+func newSimDriver(t testing.TB, h http.Handler, cfg kaspersky.Config) *kaspersky.Driver {
 	t.Helper()
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
@@ -297,7 +297,7 @@ func TestGetAgainstSimulator(t *testing.T) {
 	})
 	t.Run("not a UUID", func(t *testing.T) {
 		_, err := d.Get(t.Context(), "42")
-		if d.ErrorCode(err) != schema.CodeInvalidArgument || !strings.Contains(err.Error(), "UUID") {
+		if d.ErrorCode(err) != schema.CodeNotFound || !strings.Contains(err.Error(), "UUID") {
 			t.Errorf("Get(42) = %v", err)
 		}
 	})

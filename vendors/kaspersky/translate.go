@@ -10,6 +10,7 @@ import (
 	"unicode"
 
 	"github.com/incident-mcp/incident-mcp/schema"
+	"github.com/incident-mcp/incident-mcp/vendors/internal/wire"
 )
 
 // PageSize is Kaspersky's fixed page size; the list has no parameter for it.
@@ -146,7 +147,7 @@ func translate(c schema.Criteria, fields []string, now time.Time) translation {
 		// The list answers 400 to an id that is not a UUID; such an id names
 		// no incident, so it is dropped rather than failing the query.
 		for _, id := range c.IDs {
-			if isUUID(id) {
+			if wire.IsUUID(id) {
 				t.req.ID = append(t.req.ID, id)
 			}
 		}
@@ -307,28 +308,6 @@ func hasNonASCIICased(s string) bool {
 		}
 	}
 	return false
-}
-
-// isUUID accepts the canonical 8-4-4-4-12 hex form, in any case, which is
-// the only id form the list accepts.
-func isUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // orderOf says in what order a request's records come, and whether that is o.

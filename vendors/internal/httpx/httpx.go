@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -289,6 +290,7 @@ func (c *Client) verdict(ctx context.Context, a attempt) error {
 }
 
 func (c *Client) roundTrip(ctx context.Context, req *Request) attempt {
+	answeredOnce := func() {}
 	if !req.Unpaced {
 		wctx := context.WithValue(ctx, nameKey{}, [2]string{req.Method, req.Path})
 		if c.cfg.Semaphore != nil {
@@ -300,7 +302,20 @@ func (c *Client) roundTrip(ctx context.Context, req *Request) attempt {
 		}
 		if c.cfg.Limiter != nil {
 			start := time.Now()
-			err := c.cfg.Limiter.Wait(wctx)
+			var err error
+			if a, ok := c.cfg.Limiter.(Admitter); ok {
+				var answered func()
+				if answered, err = a.Admit(wctx); err == nil {
+					// The request counts until its answer came (or it
+					// failed): the vendor counted it before answering,
+					// however late a starved process wrote it or a
+					// starved vendor read it.
+					answeredOnce = sync.OnceFunc(answered)
+					defer answeredOnce()
+				}
+			} else {
+				err = c.cfg.Limiter.Wait(wctx)
+			}
 			if c.cfg.Observer != nil {
 				c.cfg.Observer.LimiterWait(c.cfg.Instance, time.Since(start))
 			}
@@ -330,6 +345,7 @@ func (c *Client) roundTrip(ctx context.Context, req *Request) attempt {
 	}
 	start := time.Now()
 	resp, err := c.cfg.HTTP.Do(hr)
+	answeredOnce()
 	if err != nil {
 		c.observe(req, 0, start)
 		return attempt{err: err, sent: sent.Load()}
@@ -367,6 +383,14 @@ func cutJSON(h http.Header, b []byte) bool {
 		return b[len(b)-1] != ']'
 	}
 	return false
+}
+
+// Admitter is a Limiter that learns when each request it admitted was
+// answered, so that it can count the request until then (WindowLimiter).
+// answered is called once: when the answer's header came, or when the
+// round trip ended without one.
+type Admitter interface {
+	Admit(ctx context.Context) (answered func(), err error)
 }
 
 type nameKey struct{}

@@ -266,3 +266,30 @@ func TestWindowLimiterMemory(t *testing.T) {
 	}
 	runtime.KeepAlive(l)
 }
+
+// TestWindowLimiterCountsUntilAnswered: a request admitted but answered
+// late (a starved process or vendor) moves the place of the n-th request
+// after it by as much, so the vendor never sees n+1 in a window.
+func TestWindowLimiterCountsUntilAnswered(t *testing.T) {
+	const window = 100 * time.Millisecond
+	start := time.Now()
+	clock := start
+	now := func() time.Time { return clock }
+	sleep := func(ctx context.Context, d time.Duration) error { clock = clock.Add(d); return ctx.Err() }
+	l := httpx.NewWindowLimiter(2, window, 0, now, sleep)
+	late, err := l.Admit(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Wait(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	clock = clock.Add(50 * time.Millisecond)
+	late() // answered 50 ms after it was admitted
+	if err := l.Wait(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := clock.Sub(start); got != 150*time.Millisecond {
+		t.Errorf("the third request left at +%v, want +150ms: a window after the first was answered", got)
+	}
+}

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/incident-mcp/incident-mcp/vendors/internal/wire"
 )
 
 // The API surface this simulator serves.
@@ -345,7 +347,7 @@ func parseListQuery(q url.Values) (*listQuery, *apiError) {
 	if vs, ok := q["id"]; ok {
 		lq.ids = map[string]bool{}
 		for _, v := range vs {
-			if !isUUID(v) {
+			if !wire.IsUUID(v) {
 				return nil, badRequest("invalid id", fmt.Sprintf("%q is not a UUID", v))
 			}
 			lq.ids[strings.ToLower(v)] = true
@@ -619,25 +621,4 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
-}
-
-// isUUID accepts the canonical 8-4-4-4-12 hex form, any case.
-func isUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-				return false
-			}
-		}
-	}
-	return true
 }
