@@ -206,7 +206,9 @@ func (d *Driver) List(ctx context.Context, plan *driver.Plan, pos string) (*driv
 	if err != nil {
 		return nil, err
 	}
-	var lr listResponse
+	// Room for the page up front: decoding into a nil slice grew it by
+	// doubling, copying every record several times.
+	lr := listResponse{Incidents: make([]wireIncident, 0, req.PageSize)}
 	if err := wire.Decode(resp.body, &lr); err != nil {
 		return nil, fmt.Errorf("eset list: decode response (request-id %s): %w", resp.requestID, err)
 	}
