@@ -413,6 +413,14 @@ func (s *Service) scan(ctx context.Context, job *scanJob, cur cursor) (*cursor, 
 	// room for the whole answer.
 	var run []schema.Incident
 	from, to := 0, 0
+	// done tells the driver the scan is finished with the page read last:
+	// its body's buffer can serve the next answer.
+	var done func()
+	defer func() {
+		if done != nil {
+			done()
+		}
+	}()
 	keep := func(records []schema.Incident, i int, inc *schema.Incident) {
 		switch {
 		case len(res.Incidents) == 0 && inc == &records[i]:
@@ -448,6 +456,10 @@ func (s *Service) scan(ctx context.Context, job *scanJob, cur cursor) (*cursor, 
 		if err != nil {
 			return s.partial(ctx, job, err, at(pos, skip))
 		}
+		if done != nil {
+			done()
+		}
+		done = page.Done
 		if s.log.Enabled(ctx, slog.LevelDebug) {
 			// The vendor's request id is what its support asks for.
 			s.log.DebugContext(ctx, "upstream page", "instance", in.Name, "request_id", page.RequestID, "bytes", page.RawBytes, "records", len(page.Incidents))
