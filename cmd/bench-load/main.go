@@ -223,7 +223,8 @@ func bench(ctx context.Context, args []string, out io.Writer) error {
 				fmt.Fprintf(out, "round %d %-10s %3d clients: server %.3f ms/call %5.0f/s %5.1f KB %4.0f objects | floor %.3f ms/call %5.0f/s %5.1f KB %4.0f objects | %.2fx\n",
 					round, t.vendor, n, s.cpuPerCall, s.rate, s.allocBytes/1000, s.allocObjects, f.cpuPerCall, f.rate, f.allocBytes/1000, f.allocObjects, s.cpuPerCall/max(f.cpuPerCall, 1e-9))
 			}
-			fmt.Fprintf(out, "round %d %-10s   1 client:  p50 server %.2f ms, floor %.2f ms, direct %.2f ms\n", round, t.vendor, ms(rf.one[0].p50), ms(rf.one[1].p50), ms(rf.direct.p50))
+			fmt.Fprintf(out, "round %d %-10s   1 client:  server %.3f ms/call, floor %.3f ms/call, %.2fx; p50 server %.2f ms, floor %.2f ms, direct %.2f ms\n",
+				round, t.vendor, rf.one[0].cpuPerCall, rf.one[1].cpuPerCall, rf.one[0].cpuPerCall/max(rf.one[1].cpuPerCall, 1e-9), ms(rf.one[0].p50), ms(rf.one[1].p50), ms(rf.direct.p50))
 		}
 	}
 	summarizeRounds(out, o, targets, results)
@@ -258,9 +259,12 @@ type roundFigures struct {
 // summarizeRounds prints the median of the rounds of every figure.
 func summarizeRounds(out io.Writer, o options, targets []*target, results map[string][]roundFigures) {
 	fmt.Fprintf(out, "\nmedian of %d rounds; CPU per call is each process's own, on a machine it shares with the simulators and this driver\n", o.rounds)
-	const row = "%-10s %7v %10v %10v %7v %15v %22v %22v %10v %10v %10v %9v %8v\n"
+	// The 1-client columns: CPU per call of server and floor when calls
+	// come one at a time (what each wake-up costs), and p50 latency beside
+	// the direct requests.
+	const row = "%-10s %7v %10v %10v %7v %15v %22v %22v %14v %10v %10v %10v %9v %8v\n"
 	fmt.Fprintf(out, row, "vendor", "clients", "server ms", "floor ms", "ratio", "calls/s (floor)", "server KB/call, objs", "floor KB/call, objs",
-		"1c server", "1c floor", "1c direct", "vs direct", "RSS MB")
+		"1c CPU ms s/f", "1c p50 s", "1c p50 f", "1c direct", "vs direct", "RSS MB")
 	for _, t := range targets {
 		rs := results[t.vendor]
 		med := func(f func(r roundFigures) float64) float64 {
@@ -287,6 +291,7 @@ func summarizeRounds(out io.Writer, o options, targets []*target, results map[st
 				fmt.Sprintf("%.0f (%.0f)", at(0, func(f figures) float64 { return f.rate }), at(1, func(f figures) float64 { return f.rate })),
 				fmt.Sprintf("%.1f, %.0f", at(0, func(f figures) float64 { return f.allocBytes / 1000 }), at(0, func(f figures) float64 { return f.allocObjects })),
 				fmt.Sprintf("%.1f, %.0f", at(1, func(f figures) float64 { return f.allocBytes / 1000 }), at(1, func(f figures) float64 { return f.allocObjects })),
+				fmt.Sprintf("%.3f/%.3f", med(func(r roundFigures) float64 { return r.one[0].cpuPerCall }), med(func(r roundFigures) float64 { return r.one[1].cpuPerCall })),
 				fmt.Sprintf("%.2f", one(0)), fmt.Sprintf("%.2f", one(1)), fmt.Sprintf("%.2f", direct),
 				fmt.Sprintf("%.1fx", one(0)/max(direct, 1e-9)),
 				fmt.Sprintf("%.0f", at(0, func(f figures) float64 { return float64(f.rss) / (1 << 20) })))
