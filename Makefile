@@ -92,12 +92,12 @@ clean: ## remove build output
 	rm -rf bin
 
 .PHONY: bench-load
-bench-load: build ## load figures of the built server over streamable HTTP: calls/s, CPU ms/call, p50/p99, vs direct, RSS (BENCHTIME=3s)
+bench-load: build ## the built server beside the floor (plain mcp-go, same answer) over streamable HTTP, in rounds: CPU/call and ratio, calls/s, allocs/call, 1-client latency vs direct (BENCHTIME=3s ROUNDS=3)
 	$(GO) build -o bin/bench-load ./cmd/bench-load
-	./bin/bench-load -server $(BIN) -duration $${BENCHTIME:-3s}
+	./bin/bench-load -server $(BIN) -duration $${BENCHTIME:-3s} -rounds $${ROUNDS:-3}
 
 .PHONY: profile-load
 profile-load: ## CPU profiles of the server under bench-load with 16 clients: bin/profile-<vendor>.pprof (go tool pprof -top bin/incident-mcp-pprof bin/profile-eset.pprof)
 	$(GO) build -tags pprof -o bin/incident-mcp-pprof ./cmd/incident-mcp
 	$(GO) build -o bin/bench-load ./cmd/bench-load
-	./bin/bench-load -server bin/incident-mcp-pprof -clients 16 -duration $${BENCHTIME:-5s} -cpuprofile bin/profile
+	./bin/bench-load -server bin/incident-mcp-pprof -clients 16 -rounds 1 -duration $${BENCHTIME:-5s} -cpuprofile bin/profile

@@ -420,6 +420,37 @@ func (s *Service) scan(ctx context.Context, job *scanJob, cur cursor) (*cursor, 
 	if hydrate {
 		prefix = nil
 	}
+	// While the matches are consecutive records of one page, the answer is
+	// a window on that page's slice (run[from:to]), not a copy: a filter
+	// the vendor applied exactly answers a whole page without copying a
+	// record. The first match that breaks the run copies the window into
+	// room for the whole answer.
+	var run []schema.Incident
+	from, to := 0, 0
+	// done tells the driver the scan is finished with the page read last:
+	// its body's buffer can serve the next answer.
+	var done func()
+	defer func() {
+		if done != nil {
+			done()
+		}
+	}()
+	keep := func(records []schema.Incident, i int, inc *schema.Incident) {
+		switch {
+		case len(res.Incidents) == 0 && inc == &records[i]:
+			run, from, to = records, i, i+1
+		case run != nil && &records[0] == &run[0] && i == to && inc == &records[i]:
+			to++
+		default:
+			if run != nil || cap(res.Incidents) == 0 {
+				res.Incidents = append(make([]schema.Incident, 0, pageSize), res.Incidents...)
+				run = nil
+			}
+			res.Incidents = append(res.Incidents, *inc)
+			return
+		}
+		res.Incidents = run[from:to:to] // full: an append copies
+	}
 	for {
 		if spent() {
 			return at(pos, skip), nil
@@ -439,6 +470,10 @@ func (s *Service) scan(ctx context.Context, job *scanJob, cur cursor) (*cursor, 
 		if err != nil {
 			return s.partial(ctx, job, err, at(pos, skip))
 		}
+		if done != nil {
+			done()
+		}
+		done = page.Done
 		if s.log.Enabled(ctx, slog.LevelDebug) {
 			// The vendor's request id is what its support asks for.
 			s.log.DebugContext(ctx, "upstream page", "instance", in.Name, "request_id", page.RequestID, "bytes", page.RawBytes, "records", len(page.Incidents))
@@ -495,7 +530,7 @@ func (s *Service) scan(ctx context.Context, job *scanJob, cur cursor) (*cursor, 
 				return at(pos, i), nil
 			}
 			inc.Raw = nil
-			res.Incidents = append(res.Incidents, *inc)
+			keep(page.Incidents, i, inc)
 		}
 		if page.Next == "" {
 			return nil, nil

@@ -24,12 +24,17 @@ type GetArgs struct {
 // bind decodes a call's arguments into T, refusing unknown ones with the
 // list of valid names.
 func bind[T any](req mcp.CallToolRequest) (*T, error) {
-	raw, err := json.Marshal(req.GetRawArguments())
-	if err != nil {
-		return nil, schema.ArgError("arguments", "unreadable arguments: %v", err)
+	// A call that came over the wire keeps its arguments' JSON: decode it
+	// as it came instead of encoding the library's map of it again.
+	raw, ok := req.GetRawArguments().(json.RawMessage)
+	if !ok {
+		var err error
+		if raw, err = json.Marshal(req.GetRawArguments()); err != nil {
+			return nil, schema.ArgError("arguments", "unreadable arguments: %v", err)
+		}
 	}
 	out := new(T)
-	if string(raw) == "null" {
+	if len(bytes.TrimSpace(raw)) == 0 || string(raw) == "null" {
 		return out, nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))

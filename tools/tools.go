@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"unicode/utf8"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
@@ -153,6 +154,9 @@ func capText(inc *schema.Incident, maxDesc int) {
 
 // truncate cuts s to at most n runes, marking the cut.
 func truncate(s string, n int) string {
+	if len(s) <= n || utf8.RuneCountInString(s) <= n { // no rune slice for text that fits
+		return s
+	}
 	r := []rune(s)
 	if len(r) <= n {
 		return s

@@ -3,6 +3,7 @@ package telemetry
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -52,11 +53,23 @@ func (v *Vendors) Wrap(instance string, base http.RoundTripper) http.RoundTrippe
 // Client returns an HTTP client for instance with the drivers' usual 60 s
 // timeout over an instrumented clone of the default transport that keeps
 // enough idle connections for a vendor's concurrency limit.
+//
+// The timeout is the transport's context deadline, not http.Client.Timeout:
+// over a transport it does not know, the client enforces Timeout with a
+// goroutine and a timer per request, and the transport watches the legacy
+// Cancel channel that sets with one more goroutine, so every vendor request
+// woke the process twice more.
 func (v *Vendors) Client(instance string) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 16
-	return &http.Client{Timeout: 60 * time.Second, Transport: v.Wrap(instance, tr)}
+	vt := v.Wrap(instance, tr).(*vendorTransport)
+	vt.timeout = clientTimeout
+	return &http.Client{Transport: vt}
 }
+
+// clientTimeout bounds a vendor request, its body included, when its
+// context has no earlier deadline.
+const clientTimeout = 60 * time.Second
 
 // InstanceStates implements ReadinessSource.
 func (v *Vendors) InstanceStates() []InstanceState {
@@ -84,10 +97,16 @@ type vendorTransport struct {
 	v        *Vendors
 	instance string
 	base     http.RoundTripper
+	timeout  time.Duration // 0: none of its own
 }
 
 func (t *vendorTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	ctx, span := t.v.tracer.Start(req.Context(), req.Method, trace.WithSpanKind(trace.SpanKindClient),
+	ctx := req.Context()
+	var cancel context.CancelFunc
+	if dl, ok := ctx.Deadline(); t.timeout > 0 && (!ok || time.Until(dl) > t.timeout) {
+		ctx, cancel = context.WithTimeout(ctx, t.timeout)
+	}
+	ctx, span := t.v.tracer.Start(ctx, req.Method, trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(
 			attribute.String("http.request.method", req.Method),
 			attribute.String("server.address", req.URL.Hostname()),
@@ -95,6 +114,13 @@ func (t *vendorTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		))
 	defer span.End()
 	resp, err := t.base.RoundTrip(req.WithContext(ctx))
+	if cancel != nil {
+		if err != nil {
+			cancel()
+		} else {
+			resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+		}
+	}
 	if err != nil {
 		class := errClass(err)
 		span.SetStatus(codes.Error, class)
@@ -196,4 +222,16 @@ func errClass(err error) string {
 		return "connection"
 	}
 	return "other"
+}
+
+// cancelOnClose ends a request's timeout when its body is closed.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
 }

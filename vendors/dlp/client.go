@@ -114,6 +114,7 @@ func newLimiter(limit int, window time.Duration) *rate.Limiter {
 type response struct {
 	body      []byte
 	requestID string
+	release   func() // gives body's buffer back once nothing refers to it
 }
 
 // semaphore is the local bound on requests in flight: one element each.
@@ -242,7 +243,7 @@ func (c *client) call(ctx context.Context, method, path string, payload []byte, 
 		}
 		rid := requestID(resp.Header)
 		if resp.Status >= 200 && resp.Status < 300 {
-			return &response{body: resp.Body, requestID: rid}, nil
+			return &response{body: resp.Body, requestID: rid, release: resp.Release}, nil
 		}
 		he := httpError(method, path, resp)
 		if resp.Status != http.StatusTooManyRequests {

@@ -232,7 +232,9 @@ func (d *Driver) ListPrefix(ctx context.Context, plan *driver.Plan, pos string, 
 	if err != nil {
 		return nil, fmt.Errorf("dlp list: decode response (request-id %s): %w", resp.requestID, err)
 	}
-	page := &driver.Page{Next: lp.NextPageID, RequestID: resp.requestID, RawBytes: len(resp.body), Warnings: warnings(lp.Errors)}
+	// The records left undecoded are read from the body: it is given back
+	// only when the page is done with.
+	page := &driver.Page{Next: lp.NextPageID, RequestID: resp.requestID, RawBytes: len(resp.body), Warnings: warnings(lp.Errors), Done: resp.release}
 	if lp.TotalCount != nil {
 		page.Total, page.TotalKnown = *lp.TotalCount, true
 	}

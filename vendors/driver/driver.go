@@ -181,6 +181,10 @@ type Page struct {
 	// Warnings are problems the vendor reported alongside a successful
 	// answer (a partial result, say); the service passes them on.
 	Warnings []string
+	// Done, when not nil, is called once the page's reader is finished with
+	// it (Rest is not called after): the driver may then reuse the buffer
+	// the page was read into. A page never done with is collected as usual.
+	Done func()
 }
 
 // UpdateResult reports a write.

@@ -116,6 +116,7 @@ func (c *client) grant(ctx context.Context, form url.Values) error {
 type response struct {
 	body      []byte
 	requestID string
+	release   func() // gives body's buffer back once it is decoded
 }
 
 // do sends one API request: with the access token, once more after a 401
@@ -150,7 +151,7 @@ func (c *client) do(ctx context.Context, method, path string, query url.Values, 
 		rid := resp.Header.Get("request-id")
 		switch {
 		case resp.Status == http.StatusOK || resp.Status == http.StatusNoContent:
-			return &response{body: resp.Body, requestID: rid}, nil
+			return &response{body: resp.Body, requestID: rid, release: resp.Release}, nil
 		case resp.Status == http.StatusAccepted:
 			// Not ready: collect it by re-sending the identical request with
 			// its response-id, every asyncPollEvery, within the deadline.

@@ -284,3 +284,33 @@ func TestTokenRefreshIsSingleFlight(t *testing.T) {
 		t.Errorf("20 requests refused with one expired token made %d refresh and %d more password grants, want one grant after the first sign-in", st.RefreshGrants, st.PasswordGrants-1)
 	}
 }
+
+// TestPagesOutliveTheirBodies: a list page's body buffer is reused for the
+// next answer once decoded; the records of a page read earlier keep their
+// values while later pages are read into it.
+func TestPagesOutliveTheirBodies(t *testing.T) {
+	sim := esetsim.New(esetsim.Config{Seed: 3, Incidents: 120, Now: simNow, RateLimit: -1})
+	d := newDriver(t, sim, nil)
+	plan, err := d.Plan(driver.Query{Order: schema.DefaultOrder, PageSize: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := d.List(t.Context(), plan, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := json.Marshal(first.Incidents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for pos := first.Next; pos != ""; {
+		page, err := d.List(t.Context(), plan, pos)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pos = page.Next
+	}
+	if got, _ := json.Marshal(first.Incidents); string(got) != string(want) {
+		t.Errorf("the first page changed while later pages were read:\nbefore %s\nafter  %s", want, got)
+	}
+}

@@ -39,6 +39,7 @@ type client struct {
 type response struct {
 	body      []byte
 	requestID string
+	release   func() // gives body's buffer back once nothing refers to it
 }
 
 // do sends one API request and returns its body, or a *driver.HTTPError
@@ -59,7 +60,7 @@ func (c *client) do(ctx context.Context, method, path string, query url.Values, 
 	if resp.Status < 200 || resp.Status > 299 {
 		return nil, httpError(method, path, resp)
 	}
-	return &response{body: resp.Body, requestID: requestID(resp.Header)}, nil
+	return &response{body: resp.Body, requestID: requestID(resp.Header), release: resp.Release}, nil
 }
 
 // requestID is the request's id when a proxy or console sends one; the

@@ -380,7 +380,9 @@ func (d *Driver) ListPrefix(ctx context.Context, plan *driver.Plan, pos string, 
 	if prefix.Unread < 0 {
 		prefix.Unread = min(PageSize, *lr.Total-before) - len(prefix.Records)
 	}
-	out := &driver.Page{RequestID: resp.requestID, RawBytes: len(resp.body)}
+	// The records left undecoded are read from the body: it is given back
+	// only when the page is done with.
+	out := &driver.Page{RequestID: resp.requestID, RawBytes: len(resp.body), Done: resp.release}
 	wire.FillPage(out, prefix, normalize, func(err error) error { return fmt.Errorf("kaspersky list: decode response: %w", err) })
 	// A short page is the last; so is one that reaches Total, which spares
 	// an empty request when Total is a multiple of 100. A Total that is

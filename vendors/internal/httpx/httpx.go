@@ -93,19 +93,45 @@ type Client struct {
 // readBody reads at most MaxBody+1 bytes of resp's body into one buffer
 // sized up front, from Content-Length or else the last body's size: reading
 // a list page of a few hundred kilobytes into a growing slice copied it
-// over a dozen times.
-func (c *Client) readBody(resp *http.Response) ([]byte, error) {
+// over a dozen times. The buffer comes from the pool of bodies given back
+// with Response.Release when one is there.
+func (c *Client) readBody(resp *http.Response) (*bytes.Buffer, error) {
 	limit := c.cfg.MaxBody + 1
 	size := resp.ContentLength
 	if size < 0 {
 		last := c.lastBody.Load()
 		size = last + last/8
 	}
-	var buf bytes.Buffer
+	buf, _ := bodies.Get().(*bytes.Buffer)
+	if buf == nil {
+		buf = new(bytes.Buffer)
+	}
+	buf.Reset()
 	buf.Grow(int(min(max(size+bytes.MinRead, 4<<10), limit)))
 	_, err := buf.ReadFrom(io.LimitReader(resp.Body, limit))
 	c.lastBody.Store(int64(buf.Len()))
-	return buf.Bytes(), err
+	return buf, err
+}
+
+// bodies are read buffers given back by drivers done with them.
+var bodies sync.Pool
+
+// maxPooledBody bounds the buffers kept for reuse: a rare huge page is
+// left to the collector rather than held by the pool.
+const maxPooledBody = 1 << 20
+
+// Release gives the body's buffer back for the next response to be read
+// into. Call it only when nothing refers to Body any more (it has been
+// decoded into values of their own); Body is nil afterwards. A response
+// never released is collected as usual.
+func (r *Response) Release() {
+	if r == nil || r.buf == nil {
+		return
+	}
+	if r.buf.Cap() <= maxPooledBody {
+		bodies.Put(r.buf)
+	}
+	r.buf, r.Body = nil, nil
 }
 
 // New returns a client for cfg.
@@ -177,6 +203,7 @@ type Response struct {
 	Status int
 	Header http.Header
 	Body   []byte
+	buf    *bytes.Buffer // Body's buffer, for Release
 }
 
 // BreakerOpenError is the error of a call refused because the instance
@@ -351,7 +378,8 @@ func (c *Client) roundTrip(ctx context.Context, req *Request) attempt {
 		return attempt{err: err, sent: sent.Load()}
 	}
 	defer resp.Body.Close()
-	b, err := c.readBody(resp)
+	buf, err := c.readBody(resp)
+	b := buf.Bytes()
 	c.observe(req, resp.StatusCode, start)
 	switch {
 	case err != nil:
@@ -361,7 +389,7 @@ func (c *Client) roundTrip(ctx context.Context, req *Request) attempt {
 	case resp.StatusCode/100 == 2 && cutJSON(resp.Header, b):
 		return attempt{err: fmt.Errorf("%w: status %d, %d bytes of JSON that stop mid-value", errTruncated, resp.StatusCode, len(b)), sent: true}
 	}
-	return attempt{resp: &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}, sent: true}
+	return attempt{resp: &Response{Status: resp.StatusCode, Header: resp.Header, Body: b, buf: buf}, sent: true}
 }
 
 // cutJSON reports a JSON body that opens an object or array and does not

@@ -52,7 +52,7 @@ func (p *Prefix[T]) Rest() ([]T, error) {
 		}
 		// The rest was only counted: decode its text as an array of its own.
 		text := bytes.TrimLeft(p.rest, " \t\r\n")
-		var out []T
+		out := make([]T, 0, p.Unread)
 		if err := json.Unmarshal(append([]byte{'['}, text[1:]...), &out, decodeOptions); err != nil { // text[0] is the comma
 			return nil, err
 		}
@@ -129,6 +129,7 @@ func DecodePrefix[T any](body []byte, array string, n int, envelope any, enough 
 		if _, err := dec.ReadToken(); err != nil { // '['
 			return nil, err
 		}
+		p.Records = make([]T, 0, n) // room for the prefix: growing it copied every record several times
 		restAt := int64(-1)
 		for dec.PeekKind() != ']' {
 			if len(p.Records) >= n {
