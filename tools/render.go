@@ -296,3 +296,11 @@ func refList(rs []schema.Ref) []string {
 	}
 	return names
 }
+
+// incidentLine is one incident's line as a string, for renderings that
+// embed it in a longer line (feeds, related incidents, view summaries).
+func incidentLine(inc *schema.Incident) string {
+	var b strings.Builder
+	writeIncident(&b, inc)
+	return b.String()
+}
