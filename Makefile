@@ -3,7 +3,10 @@ GO      ?= go
 BIN     := bin/incident-mcp
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
-GOLANGCI_LINT := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
+GOLANGCI_LINT_VERSION := v2.15.0
+# golangci-lint is installed once into bin/ (a cached binary, not `go run`,
+# which rebuilds it per call and races a second run for its lock).
+GOLANGCI_LINT := bin/golangci-lint-$(GOLANGCI_LINT_VERSION)
 
 .DEFAULT_GOAL := help
 
@@ -31,11 +34,16 @@ demo: build ## serve the demo over stdio (three vendor simulators, no credential
 test: lint test-go test-clients ## the README's test command: lint, Go tests with -race, third-party clients (CI then runs test-replicas and chaos)
 
 .PHONY: lint
-lint: ## gofmt, go vet, golangci-lint (pinned; depguard layering, sloglint, staticcheck, errorlint, usetesting, gosec) and go mod tidy -diff
+lint: $(GOLANGCI_LINT) ## gofmt, go vet, golangci-lint (pinned; depguard layering, sloglint, staticcheck, errorlint, usetesting, gosec) and go mod tidy -diff
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	$(GO) run $(GOLANGCI_LINT) run ./...
+	$(GOLANGCI_LINT) run --allow-parallel-runners ./...
 	$(GO) mod tidy -diff
+
+$(GOLANGCI_LINT):
+	@mkdir -p bin
+	GOBIN=$(CURDIR)/bin/.golangci $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+	mv bin/.golangci/golangci-lint $@ && rmdir bin/.golangci
 
 .PHONY: test-go
 test-go: ## Go unit, conformance, equivalence and end-to-end tests, with the race detector

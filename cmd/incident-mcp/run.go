@@ -32,6 +32,7 @@ var version = "dev"
 
 type options struct {
 	demo            bool
+	demoState       string
 	readOnly        bool
 	elicitationOnly bool
 	auditLog        string
@@ -49,6 +50,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.SetOutput(stderr)
 	o := &options{}
 	fs.BoolVar(&o.demo, "demo", false, "serve the built-in demo: vendor simulators on loopback with a seeded dataset, no credentials")
+	fs.StringVar(&o.demoState, "demo-state", "", "with --demo: keep the demo in this `DIR` between runs (the dataset's date anchor, the signing key, the writes made), so a second run sees the first run's changes")
 	fs.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error (logs go to stderr)")
 	fs.StringVar(&o.httpAddr, "http", "", "serve streamable HTTP at `ADDR` (e.g. 127.0.0.1:8080) on /mcp instead of stdio")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
@@ -107,15 +109,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err != nil {
 		return err
 	}
-	if secret == "" {
-		b := make([]byte, 32)
-		rand.Read(b)
-		secret = string(b)
-		log.Warn("INCIDENT_MCP_SECRET is not set: using a random key, so cursors do not survive a restart and replicas cannot share them")
-	}
-	sealer, err := incidents.NewSealer([]byte(secret))
-	if err != nil {
-		return fmt.Errorf("INCIDENT_MCP_SECRET: %w", err)
+	if o.demoState != "" && !o.demo {
+		return errors.New("--demo-state keeps the demo's state: use it with --demo")
 	}
 
 	metrics := telemetry.NewMetrics()
@@ -136,12 +131,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case o.demo && o.configFile != "":
 		return errors.New("--demo and --config exclude each other")
 	case o.demo:
-		env, err := demo.Start(demo.Options{Logger: log, Build: vendorOpts})
+		// Building three datasets and their simulators takes a moment on a
+		// small machine: say so before going quiet.
+		log.Info("demo: starting the ESET, Kaspersky and DLP simulators on loopback", "incidents", demo.DefaultIncidents, "state", o.demoState)
+		env, err := demo.Start(demo.Options{Logger: log, Build: vendorOpts, StateDir: o.demoState})
 		if err != nil {
 			return err
 		}
 		defer env.Close()
-		log.Info("demo: vendor simulators serving on loopback", "urls", env.URLs)
+		log.Info("demo: vendor simulators serving on loopback", "urls", env.URLs, "dated_from", env.Now.Format(time.DateOnly), "replayed_writes", env.Replayed)
+		if secret == "" && env.Secret != nil {
+			secret = string(env.Secret) // kept in --demo-state, so tokens and cursors outlive the process
+		}
 		instances = env.Instances
 		if err := readOnlyFromEnv(instances, getenv); err != nil {
 			return err
@@ -169,6 +170,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return err
 		}
 	}
+	if secret == "" {
+		b := make([]byte, 32)
+		rand.Read(b)
+		secret = string(b)
+		log.Warn("INCIDENT_MCP_SECRET is not set: using a random key, so cursors do not survive a restart and replicas cannot share them")
+	}
+	sealer, err := incidents.NewSealer([]byte(secret))
+	if err != nil {
+		return fmt.Errorf("INCIDENT_MCP_SECRET: %w", err)
+	}
 	svcOpts := []incidents.Option{}
 	if shared != nil {
 		defer shared.Close()
@@ -176,6 +187,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	if !o.readOnly {
 		path := o.auditLog
+		if path == "" && o.demoState != "" {
+			path = filepath.Join(o.demoState, demo.AuditFile)
+		}
 		if path == "" && o.demo {
 			// The demo writes to simulators that vanish with the process:
 			// its audit belongs in a temporary file, not the user's state.
