@@ -80,7 +80,7 @@ func TestConfigRefusedAtStart(t *testing.T) {
 	env := map[string]string{"HOME": t.TempDir(), "INCIDENT_MCP_SECRET": strings.Repeat("s", 32)}
 	var out, errs bytes.Buffer
 	err := run(t.Context(), []string{"--config", path}, func(k string) string { return env[k] }, strings.NewReader(""), &out, &errs)
-	if err == nil || !strings.Contains(err.Error(), path+":5: instances[0].api_key") {
+	if err == nil || !strings.Contains(err.Error(), path+":5:5: instances[0].api_key") {
 		t.Errorf("inline secret in a 0644 file: %v", err)
 	}
 }
