@@ -48,7 +48,8 @@ func statusLine(st incidents.InstanceStatus) string {
 }
 
 // renderCount is the text of a count: the total (exact or a lower bound),
-// each dimension's counts largest first, each instance's scan.
+// each dimension's counts largest first (time buckets in date order, the
+// empty ones too), each instance's scan.
 func renderCount(res *incidents.CountResult) string {
 	var b strings.Builder
 	bound := "exactly"
@@ -58,12 +59,10 @@ func renderCount(res *incidents.CountResult) string {
 	fmt.Fprintf(&b, "%s %d matching incident(s) over %s\n", bound, res.Total, strings.Join(res.Query.Instances, ", "))
 	for _, dim := range slices.Sorted(maps.Keys(res.Counts)) {
 		m := res.Counts[dim]
-		keys := slices.SortedFunc(maps.Keys(m), func(x, y string) int {
-			if m[x] != m[y] {
-				return m[y] - m[x]
-			}
-			return strings.Compare(x, y)
-		})
+		keys := incidents.SortedCountKeys(m)
+		if incidents.IsTimeDimension(dim) {
+			keys = slices.Sorted(maps.Keys(m))
+		}
 		parts := make([]string, len(keys))
 		for i, k := range keys {
 			parts[i] = fmt.Sprintf("%s=%d", k, m[k])
