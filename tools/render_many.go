@@ -1,6 +1,7 @@
 package tools
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -29,20 +30,39 @@ func renderMany(res *incidents.ManyResult, explain bool) string {
 	return b.String()
 }
 
+// plural is "1 request", "3 requests".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// plainJSON is v as compact JSON without HTML escapes: the text a model
+// reads shows "create_time >= … &&", never \u003e or \u0026.
+func plainJSON(v any) string {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return fmt.Sprint(v)
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
 func statusLine(st incidents.InstanceStatus) string {
 	s := fmt.Sprintf("instance %s (%s): %s", st.Instance, st.Vendor, st.Status)
 	if st.Message != "" {
 		s += ": " + st.Message
 	}
 	if st.Status != incidents.StatusDone {
-		s += fmt.Sprintf("; %d returned, %d records scanned in %d requests", st.Returned, st.Scan.Scanned, st.Scan.Requests)
+		s += fmt.Sprintf("; %d returned, %d records scanned in %s", st.Returned, st.Scan.Scanned, plural(st.Scan.Requests, "request"))
 		if st.HasMore {
 			s += ", more to read"
 		}
 	}
 	if st.Native != nil {
-		native, _ := json.Marshal(st.Native)
-		s += "; native request " + string(native)
+		s += "; native request " + plainJSON(st.Native)
 	}
 	return s
 }

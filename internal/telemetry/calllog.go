@@ -31,7 +31,13 @@ func CallLog(log *slog.Logger) server.ToolHandlerMiddleware {
 				log.Error("tool call failed", append(attrs, "err", err)...)
 			case res != nil && res.IsError:
 				code, ref := errorFields(res)
-				log.Info("tool call returned an error", append(attrs, "code", code, "ref", ref)...)
+				attrs = append(attrs, "code", code)
+				if ref != nil {
+					// Only errors with a server-side cause carry a ref;
+					// bad arguments do not, and "ref=<nil>" says nothing.
+					attrs = append(attrs, "ref", ref)
+				}
+				log.Info("tool call returned an error", attrs...)
 			default:
 				log.Info("tool call", attrs...)
 			}

@@ -256,7 +256,8 @@ func errorType(err error) string {
 }
 
 // writeOutcome classifies an update_incident result: "applied",
-// "preview" (a confirmation is pending), "declined", the audit outcome of a
+// "preview" (a confirmation is pending), "pending" (an approval request
+// waits on the approval page), "declined", the audit outcome of a
 // write that failed ("failed", "partial", "unknown"), or the error code of
 // a call refused before any write.
 func writeOutcome(r *mcp.CallToolResult) string {
@@ -277,6 +278,8 @@ func writeOutcome(r *mcp.CallToolResult) string {
 		return "applied"
 	case m["preview"] != nil:
 		return "preview"
+	case m["approval"] != nil:
+		return "pending"
 	}
 	return "declined"
 }
