@@ -95,9 +95,18 @@ fuzz: ## fuzz the filter compiler and the ESET literal escaping (FUZZTIME=1m eac
 	$(GO) test -run '^$$' -fuzz FuzzCompile -fuzztime $${FUZZTIME:-1m} ./schema
 	$(GO) test -run '^$$' -fuzz FuzzStringLit -fuzztime $${FUZZTIME:-1m} ./vendors/eset
 
+.PHONY: release
+release: ## release archives in dist/: linux, darwin, windows × amd64, arm64, with SHA256SUMS and an SBOM each (VERSION=v1.2.3)
+	scripts/release.sh $(VERSION)
+
+.PHONY: release-check
+release-check: ## what CI runs of the release: one cross-compiled archive (windows/arm64), its checksum and SBOM verified
+	scripts/release.sh $(VERSION) windows/arm64
+	cd dist && sha256sum -c SHA256SUMS && grep -q 'mod	github.com/mark3labs/mcp-go' *.sbom.txt
+
 .PHONY: clean
 clean: ## remove build output
-	rm -rf bin
+	rm -rf bin dist
 
 .PHONY: bench-load
 bench-load: build ## load figures of the built server over streamable HTTP: calls/s, CPU ms/call, p50/p99, vs direct, RSS (BENCHTIME=3s)

@@ -21,14 +21,14 @@ import (
 // readmeConfig is the configuration example of the README.
 func readmeConfig(t *testing.T) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "reference-config.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, rest, ok := strings.Cut(string(b), "<!-- config-example:start -->\n```yaml\n")
 	example, _, ok2 := strings.Cut(rest, "```\n<!-- config-example:end -->")
 	if !ok || !ok2 {
-		t.Fatal("README has no config example between the markers")
+		t.Fatal("docs/reference-config.md has no config example between the markers")
 	}
 	return example
 }
