@@ -102,7 +102,7 @@ release: ## release archives in dist/: linux, darwin, windows × amd64, arm64, w
 .PHONY: release-check
 release-check: ## what CI runs of the release: one cross-compiled archive (windows/arm64), its checksum and SBOM verified
 	scripts/release.sh $(VERSION) windows/arm64
-	cd dist && sha256sum -c SHA256SUMS && grep -q 'mod	github.com/mark3labs/mcp-go' *.sbom.txt
+	cd dist && sha256sum -c SHA256SUMS && grep -qE '^\s+dep\s+github.com/mark3labs/mcp-go' *.sbom.txt
 
 .PHONY: clean
 clean: ## remove build output
