@@ -22,9 +22,17 @@ build: ## build bin/incident-mcp
 build-sim: ## build bin/incident-sim, the three vendor simulators as one process
 	$(GO) build -trimpath -o bin/incident-sim ./cmd/incident-sim
 
+# Ports of make sim; 0 is any free port (the printed export lines say which).
+SIM_ESET_PORT      ?= 0
+SIM_KASPERSKY_PORT ?= 0
+SIM_DLP_PORT       ?= 0
+SIM_ADMIN_PORT     ?= 0
+SIM_ENV_FILE       ?= bin/sim.env
+
 .PHONY: sim
-sim: build-sim ## serve the vendor simulators on loopback (ports 8700-8703; prints the server's variables)
-	./bin/incident-sim
+sim: build-sim ## serve the vendor simulators on loopback (free ports unless SIM_ESET_PORT=… etc.; prints export lines, also in bin/sim.env)
+	./bin/incident-sim -eset-addr 127.0.0.1:$(SIM_ESET_PORT) -kaspersky-addr 127.0.0.1:$(SIM_KASPERSKY_PORT) \
+		-dlp-addr 127.0.0.1:$(SIM_DLP_PORT) -admin-addr 127.0.0.1:$(SIM_ADMIN_PORT) -env-file $(SIM_ENV_FILE)
 
 .PHONY: demo
 demo: build ## serve the demo over stdio (three vendor simulators, no credentials)
