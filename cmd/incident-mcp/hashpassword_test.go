@@ -7,12 +7,16 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/incident-mcp/incident-mcp/approval"
 )
 
 // TestHashPasswordLine: the printed line is one the approvers file takes,
 // and it admits that password only.
 func TestHashPasswordLine(t *testing.T) {
+	defer func(c int) { hashPasswordCost = c }(hashPasswordCost)
+	hashPasswordCost = bcrypt.MinCost // the format is the same; -race makes cost 12 take a minute
 	var out bytes.Buffer
 	if err := run(t.Context(), []string{"hash-password", "alice"}, func(string) string { return "" }, strings.NewReader("correct horse\n"), &out, &bytes.Buffer{}); err != nil {
 		t.Fatal(err)
