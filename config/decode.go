@@ -303,11 +303,11 @@ type Secret struct {
 // alone (mode 0600). Exactly one is required.
 func (d *Decoder) Secret(key string) Secret {
 	var inline, file, env string
-	before := d.err
+	hadErr := d.err != nil
 	d.String(key, &inline)
 	d.String(key+"_file", &file)
 	d.String(key+"_env", &env)
-	if d.err != before {
+	if !hadErr && d.err != nil {
 		return Secret{} // one of the three was not a string: said already
 	}
 	set, last := 0, ""

@@ -20,7 +20,15 @@ var hashPasswordCost = 12
 // from the first line of stdin and prints the bcrypt hash the approvers file
 // takes, as a whole "NAME:hash" line when NAME is given. No htpasswd needed.
 func hashPassword(args []string, stdin io.Reader, stdout io.Writer) error {
-	if len(args) > 1 || len(args) == 1 && (strings.HasPrefix(args[0], "-") || strings.Contains(args[0], ":")) {
+	name := ""
+	switch len(args) {
+	case 0:
+	case 1:
+		name = args[0]
+	default:
+		name = "-" // refused below
+	}
+	if strings.HasPrefix(name, "-") || strings.Contains(name, ":") {
 		return errors.New("usage: incident-mcp hash-password [NAME] < password (prints NAME:hash for the --approvers file)")
 	}
 	line, err := bufio.NewReader(stdin).ReadString('\n')
@@ -38,8 +46,8 @@ func hashPassword(args []string, stdin io.Reader, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("hash-password: %w", err)
 	}
-	if len(args) == 1 {
-		fmt.Fprintf(stdout, "%s:%s\n", args[0], hash)
+	if name != "" {
+		fmt.Fprintf(stdout, "%s:%s\n", name, hash)
 		return nil
 	}
 	fmt.Fprintln(stdout, string(hash))
