@@ -3,7 +3,10 @@ GO      ?= go
 BIN     := bin/incident-mcp
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
-GOLANGCI_LINT := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
+GOLANGCI_LINT_VERSION := v2.15.0
+# golangci-lint is installed once into bin/ (a cached binary, not `go run`,
+# which rebuilds it per call and races a second run for its lock).
+GOLANGCI_LINT := bin/golangci-lint-$(GOLANGCI_LINT_VERSION)
 
 .DEFAULT_GOAL := help
 
@@ -19,9 +22,17 @@ build: ## build bin/incident-mcp
 build-sim: ## build bin/incident-sim, the three vendor simulators as one process
 	$(GO) build -trimpath -o bin/incident-sim ./cmd/incident-sim
 
+# Ports of make sim; 0 is any free port (the printed export lines say which).
+SIM_ESET_PORT      ?= 0
+SIM_KASPERSKY_PORT ?= 0
+SIM_DLP_PORT       ?= 0
+SIM_ADMIN_PORT     ?= 0
+SIM_ENV_FILE       ?= bin/sim.env
+
 .PHONY: sim
-sim: build-sim ## serve the vendor simulators on loopback (ports 8700-8703; prints the server's variables)
-	./bin/incident-sim
+sim: build-sim ## serve the vendor simulators on loopback (free ports unless SIM_ESET_PORT=… etc.; prints export lines, also in bin/sim.env)
+	./bin/incident-sim -eset-addr 127.0.0.1:$(SIM_ESET_PORT) -kaspersky-addr 127.0.0.1:$(SIM_KASPERSKY_PORT) \
+		-dlp-addr 127.0.0.1:$(SIM_DLP_PORT) -admin-addr 127.0.0.1:$(SIM_ADMIN_PORT) -env-file $(SIM_ENV_FILE)
 
 .PHONY: demo
 demo: build ## serve the demo over stdio (three vendor simulators, no credentials)
@@ -31,11 +42,16 @@ demo: build ## serve the demo over stdio (three vendor simulators, no credential
 test: lint test-go test-clients ## the README's test command: lint, Go tests with -race, third-party clients (CI then runs test-replicas and chaos)
 
 .PHONY: lint
-lint: ## gofmt, go vet, golangci-lint (pinned; depguard layering, sloglint, staticcheck, errorlint, usetesting, gosec) and go mod tidy -diff
+lint: $(GOLANGCI_LINT) ## gofmt, go vet, golangci-lint (pinned; depguard layering, sloglint, staticcheck, errorlint, usetesting, gosec) and go mod tidy -diff
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	$(GO) run $(GOLANGCI_LINT) run ./...
+	$(GOLANGCI_LINT) run --allow-parallel-runners ./...
 	$(GO) mod tidy -diff
+
+$(GOLANGCI_LINT):
+	@mkdir -p bin
+	GOBIN=$(CURDIR)/bin/.golangci $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+	mv bin/.golangci/golangci-lint $@ && rmdir bin/.golangci
 
 .PHONY: test-go
 test-go: ## Go unit, conformance, equivalence and end-to-end tests, with the race detector
@@ -87,9 +103,18 @@ fuzz: ## fuzz the filter compiler and the ESET literal escaping (FUZZTIME=1m eac
 	$(GO) test -run '^$$' -fuzz FuzzCompile -fuzztime $${FUZZTIME:-1m} ./schema
 	$(GO) test -run '^$$' -fuzz FuzzStringLit -fuzztime $${FUZZTIME:-1m} ./vendors/eset
 
+.PHONY: release
+release: ## release archives in dist/: linux, darwin, windows × amd64, arm64, with SHA256SUMS and an SBOM each (VERSION=v1.2.3)
+	scripts/release.sh $(VERSION)
+
+.PHONY: release-check
+release-check: ## what CI runs of the release: one cross-compiled archive (windows/arm64), its checksum and SBOM verified
+	scripts/release.sh $(VERSION) windows/arm64
+	cd dist && sha256sum -c SHA256SUMS && grep -qE '^\s+dep\s+github.com/mark3labs/mcp-go' *.sbom.txt
+
 .PHONY: clean
 clean: ## remove build output
-	rm -rf bin
+	rm -rf bin dist
 
 .PHONY: bench-load
 bench-load: build ## the built server beside the floor (plain mcp-go, same answer) over streamable HTTP, in rounds: CPU/call and ratio, calls/s, allocs/call, 1-client latency vs direct (BENCHTIME=3s ROUNDS=3)

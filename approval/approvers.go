@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
@@ -52,10 +53,17 @@ func LoadApprovers(path string) (Approvers, error) {
 	return parseApprovers(b)
 }
 
-func parseApprovers(b []byte) (*credentials, error) {
+// dummyHash is the hash unknown names are checked against: one per
+// process, made on first use (a bcrypt hash costs as much to make as to
+// check, and every load of the file would pay it again).
+var dummyHash = sync.OnceValues(func() ([]byte, error) {
 	random := make([]byte, 18)
 	rand.Read(random)
-	dummy, err := bcrypt.GenerateFromPassword(random, bcrypt.DefaultCost)
+	return bcrypt.GenerateFromPassword(random, bcrypt.DefaultCost)
+})
+
+func parseApprovers(b []byte) (*credentials, error) {
+	dummy, err := dummyHash()
 	if err != nil {
 		return nil, fmt.Errorf("approvers file: %w", err)
 	}

@@ -25,7 +25,7 @@ func (p *parser) accessSection(nodes []*yaml.Node, instances []Instance) (*acces
 				return
 			}
 			if v == nil {
-				d.err = d.errAt(key, "missing; every rule needs who, instances and rights")
+				d.record(d.missing(key, "missing; every rule needs who, instances and rights").(*Error))
 				return
 			}
 			items := []*yaml.Node{v}
@@ -33,7 +33,7 @@ func (p *parser) accessSection(nodes []*yaml.Node, instances []Instance) (*acces
 				items = v.Content
 			}
 			if len(items) == 0 {
-				d.fail(v.Line, d.key(key), "empty list")
+				d.failAt(v, d.key(key), "empty list")
 				return
 			}
 			for _, it := range items {
@@ -41,7 +41,7 @@ func (p *parser) accessSection(nodes []*yaml.Node, instances []Instance) (*acces
 					return
 				}
 				if err := valid(it.Value); err != nil {
-					d.fail(it.Line, d.key(key), err.Error())
+					d.failAt(it, d.key(key), err.Error())
 					return
 				}
 				*dst = append(*dst, it.Value)

@@ -69,7 +69,7 @@ func TestAccessBad(t *testing.T) {
 				t.Fatal("accepted")
 			}
 			msg := err.Error()
-			for _, w := range []string{path + ":" + strconv.Itoa(first+tc.line) + ": ", tc.key + ": ", tc.want} {
+			for _, w := range []string{path + ":" + strconv.Itoa(first+tc.line) + ":", tc.key + ": ", tc.want} {
 				if !strings.Contains(msg, w) {
 					t.Errorf("error lacks %q:\n%s", w, msg)
 				}

@@ -9,7 +9,6 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -155,24 +154,86 @@ func (t Table) keys() string {
 	return strings.Join(ks, ", ")
 }
 
-// Error is a configuration error at a key and line.
+// Error is a configuration error at a key, line and column.
 type Error struct {
-	File string
-	Line int
+	File   string
+	Line   int
+	Column int
 	// Key is the path of the key at fault, e.g. "instances[1].password_file".
-	Key string
-	Msg string
+	Key  string
+	Msg  string
+	kind errorKind
+}
+
+// errorKind orders a file's errors the way a person fixes them: a
+// misspelt key first (it explains a "missing" further down), then the
+// values that are missing, then the rest.
+type errorKind int
+
+const (
+	kindOther errorKind = iota
+	kindUnknown
+	kindMissing
+)
+
+// rank is the group an error is listed in.
+func (k errorKind) rank() int {
+	return map[errorKind]int{kindUnknown: 0, kindMissing: 1, kindOther: 2}[k]
 }
 
 func (e *Error) Error() string {
 	loc := e.File
-	if e.Line > 0 {
+	switch {
+	case e.Line > 0 && e.Column > 0:
+		loc = fmt.Sprintf("%s:%d:%d", e.File, e.Line, e.Column)
+	case e.Line > 0:
 		loc = fmt.Sprintf("%s:%d", e.File, e.Line)
 	}
 	if loc == "" {
 		return e.Key + ": " + e.Msg
 	}
 	return loc + ": " + e.Key + ": " + e.Msg
+}
+
+// Errors is every problem of one configuration, unknown keys first, then
+// missing values, then the rest, each group in file order.
+type Errors []*Error
+
+func (es Errors) Error() string {
+	lines := make([]string, len(es))
+	for i, e := range es {
+		lines[i] = e.Error()
+	}
+	if len(es) == 1 {
+		return lines[0]
+	}
+	return fmt.Sprintf("%d problems in the configuration:\n  %s", len(es), strings.Join(lines, "\n  "))
+}
+
+// Unwrap lets errors.As find each *Error.
+func (es Errors) Unwrap() []error {
+	out := make([]error, len(es))
+	for i, e := range es {
+		out[i] = e
+	}
+	return out
+}
+
+func (p *problems) err() error {
+	if len(p.list) == 0 {
+		return nil
+	}
+	out := Errors(slices.Clone(p.list))
+	slices.SortStableFunc(out, func(a, b *Error) int {
+		if a.kind != b.kind {
+			return a.kind.rank() - b.kind.rank()
+		}
+		if a.Line != b.Line {
+			return a.Line - b.Line
+		}
+		return a.Column - b.Column
+	})
+	return out
 }
 
 // instanceName is what the service accepts as an instance name, kept short
@@ -209,7 +270,7 @@ func Parse(data []byte, src Source, table Table) (*File, error) {
 	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, &Error{File: src.Path, Key: "(file)", Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+		return nil, syntaxError(src.Path, err)
 	}
 	if len(root.Content) == 0 {
 		return nil, &Error{File: src.Path, Key: "(file)", Msg: "empty; it needs an instances list"}
@@ -223,98 +284,121 @@ func Parse(data []byte, src Source, table Table) (*File, error) {
 	top.Node("confirm", &f.Confirm)
 	top.Nodes("instances", &instances)
 	top.Nodes("access", &rules)
-	if err := top.Finish(); err != nil {
-		return nil, err
-	}
+	top.Finish()
 	if f.RedisURL != "" {
 		if err := checkURL(f.RedisURL, "redis", "rediss"); err != nil {
-			return nil, top.errAt("redis_url", err.Error())
+			top.failKey("redis_url", err.Error())
 		}
 	}
-	if err := checkBudget(top, "budget", f.Budget); err != nil {
-		return nil, err
-	}
-	if len(instances) == 0 {
-		return nil, top.errAt("instances", "no instance configured; list at least one with name, vendor and its credentials")
+	checkBudget(top, "budget", f.Budget)
+	if len(instances) == 0 && !top.Has("instances") {
+		top.record(top.missing("instances", "no instance configured; list at least one with name, vendor and its credentials").(*Error))
+	} else if len(instances) == 0 && top.err == nil {
+		top.failKey("instances", "no instance configured; list at least one with name, vendor and its credentials")
 	}
 	seen := map[string]int{}
 	for i, n := range instances {
-		in, err := p.instance(n, fmt.Sprintf("instances[%d]", i))
-		if err != nil {
-			return nil, err
+		in := p.instance(n, fmt.Sprintf("instances[%d]", i))
+		if in == nil {
+			continue
 		}
 		if line, dup := seen[in.Name]; dup {
-			return nil, &Error{File: src.Path, Line: n.Line, Key: fmt.Sprintf("instances[%d].name", i), Msg: fmt.Sprintf("%q is already the name of the instance on line %d; names must be unique", in.Name, line)}
+			p.all.add(&Error{File: src.Path, Line: n.Line, Column: n.Column, Key: fmt.Sprintf("instances[%d].name", i), Msg: fmt.Sprintf("%q is already the name of the instance on line %d; names must be unique", in.Name, line)}, nil)
+			continue
 		}
 		seen[in.Name] = n.Line
 		f.Instances = append(f.Instances, *in)
 	}
-	if top.Has("access") {
+	if top.Has("access") && len(p.all.list) == 0 {
+		// Access rules name instances, so they are checked once the
+		// instances are known to be sound.
 		if len(rules) == 0 {
-			return nil, top.errAt("access", "no rule: list rules of who, instances and rights, or leave the section out to let every caller do everything")
-		}
-		var err error
-		if f.Access, err = p.accessSection(rules, f.Instances); err != nil {
-			return nil, err
+			top.failKey("access", "no rule: list rules of who, instances and rights, or leave the section out to let every caller do everything")
+		} else if pol, err := p.accessSection(rules, f.Instances); err != nil {
+			p.all.add(err, &Error{File: p.src.Path, Key: "access"})
+		} else {
+			f.Access = pol
 		}
 	}
+	if err := p.all.err(); err != nil {
+		return nil, err
+	}
 	return f, nil
+}
+
+// syntaxError is a YAML syntax error at the line the parser names.
+func syntaxError(path string, err error) error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	e := &Error{File: path, Key: "(file)", Msg: msg}
+	var line int
+	if _, serr := fmt.Sscanf(msg, "line %d:", &line); serr == nil {
+		e.Line = line
+		e.Msg = strings.TrimSpace(msg[strings.Index(msg, ":")+1:])
+	}
+	return e
 }
 
 type parser struct {
 	src   Source
 	table Table
+	all   problems
 }
 
 func (p *parser) decoder(n *yaml.Node, path string) *Decoder {
-	return &Decoder{node: n, path: path, src: &p.src, fields: map[string]*yaml.Node{}, keyLine: map[string]int{}}
+	return &Decoder{node: n, path: path, src: &p.src, fields: map[string]*yaml.Node{}, keys: map[string]*yaml.Node{}, all: &p.all}
 }
 
-func (p *parser) instance(n *yaml.Node, path string) (*Instance, error) {
+// instance decodes one instance, recording its problems; nil when it has any.
+func (p *parser) instance(n *yaml.Node, path string) *Instance {
 	d := p.decoder(n, path)
 	in := &Instance{Line: n.Line}
 	d.String("name", &in.Name)
 	d.String("vendor", &in.Vendor)
 	d.Bool("read_only", &in.ReadOnly)
 	d.Struct("budget", &in.Budget)
-	if d.err != nil {
-		return nil, d.err
+	switch {
+	case !d.Has("name"):
+		d.record(d.missing("name", "missing; every instance needs a unique name (it prefixes incident ids)").(*Error))
+	case in.Name != "" && !instanceName.MatchString(in.Name):
+		d.failKey("name", fmt.Sprintf("%q: use lower-case letters, digits, '-', '_' or '.', at most 63 characters", in.Name))
 	}
-	if in.Name == "" {
-		return nil, d.errAt("name", "missing; every instance needs a unique name (it prefixes incident ids)")
-	}
-	if !instanceName.MatchString(in.Name) {
-		return nil, d.errAt("name", fmt.Sprintf("%q: use lower-case letters, digits, '-', '_' or '.', at most 63 characters", in.Name))
+	if !d.Has("vendor") {
+		d.record(d.missing("vendor", "missing; one of "+p.table.keys()).(*Error))
 	}
 	if in.Vendor == "" {
-		return nil, d.errAt("vendor", "missing; one of "+p.table.keys())
+		// Which keys belong here depends on the vendor: name only the
+		// likely misspellings of the common ones ("vendr").
+		d.finish(true)
+		return nil
 	}
 	row, ok := p.table.Lookup(in.Vendor)
 	if !ok {
-		return nil, d.errAt("vendor", fmt.Sprintf("unknown vendor %q; one of %s", in.Vendor, p.table.keys()))
+		msg := fmt.Sprintf("unknown vendor %q; one of %s", in.Vendor, p.table.keys())
+		if near := closest(in.Vendor, strings.Split(p.table.keys(), ", ")); near != "" {
+			msg = fmt.Sprintf("unknown vendor %q; did you mean %s? (one of %s)", in.Vendor, near, p.table.keys())
+		}
+		d.failKey("vendor", msg)
+		return nil
 	}
-	if err := checkBudget(d, "budget", in.Budget); err != nil {
-		return nil, err
-	}
+	checkBudget(d, "budget", in.Budget)
 	s, err := row.Decode(d)
 	if err == nil {
 		err = d.Finish()
 	}
 	if err != nil {
-		if _, ok := errors.AsType[*Error](err); !ok {
-			err = &Error{File: p.src.Path, Line: n.Line, Key: path, Msg: fmt.Sprintf("%s (%s): %v", in.Name, in.Vendor, err)}
-		}
-		return nil, err
+		p.all.add(err, &Error{File: p.src.Path, Line: n.Line, Column: n.Column, Key: path})
+	}
+	if err != nil || d.err != nil {
+		return nil
 	}
 	in.Settings = s
-	return in, nil
+	return in
 }
 
-func checkBudget(d *Decoder, key string, b Budget) error {
+func checkBudget(d *Decoder, key string, b Budget) {
 	if b.Requests < 0 || b.Time < 0 {
-		return d.errAt(key, "requests and time must not be negative")
+		d.failKey(key, "requests and time must not be negative")
 	}
-	return nil
 }
 
 // checkURL accepts an absolute URL with one of schemes and a host.

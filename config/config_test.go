@@ -1,9 +1,12 @@
 package config_test
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -114,8 +117,8 @@ func TestLoadBad(t *testing.T) {
 		key  string
 		want string
 	}{
-		{"unknown instance key", eset("    password_file: pw\n    passwrd: x\n"), 0o600, 7, "instances[0].passwrd", "unknown key; valid keys here: api_url, budget, name, password"},
-		{"unknown top-level key", "instance:\n  - name: e\n", 0o600, 1, "instance", "unknown key; valid keys here: access, budget, confirm, instances, redis_url"},
+		{"unknown instance key", eset("    password_file: pw\n    passwrd: x\n"), 0o600, 7, "instances[0].passwrd", "unknown key; did you mean password? (valid keys here: api_url, budget, name, password"},
+		{"unknown top-level key", "instance:\n  - name: e\n", 0o600, 1, "instance", "unknown key; did you mean instances? (valid keys here: access, budget, confirm, instances, redis_url)"},
 		{"missing credential", eset(""), 0o600, 2, "instances[0].password_file", "missing credential"},
 		{"inline secret, world-readable file", eset("    password: hunter2\n"), 0o644, 6, "instances[0].password", "others can read (mode 0644)"},
 		{"two credentials", eset("    password_file: pw\n    password_env: X\n"), 0o600, 7, "instances[0].password_env", "only one of"},
@@ -148,7 +151,7 @@ func TestLoadBad(t *testing.T) {
 			msg := err.Error()
 			loc := path + ":"
 			if tc.line > 0 {
-				loc = path + ":" + strconv.Itoa(tc.line) + ": "
+				loc = path + ":" + strconv.Itoa(tc.line) + ":"
 			}
 			for _, w := range []string{loc, tc.key + ": ", tc.want} {
 				if !strings.Contains(msg, w) {
@@ -175,6 +178,56 @@ func TestParseBool(t *testing.T) {
 	for _, in := range []string{"", "on", "off", "y", "2", "ture", "enabled"} {
 		if _, err := config.ParseBool(in); err == nil {
 			t.Errorf("ParseBool(%q) accepted", in)
+		}
+	}
+}
+
+// TestAllErrorsInOnePass: several planted mistakes come back in one error,
+// each at its own line and column, unknown keys (with the key they likely
+// misspell) first, then what is missing, then the rest.
+func TestAllErrorsInOnePass(t *testing.T) {
+	body := `budget: {requests: -1}
+instances:
+  - name: e
+    vendor: eset
+    region: eu
+    username: u
+    pasword_file: pw
+  - name: k
+    vendor: kaspersky
+    url: https://x.example
+    token_file: pw
+    read_only: maybe
+  - name: d
+    vendr: dlp
+`
+	path := write(t, body, 0o600)
+	_, err := registry.Load(path, getenv)
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	var errs config.Errors
+	if !errors.As(err, &errs) {
+		t.Fatalf("%T is not config.Errors: %v", err, err)
+	}
+	var got []string
+	for _, e := range errs {
+		got = append(got, fmt.Sprintf("%d:%d %s", e.Line, e.Column, e.Key))
+	}
+	want := []string{
+		"7:5 instances[0].pasword_file", // unknown keys first, in file order
+		"14:5 instances[2].vendr",
+		"3:5 instances[0].password_file", // then missing values
+		"13:5 instances[2].vendor",
+		"1:20 budget.requests", // then the rest
+		"12:16 instances[1].read_only",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("errors at\n%s\nwant\n%s\n%v", strings.Join(got, "\n"), strings.Join(want, "\n"), err)
+	}
+	for _, w := range []string{"did you mean password_file?", "did you mean vendor?", "6 problems"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error lacks %q:\n%v", w, err)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -13,17 +14,37 @@ import (
 )
 
 // Decoder reads the keys of one YAML mapping strictly: each key is taken by
-// exactly one call, and Finish refuses the keys nobody took. The first error
-// sticks; later calls do nothing.
+// exactly one call, and Finish refuses the keys nobody took. Every problem
+// goes to the file's list (a person fixes them all in one pass); err is the
+// first of this mapping, which stops what depends on a value read wrong.
 type Decoder struct {
 	node    *yaml.Node
 	path    string
 	src     *Source
 	fields  map[string]*yaml.Node
-	keyLine map[string]int
+	keys    map[string]*yaml.Node
 	known   []string
+	refused []string // unknown keys already reported
 	err     error
 	parsed  bool
+	// all collects the problems of the whole file, shared by its decoders.
+	all *problems
+}
+
+// problems is the list of a file's errors.
+type problems struct{ list []*Error }
+
+// add records err once; errors not of this package become one at the
+// mapping's position.
+func (p *problems) add(err error, fallback *Error) {
+	e, ok := errors.AsType[*Error](err)
+	if !ok {
+		fallback.Msg = err.Error()
+		e = fallback
+	}
+	if !slices.Contains(p.list, e) {
+		p.list = append(p.list, e)
+	}
 }
 
 func (d *Decoder) parse() {
@@ -32,16 +53,16 @@ func (d *Decoder) parse() {
 	}
 	d.parsed = true
 	if d.node.Kind != yaml.MappingNode {
-		d.fail(d.node.Line, d.path, "expected a mapping of keys to values")
+		d.failAt(d.node, d.path, "expected a mapping of keys to values")
 		return
 	}
 	for i := 0; i+1 < len(d.node.Content); i += 2 {
 		k, v := d.node.Content[i], d.node.Content[i+1]
-		if _, dup := d.fields[k.Value]; dup {
-			d.fail(k.Line, d.key(k.Value), "set twice")
-			return
+		if first, dup := d.keys[k.Value]; dup {
+			d.failAt(k, d.key(k.Value), fmt.Sprintf("set twice (first on line %d)", first.Line))
+			continue
 		}
-		d.fields[k.Value], d.keyLine[k.Value] = v, k.Line
+		d.fields[k.Value], d.keys[k.Value] = v, k
 	}
 }
 
@@ -52,26 +73,51 @@ func (d *Decoder) key(k string) string {
 	return d.path + "." + k
 }
 
-func (d *Decoder) fail(line int, key, msg string) {
+// failAt records a problem at node's position.
+func (d *Decoder) failAt(n *yaml.Node, key, msg string) {
+	d.record(&Error{File: d.src.Path, Line: n.Line, Column: n.Column, Key: key, Msg: msg})
+}
+
+func (d *Decoder) record(e *Error) {
 	if d.err == nil {
-		d.err = &Error{File: d.src.Path, Line: line, Key: key, Msg: msg}
+		d.err = e
+	}
+	if d.all != nil {
+		d.all.add(e, nil)
 	}
 }
 
-// errAt is an error at key's line, or the mapping's line when key is absent.
+// failKey records a problem with key's value at the key's position.
+func (d *Decoder) failKey(key, msg string) {
+	d.record(d.errAt(key, msg).(*Error))
+}
+
+// errAt is an error at key's position, or the mapping's when key is absent.
 func (d *Decoder) errAt(key, msg string) error {
 	d.parse()
-	line := d.node.Line
-	if l, ok := d.keyLine[key]; ok {
-		line = l
+	n := d.node
+	if k, ok := d.keys[key]; ok {
+		n = k
 	}
-	return &Error{File: d.src.Path, Line: line, Key: d.key(key), Msg: msg}
+	return &Error{File: d.src.Path, Line: n.Line, Column: n.Column, Key: d.key(key), Msg: msg}
+}
+
+// missing is an error for a required key that is absent.
+func (d *Decoder) missing(key, msg string) error {
+	e := d.errAt(key, msg).(*Error)
+	e.kind = kindMissing
+	return e
 }
 
 // Errorf reports a problem with key's value; vendor rows use it for their
-// own rules.
+// own rules. A message starting "missing" marks a required key that is
+// absent: those come right after the unknown keys.
 func (d *Decoder) Errorf(key, format string, args ...any) error {
-	return d.errAt(key, fmt.Sprintf(format, args...))
+	msg := fmt.Sprintf(format, args...)
+	if strings.HasPrefix(msg, "missing") {
+		return d.missing(key, msg)
+	}
+	return d.errAt(key, msg)
 }
 
 // Has reports whether key is set.
@@ -85,15 +131,12 @@ func (d *Decoder) Has(key string) bool {
 func (d *Decoder) take(key string) *yaml.Node {
 	d.parse()
 	d.known = append(d.known, key)
-	if d.err != nil {
-		return nil
-	}
 	return d.fields[key]
 }
 
 func (d *Decoder) scalar(key string, n *yaml.Node, what string) bool {
 	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
-		d.fail(n.Line, d.key(key), "expected "+what)
+		d.failAt(n, d.key(key), "expected "+what)
 		return false
 	}
 	return true
@@ -116,7 +159,7 @@ func (d *Decoder) Bool(key string, dst *bool) {
 	}
 	b, err := ParseBool(n.Value)
 	if err != nil {
-		d.fail(n.Line, d.key(key), err.Error())
+		d.failAt(n, d.key(key), err.Error())
 		return
 	}
 	*dst = b
@@ -130,7 +173,7 @@ func (d *Decoder) Int(key string, dst *int) {
 	}
 	v, err := strconv.Atoi(n.Value)
 	if err != nil || v < 0 {
-		d.fail(n.Line, d.key(key), fmt.Sprintf("%q is not a whole number ≥ 0", n.Value))
+		d.failAt(n, d.key(key), fmt.Sprintf("%q is not a whole number ≥ 0", n.Value))
 		return
 	}
 	*dst = v
@@ -149,7 +192,7 @@ func (d *Decoder) Strings(key string, dst *[]string) {
 	case yaml.SequenceNode:
 		items = n.Content
 	default:
-		d.fail(n.Line, d.key(key), "expected a list of strings")
+		d.failAt(n, d.key(key), "expected a list of strings")
 		return
 	}
 	for _, it := range items {
@@ -158,7 +201,7 @@ func (d *Decoder) Strings(key string, dst *[]string) {
 		}
 		v := strings.TrimSpace(it.Value)
 		if v == "" {
-			d.fail(it.Line, d.key(key), "empty value in the list")
+			d.failAt(it, d.key(key), "empty value in the list")
 			return
 		}
 		*dst = append(*dst, v)
@@ -172,12 +215,10 @@ func (d *Decoder) Struct(key string, dst any) {
 	if n == nil {
 		return
 	}
-	sub := &Decoder{node: n, path: d.key(key), src: d.src, fields: map[string]*yaml.Node{}, keyLine: map[string]int{}}
+	sub := &Decoder{node: n, path: d.key(key), src: d.src, fields: map[string]*yaml.Node{}, keys: map[string]*yaml.Node{}, all: d.all}
 	sub.parse()
 	if sub.err == nil {
-		if err := strictStruct(sub, dst); err != nil {
-			sub.err = err
-		}
+		strictStruct(sub, dst)
 	}
 	if sub.err != nil && d.err == nil {
 		d.err = sub.err
@@ -192,7 +233,7 @@ func (d *Decoder) Node(key string, dst **yaml.Node) {
 		return
 	}
 	if n.Kind != yaml.MappingNode {
-		d.fail(n.Line, d.key(key), "expected a mapping")
+		d.failAt(n, d.key(key), "expected a mapping")
 		return
 	}
 	*dst = n
@@ -205,7 +246,7 @@ func (d *Decoder) Nodes(key string, dst *[]*yaml.Node) {
 		return
 	}
 	if n.Kind != yaml.SequenceNode {
-		d.fail(n.Line, d.key(key), "expected a list")
+		d.failAt(n, d.key(key), "expected a list")
 		return
 	}
 	*dst = n.Content
@@ -215,11 +256,11 @@ func (d *Decoder) Nodes(key string, dst *[]*yaml.Node) {
 func (d *Decoder) URL(key string, dst *string) {
 	var s string
 	d.String(key, &s)
-	if s == "" || d.err != nil {
+	if s == "" {
 		return
 	}
 	if err := checkURL(s, "https", "http"); err != nil {
-		d.fail(d.keyLine[key], d.key(key), err.Error())
+		d.failKey(key, err.Error())
 		return
 	}
 	*dst = s
@@ -230,12 +271,12 @@ func (d *Decoder) URL(key string, dst *string) {
 func (d *Decoder) Path(key string, dst *string) {
 	var s string
 	d.String(key, &s)
-	if s == "" || d.err != nil {
+	if s == "" {
 		return
 	}
 	s = d.resolve(s)
 	if _, err := os.Stat(s); err != nil {
-		d.fail(d.keyLine[key], d.key(key), fmt.Sprintf("cannot read %s: %v", s, unwrapPath(err)))
+		d.failKey(key, fmt.Sprintf("cannot read %s: %v", s, unwrapPath(err)))
 		return
 	}
 	*dst = s
@@ -262,11 +303,12 @@ type Secret struct {
 // alone (mode 0600). Exactly one is required.
 func (d *Decoder) Secret(key string) Secret {
 	var inline, file, env string
+	hadErr := d.err != nil
 	d.String(key, &inline)
 	d.String(key+"_file", &file)
 	d.String(key+"_env", &env)
-	if d.err != nil {
-		return Secret{}
+	if !hadErr && d.err != nil {
+		return Secret{} // one of the three was not a string: said already
 	}
 	set, last := 0, ""
 	for i, v := range []string{inline, file, env} {
@@ -277,10 +319,10 @@ func (d *Decoder) Secret(key string) Secret {
 	}
 	switch {
 	case set == 0:
-		d.err = d.errAt(key+"_file", fmt.Sprintf("missing credential: set %s_file (a file holding it) or %s_env (an environment variable holding it)", key, key))
+		d.record(d.missing(key+"_file", fmt.Sprintf("missing credential: set %s_file (a file holding it) or %s_env (an environment variable holding it)", key, key)).(*Error))
 		return Secret{}
 	case set > 1:
-		d.err = d.errAt(last, fmt.Sprintf("set only one of %s, %s_file and %s_env", key, key, key))
+		d.failKey(last, fmt.Sprintf("set only one of %s, %s_file and %s_env", key, key, key))
 		return Secret{}
 	}
 	switch {
@@ -288,44 +330,97 @@ func (d *Decoder) Secret(key string) Secret {
 		p := d.resolve(file)
 		b, err := os.ReadFile(p)
 		if err != nil {
-			d.fail(d.keyLine[key+"_file"], d.key(key+"_file"), fmt.Sprintf("cannot read %s: %v", p, unwrapPath(err)))
+			d.failKey(key+"_file", fmt.Sprintf("cannot read %s: %v", p, unwrapPath(err)))
 			return Secret{}
 		}
 		v := strings.TrimRight(string(b), "\r\n")
 		if v == "" {
-			d.fail(d.keyLine[key+"_file"], d.key(key+"_file"), p+" is empty")
+			d.failKey(key+"_file", p+" is empty")
 			return Secret{}
 		}
 		return Secret{Value: v, Source: "file " + p}
 	case env != "":
 		v := d.src.Getenv(env)
 		if v == "" {
-			d.fail(d.keyLine[key+"_env"], d.key(key+"_env"), fmt.Sprintf("environment variable %s is not set or empty", env))
+			d.failKey(key+"_env", fmt.Sprintf("environment variable %s is not set or empty", env))
 			return Secret{}
 		}
 		return Secret{Value: v, Source: "env " + env}
 	}
 	if perm := d.src.Mode.Perm(); perm&0o077 != 0 {
-		d.fail(d.keyLine[key], d.key(key), fmt.Sprintf("an inline secret in a file others can read (mode %#o): move it to %s_file or %s_env, or chmod 600 the configuration file", perm, key, key))
+		d.failKey(key, fmt.Sprintf("an inline secret in a file others can read (mode %#o): move it to %s_file or %s_env, or chmod 600 the configuration file", perm, key, key))
 		return Secret{}
 	}
 	return Secret{Value: inline, Source: "inline"}
 }
 
-// Finish refuses keys that no call took.
-func (d *Decoder) Finish() error {
+// Finish refuses keys that no call took, each with the known key it most
+// likely misspells. It returns the mapping's first error other than an
+// unknown key: a misspelt key leaves the value it meant absent, and the
+// caller goes on to say what is missing, in the same pass.
+func (d *Decoder) Finish() error { return d.finish(false) }
+
+// finish reports the keys nobody took; with onlyNear, only those close to
+// a known key (when the rest of the keys cannot be known yet).
+func (d *Decoder) finish(onlyNear bool) error {
 	d.parse()
-	if d.err != nil {
-		return d.err
-	}
+	known := slices.Compact(slices.Sorted(slices.Values(d.known)))
+	first := d.err
 	for _, k := range slices.Sorted(maps.Keys(d.fields)) {
-		if !slices.Contains(d.known, k) {
-			known := slices.Clone(d.known)
-			slices.Sort(known)
-			return &Error{File: d.src.Path, Line: d.keyLine[k], Key: d.key(k), Msg: "unknown key; valid keys here: " + strings.Join(slices.Compact(known), ", ")}
+		if slices.Contains(known, k) || slices.Contains(d.refused, k) || onlyNear && closest(k, known) == "" {
+			continue
 		}
+		d.refused = append(d.refused, k)
+		msg := "unknown key; valid keys here: " + strings.Join(known, ", ")
+		if near := closest(k, known); near != "" {
+			msg = fmt.Sprintf("unknown key; did you mean %s? (valid keys here: %s)", near, strings.Join(known, ", "))
+		}
+		e := d.errAt(k, msg).(*Error)
+		e.kind = kindUnknown
+		d.record(e)
+	}
+	if first != nil {
+		return first
+	}
+	if d.all == nil {
+		return d.err // a decoder of its own (tests): its first error
 	}
 	return nil
+}
+
+// closest is the known key within a small edit distance of k, if any.
+func closest(k string, known []string) string {
+	best, bestD := "", 3
+	if len(k) <= 4 {
+		bestD = 2
+	}
+	for _, c := range known {
+		if d := editDistance(k, c); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance of a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 func unwrapPath(err error) error {

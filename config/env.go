@@ -88,7 +88,7 @@ var durationType = reflect.TypeFor[time.Duration]()
 
 // strictStruct decodes d's mapping into the struct dst points to, field by
 // field by yaml tag, then refuses unknown keys.
-func strictStruct(d *Decoder, dst any) error {
+func strictStruct(d *Decoder, dst any) {
 	v := reflect.ValueOf(dst).Elem()
 	t := v.Type()
 	for i := range t.NumField() {
@@ -106,12 +106,12 @@ func strictStruct(d *Decoder, dst any) error {
 		case f.Type == durationType:
 			var s string
 			d.String(key, &s)
-			if s == "" || d.err != nil {
+			if s == "" {
 				continue
 			}
 			dur, err := time.ParseDuration(s)
 			if err != nil || dur < 0 {
-				d.fail(d.keyLine[key], d.key(key), fmt.Sprintf("%q is not a duration like 500ms, 20s or 1m", s))
+				d.failKey(key, fmt.Sprintf("%q is not a duration like 500ms, 20s or 1m", s))
 				continue
 			}
 			fv.SetInt(int64(dur))
@@ -129,5 +129,5 @@ func strictStruct(d *Decoder, dst any) error {
 			panic("config: unsupported field type " + f.Type.String())
 		}
 	}
-	return d.Finish()
+	d.Finish()
 }

@@ -2,8 +2,11 @@ package evals
 
 import (
 	"encoding/json"
+	"maps"
 	"os"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -23,32 +26,57 @@ type docCall struct {
 
 var (
 	inspectorTool = regexp.MustCompile(`--tool-name (\S+)`)
-	inspectorArg  = regexp.MustCompile(`--tool-arg (\w+)=(\S+)`)
+	inspectorArg  = regexp.MustCompile(`--tool-arg '?(\w+)=(\S+)`)
 	promptCall    = regexp.MustCompile("`([a-z_]+) (\\{[^`]*\\})`")
 	jsonExample   = regexp.MustCompile(`(?s)Example[^{]*?(\{[^\n]*\})`)
 	celExample    = regexp.MustCompile(`Example: (.*?)\. [A-Z]`)
 )
 
-// readmeExamples: the Inspector command lines and the CEL block of the
-// filter-language section.
-func readmeExamples(t *testing.T) (calls []docCall, wheres []string) {
-	b, err := os.ReadFile("../README.md")
+// docFiles are the README and every page of docs/.
+func docFiles(t *testing.T) map[string]string {
+	t.Helper()
+	paths, err := filepath.Glob("../docs/*.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	readme := string(b)
-	for _, block := range strings.Split(readme, "```")[1:] {
-		if m := inspectorTool.FindStringSubmatch(block); m != nil {
-			args := map[string]any{}
-			for _, a := range inspectorArg.FindAllStringSubmatch(block, -1) {
-				args[a[1]] = a[2]
+	out := map[string]string{}
+	for _, p := range append([]string{"../README.md"}, paths...) {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[strings.TrimPrefix(p, "../")] = string(b)
+	}
+	return out
+}
+
+// readmeExamples: the Inspector command lines of the README and docs/ (one
+// call per line; lines with a <placeholder> are walked through by hand),
+// and the CEL block of the filter-language reference.
+func readmeExamples(t *testing.T) (calls []docCall, wheres []string) {
+	docs := docFiles(t)
+	for _, name := range slices.Sorted(maps.Keys(docs)) {
+		for _, block := range strings.Split(docs[name], "```")[1:] {
+			for _, line := range strings.Split(strings.ReplaceAll(block, "\\\n", " "), "\n") {
+				m := inspectorTool.FindStringSubmatch(line)
+				if m == nil || strings.Contains(line, "<") {
+					continue
+				}
+				args := map[string]any{}
+				for _, a := range inspectorArg.FindAllStringSubmatch(line, -1) {
+					var v any = strings.Trim(a[2], "'")
+					if json.Valid([]byte(v.(string))) && strings.HasPrefix(v.(string), "[") {
+						json.Unmarshal([]byte(v.(string)), &v)
+					}
+					args[a[1]] = v
+				}
+				calls = append(calls, docCall{name + " inspector example", m[1], args})
 			}
-			calls = append(calls, docCall{"README inspector example", m[1], args})
 		}
 	}
-	_, after, ok := strings.Cut(readme, "`where` takes a [CEL]")
+	_, after, ok := strings.Cut(docs["docs/reference-filter.md"], "`where` takes a [CEL]")
 	if !ok {
-		t.Fatal("README: no where section")
+		t.Fatal("docs/reference-filter.md: no where section")
 	}
 	parts := strings.SplitN(after, "```", 3)
 	for _, line := range strings.Split(parts[1], "\n") {

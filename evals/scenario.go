@@ -127,6 +127,8 @@ func (s *Scenario) Run(call Caller, readFacts func() []Fact) Outcome {
 		total     = -1
 		previewed bool
 		texts     []string
+		// deviceCounts is the last count_by device answer.
+		deviceCounts map[string]any
 	)
 	for _, st := range s.Calls {
 		args := map[string]any{}
@@ -158,6 +160,9 @@ func (s *Scenario) Run(call Caller, readFacts func() []Fact) Outcome {
 			}
 			if n, ok := last.Structured["total"].(float64); ok {
 				total = int(n)
+			}
+			if c, ok := last.Structured["counts"].(map[string]any); ok {
+				deviceCounts, _ = c["device"].(map[string]any)
 			}
 			incs, _ := last.Structured["incidents"].([]any)
 			if st.Tool == "list_incidents" || incs != nil {
@@ -235,6 +240,9 @@ func (s *Scenario) Run(call Caller, readFacts func() []Fact) Outcome {
 	if e.TopDevice != nil {
 		wantDev, wantN := TopDevice(e.TopDevice.Select(before))
 		gotDev, gotN := topReturnedDevice(returned)
+		if deviceCounts != nil {
+			gotDev, gotN = topCountedDevice(deviceCounts)
+		}
 		if wantDev == "" || gotDev != wantDev || gotN != wantN {
 			fail("most involved device: got %s (%d), the dataset says %s (%d)", gotDev, gotN, wantDev, wantN)
 		}
@@ -375,6 +383,22 @@ func topReturnedDevice(incs []map[string]any) (string, int) {
 		fs = append(fs, f)
 	}
 	return TopDevice(fs)
+}
+
+// topCountedDevice is the largest of a count_by device answer (ties: the
+// smallest id), leaving out the buckets that are no device.
+func topCountedDevice(counts map[string]any) (string, int) {
+	best, n := "", 0
+	for id, v := range counts {
+		c, _ := v.(float64)
+		if id == "(none)" || id == "(others)" {
+			continue
+		}
+		if int(c) > n || int(c) == n && id < best {
+			best, n = id, int(c)
+		}
+	}
+	return best, n
 }
 
 func sameFacts(a, b []Fact) bool {

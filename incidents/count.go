@@ -1,8 +1,10 @@
 package incidents
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -11,8 +13,26 @@ import (
 	"github.com/incident-mcp/incident-mcp/schema"
 )
 
-// CountDimensions are the facets Count can group by.
-var CountDimensions = []string{"severity", "status", "instance", "assignee", "tags", "day"}
+// CountDimensions are the facets Count can group by: fields, and created_at
+// in day, ISO week (its Monday) or month buckets.
+var CountDimensions = []string{"severity", "status", "instance", "assignee", "tags", "device", "user", "technique", "day", "week", "month"}
+
+// timeDimensions are the bucketed dimensions: listed in date order, with
+// the empty buckets between the first and the last.
+var timeDimensions = []string{"day", "week", "month"}
+
+// countFields are the incident fields a dimension reads, asked of the
+// vendor (some list results leave them out unless asked).
+var countFields = map[string]string{"assignee": "assignee", "tags": "tags", "device": "devices", "user": "users", "technique": "mitre"}
+
+// MaxCountValues bounds the values listed for one dimension; the rest are
+// summed under OtherValues, so the counts of a many-valued dimension
+// (devices, users) stay a short answer.
+const MaxCountValues = 15
+
+// OtherValues is the key under which the values beyond MaxCountValues are
+// summed.
+const OtherValues = "(others)"
 
 // CountResult counts the matches of a filter instead of listing them.
 type CountResult struct {
@@ -80,6 +100,11 @@ func (s *Service) Count(ctx context.Context, r ListRequest, names []string, by [
 			start := time.Now()
 			req := r
 			req.Instance, req.now, req.PageSize, req.OrderBy = name, now, MaxPageSize, ""
+			for _, d := range by {
+				if f, ok := countFields[d]; ok {
+					req.fields = append(req.fields, f)
+				}
+			}
 			for {
 				left := Budget{Requests: budget.Requests - t.st.Scan.Requests, Time: budget.Time - time.Since(start)}
 				if left.Requests <= 0 || left.Time <= 0 {
@@ -143,11 +168,99 @@ func (s *Service) Count(ctx context.Context, r ListRequest, names []string, by [
 	if !res.Exact {
 		res.Notes = append(res.Notes, "the counts are lower bounds: not every instance was scanned to the end (see instances[].scan); narrow the filter or ask again")
 	}
+	for _, d := range by {
+		if slices.Contains(timeDimensions, d) {
+			fillBuckets(res.Counts[d], d)
+		} else if n := trimValues(res.Counts[d]); n > 0 {
+			res.Notes = append(res.Notes, fmt.Sprintf("by %s: the %d most frequent values; %d more are summed under %s", d, MaxCountValues, n, OtherValues))
+		}
+	}
 	if len(by) == 0 {
 		res.Counts = nil
 	}
 	return res, nil
 }
+
+// trimValues keeps the MaxCountValues largest counts of m (ties: the
+// smaller key) and sums the rest under OtherValues; it returns how many
+// values it summed.
+func trimValues(m map[string]int) int {
+	if len(m) <= MaxCountValues+1 {
+		return 0
+	}
+	keys := SortedCountKeys(m)
+	rest := keys[MaxCountValues:]
+	for _, k := range rest {
+		m[OtherValues] += m[k]
+		delete(m, k)
+	}
+	return len(rest)
+}
+
+// SortedCountKeys orders a dimension's values largest count first (ties:
+// by key), the order people read a count in.
+func SortedCountKeys(m map[string]int) []string {
+	return slices.SortedFunc(maps.Keys(m), func(x, y string) int {
+		if m[x] != m[y] {
+			return m[y] - m[x]
+		}
+		return strings.Compare(x, y)
+	})
+}
+
+// fillBuckets adds the empty buckets between the first and the last.
+func fillBuckets(m map[string]int, dim string) {
+	if len(m) < 2 {
+		return
+	}
+	keys := slices.Sorted(maps.Keys(m))
+	first, err1 := parseBucket(dim, keys[0])
+	last, err2 := parseBucket(dim, keys[len(keys)-1])
+	if err1 != nil || err2 != nil {
+		return
+	}
+	for t := first; !t.After(last); t = nextBucket(dim, t) {
+		k := bucket(dim, t)
+		if _, ok := m[k]; !ok {
+			m[k] = 0
+		}
+	}
+}
+
+// bucket is the key of t's bucket: 2026-11-20 (day), the Monday of its ISO
+// week (week) or 2026-11 (month). Keys sort in date order as strings.
+func bucket(dim string, t time.Time) string {
+	t = t.UTC()
+	switch dim {
+	case "week":
+		wd := (int(t.Weekday()) + 6) % 7 // days since Monday
+		return t.AddDate(0, 0, -wd).Format(time.DateOnly)
+	case "month":
+		return t.Format("2006-01")
+	}
+	return t.Format(time.DateOnly)
+}
+
+func parseBucket(dim, k string) (time.Time, error) {
+	if dim == "month" {
+		return time.Parse("2006-01", k)
+	}
+	return time.Parse(time.DateOnly, k)
+}
+
+func nextBucket(dim string, t time.Time) time.Time {
+	switch dim {
+	case "week":
+		return t.AddDate(0, 0, 7)
+	case "month":
+		return t.AddDate(0, 1, 0)
+	}
+	return t.AddDate(0, 0, 1)
+}
+
+// IsTimeDimension reports whether dim is a created_at bucket, listed in
+// date order.
+func IsTimeDimension(dim string) bool { return slices.Contains(timeDimensions, dim) }
 
 func add(counts map[string]map[string]int, dim, key string, n int, by []string) {
 	if !slices.Contains(by, dim) {
@@ -177,16 +290,41 @@ func countOne(counts map[string]map[string]int, inc *schema.Incident, by []strin
 			}
 			add(counts, d, key, 1, by)
 		case "tags":
-			if len(inc.Tags) == 0 {
-				add(counts, d, "(none)", 1, by)
+			values(counts, d, inc.Tags, by)
+		case "device":
+			refs(counts, d, inc.Devices, by)
+		case "user":
+			refs(counts, d, inc.Users, by)
+		case "technique":
+			var ts []string
+			if inc.Mitre != nil {
+				ts = inc.Mitre.Techniques
 			}
-			for _, tag := range slices.Compact(slices.Sorted(slices.Values(inc.Tags))) {
-				add(counts, d, tag, 1, by)
-			}
-		case "day":
-			add(counts, d, inc.CreatedAt.UTC().Format(time.DateOnly), 1, by)
+			values(counts, d, ts, by)
+		case "day", "week", "month":
+			add(counts, d, bucket(d, inc.CreatedAt), 1, by)
 		}
 	}
+}
+
+// values counts an incident once under each of its distinct values, or
+// under "(none)".
+func values(counts map[string]map[string]int, dim string, vs []string, by []string) {
+	if len(vs) == 0 {
+		add(counts, dim, "(none)", 1, by)
+	}
+	for _, v := range slices.Compact(slices.Sorted(slices.Values(vs))) {
+		add(counts, dim, v, 1, by)
+	}
+}
+
+// refs counts an incident once under each device or user id it names.
+func refs(counts map[string]map[string]int, dim string, rs []schema.Ref, by []string) {
+	ids := make([]string, 0, len(rs))
+	for _, r := range rs {
+		ids = append(ids, cmp.Or(r.ID, r.Name))
+	}
+	values(counts, dim, ids, by)
 }
 
 func orNone(s string) string {

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/incident-mcp/incident-mcp/incidents"
 	"github.com/incident-mcp/incident-mcp/schema"
@@ -178,4 +179,67 @@ func TestCount(t *testing.T) {
 			t.Errorf("cursor: %v", err)
 		}
 	})
+}
+
+// TestCountByPeopleAndTime: counts by device, user and week equal a tally
+// of the stored incidents (devices past the first MaxCountValues summed
+// under OtherValues), and the week buckets run without a gap from the
+// first to the last.
+func TestCountByPeopleAndTime(t *testing.T) {
+	f := newFixture(t, []string{"a", "b"}, 150)
+	r := incidents.ListRequest{Filter: schema.Filter{MinSeverity: "medium"}}
+	matches := f.want(t, r, "a", "b")
+	devices, users := map[string]int{}, map[string]int{}
+	for _, name := range []string{"a", "b"} {
+		for _, inc := range f.drivers[name].Incidents() {
+			if !slices.Contains(matches, name+":"+inc.ID) {
+				continue
+			}
+			for _, d := range inc.Devices {
+				devices[d.ID]++
+			}
+			for _, u := range inc.Users {
+				users[u.ID]++
+			}
+		}
+	}
+	res, err := f.svc.Count(t.Context(), r, nil, []string{"device", "user", "week"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(devices) <= incidents.MaxCountValues {
+		t.Fatalf("only %d devices: the test needs more than %d", len(devices), incidents.MaxCountValues)
+	}
+	top := incidents.SortedCountKeys(devices)
+	got := res.Counts["device"]
+	for _, d := range top[:incidents.MaxCountValues] {
+		if got[d] != devices[d] {
+			t.Errorf("device %s: %d, the store has %d", d, got[d], devices[d])
+		}
+	}
+	others := 0
+	for _, d := range top[incidents.MaxCountValues:] {
+		others += devices[d]
+	}
+	if got[incidents.OtherValues] != others || len(got) != incidents.MaxCountValues+1 {
+		t.Errorf("devices beyond the first %d: %d under %s in %d keys, want %d", incidents.MaxCountValues, got[incidents.OtherValues], incidents.OtherValues, len(got), others)
+	}
+	if len(users) <= incidents.MaxCountValues+1 && !maps.Equal(res.Counts["user"], users) {
+		t.Errorf("users %v, want %v", res.Counts["user"], users)
+	}
+	weeks := slices.Sorted(maps.Keys(res.Counts["week"]))
+	sum := 0
+	for i, w := range weeks {
+		day, err := time.Parse(time.DateOnly, w)
+		if err != nil || day.Weekday() != time.Monday {
+			t.Fatalf("week bucket %q is not a Monday", w)
+		}
+		if i > 0 && weeks[i-1] != day.AddDate(0, 0, -7).Format(time.DateOnly) {
+			t.Errorf("a gap before week %s", w)
+		}
+		sum += res.Counts["week"][w]
+	}
+	if sum != len(matches) {
+		t.Errorf("weeks add up to %d, want %d", sum, len(matches))
+	}
 }

@@ -179,6 +179,9 @@ type ListRequest struct {
 	// upstream work, when a fan-out runs this request for one instance.
 	now    time.Time
 	budget Budget
+	// fields are incident fields the caller needs besides the filter's
+	// (a count by device needs the devices).
+	fields []string
 }
 
 // ListResult is one page of matches and how they were found.
@@ -306,7 +309,11 @@ func (s *Service) List(ctx context.Context, r ListRequest) (*ListResult, error) 
 		return nil, err
 	}
 	info := in.info
-	q := driver.Query{Criteria: nativeCriteria(prog.Criteria, in.Name), Order: order, Fields: prog.Fields()}
+	fields := prog.Fields()
+	if len(r.fields) > 0 {
+		fields = slices.Compact(slices.Sorted(slices.Values(append(fields, r.fields...))))
+	}
+	q := driver.Query{Criteria: nativeCriteria(prog.Criteria, in.Name), Order: order, Fields: fields}
 	plan, err := planPages(in.Driver, q, pageSize, info.MaxPageSize, prog, r.Cursor != "", cur.PageSize)
 	if err != nil {
 		return nil, s.wrap(in, "plan query", err)
@@ -334,7 +341,7 @@ func (s *Service) List(ctx context.Context, r ListRequest) (*ListResult, error) 
 		}
 		return res, nil
 	}
-	hydrate := slices.ContainsFunc(info.ListOmits, prog.Uses)
+	hydrate := slices.ContainsFunc(info.ListOmits, func(f string) bool { return prog.Uses(f) || slices.Contains(r.fields, f) })
 	budget := s.budgetFor(in, r.budget)
 	ctx, cancel := deadline(ctx, budget)
 	defer cancel()

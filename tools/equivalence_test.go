@@ -23,6 +23,9 @@ func TestEquivalence(t *testing.T) {
 	f := newFixture(t, protocolVersions[1])
 	for _, in := range f.env.Instances {
 		t.Run(in.Name, func(t *testing.T) {
+			// The instances are independent simulators: check them side
+			// by side (the longest, Kaspersky's fixed pages, sets the pace).
+			t.Parallel()
 			all, err := drivertest.Dataset(t.Context(), in.Driver, in.Name)
 			if err != nil {
 				t.Fatal(err)

@@ -78,7 +78,7 @@ func TestFanoutEquivalence(t *testing.T) {
 		t.Skip("pages through every filter three times")
 	}
 	// A smaller dataset, so that page size 1 over every filter stays quick.
-	f := newFixtureTB(t, protocolVersions[1], setup{incidents: 40})
+	f := newFixtureTB(t, protocolVersions[1], setup{incidents: 40, mem: true})
 	cases, all := fanoutCases(t, f)
 	if len(cases) < 50 {
 		t.Fatalf("only %d filters", len(cases))
@@ -291,7 +291,7 @@ func TestFanoutFailingInstance(t *testing.T) {
 // TestCounts: count_by totals equal the length of the full list for the
 // same filter, and each dimension's counts add up, for at least 30 filters.
 func TestCounts(t *testing.T) {
-	f := newFixture(t, protocolVersions[0])
+	f := newFixtureTB(t, protocolVersions[0], setup{mem: true})
 	cases, all := fanoutCases(t, f)
 	n := 0
 	for _, name := range slices.Sorted(maps.Keys(cases)) {

@@ -35,7 +35,7 @@ type ListArgs struct {
 	OrderBy       string    `json:"order_by,omitempty" jsonschema_description:"'created_at|updated_at|severity asc|desc'; default created_at desc."`
 	PageSize      *int      `json:"page_size,omitempty" jsonschema:"minimum=1,maximum=100" jsonschema_description:"Matches per page (20)."`
 	Cursor        string    `json:"cursor,omitempty" jsonschema_description:"next_cursor, with the same arguments."`
-	CountBy       []string  `json:"count_by,omitempty" jsonschema_description:"Count all matches by these instead of listing."`
+	CountBy       []string  `json:"count_by,omitempty" jsonschema_description:"Count by these, not list."`
 	Explain       bool      `json:"explain,omitempty" jsonschema_description:"Plan only; no vendor call."`
 	RelatedTo     string    `json:"related_to,omitempty" jsonschema_description:"Incident id: incidents sharing its hosts, users, hashes, IPs or techniques."`
 	RelatedWithin string    `json:"related_within,omitempty" jsonschema_description:"Window each side (3d)."`
@@ -92,7 +92,7 @@ func listTool(svc *incidents.Service) mcp.Tool {
 
 // listToolFor describes the tool over the named instances.
 func listToolFor(names string) mcp.Tool {
-	desc := `Security incidents of instances ` + names + `, normalized. No 'instance' = all, asked at once and merged; result 'instances' gives each one's status. Arguments AND, list values OR; every record is re-checked locally. Page with next_cursor; trust has_more. count_by returns counts instead ('exact': false = lower bound).
+	desc := `Security incidents of instances ` + names + `, normalized. No 'instance' = all, asked at once, merged; 'instances' gives each one's status. Arguments AND, list values OR; each record is re-checked locally. Page with next_cursor; trust has_more. count_by: counts instead (exact false = lower bound).
 Example: {"min_severity":"high","status":["open"],"created_after":"3d"}`
 	return annotate(mcp.NewToolWithRawSchema(ListIncidents, desc, schema.InputSchema[ListArgs]()),
 		"List incidents", true, false, true, true)

@@ -23,24 +23,24 @@ func TestREADMEToolsTable(t *testing.T) {
 	}
 	table := toolsTable(t, res.Tools)
 	const start, end = "<!-- tools:start -->\n", "<!-- tools:end -->"
-	readme, err := os.ReadFile("../README.md")
+	readme, err := os.ReadFile("../docs/reference-tools.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := string(readme)
 	i, j := strings.Index(s, start), strings.Index(s, end)
 	if i < 0 || j < i {
-		t.Fatalf("README.md lacks the %q … %q markers", start, end)
+		t.Fatalf("docs/reference-tools.md lacks the %q … %q markers", start, end)
 	}
 	want := s[:i+len(start)] + table + s[j:]
 	if *update {
-		if err := os.WriteFile("../README.md", []byte(want), 0o644); err != nil {
+		if err := os.WriteFile("../docs/reference-tools.md", []byte(want), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		return
 	}
 	if want != s {
-		t.Errorf("README tools table is stale; run make golden. Want:\n%s", table)
+		t.Errorf("docs/reference-tools.md tools table is stale; run make golden. Want:\n%s", table)
 	}
 }
 
@@ -89,7 +89,7 @@ func tableSummary(desc string) string {
 // TestREADMEPackageTable keeps the README's package table in step with the
 // tree: every directory with Go files has a row, and every row names one.
 func TestREADMEPackageTable(t *testing.T) {
-	readme, err := os.ReadFile("../README.md")
+	readme, err := os.ReadFile("../docs/architecture.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestREADMEPackageTable(t *testing.T) {
 	s := string(readme)
 	i, j := strings.Index(s, start), strings.Index(s, end)
 	if i < 0 || j < i {
-		t.Fatalf("README.md lacks the %q … %q markers", start, end)
+		t.Fatalf("docs/architecture.md lacks the %q … %q markers", start, end)
 	}
 	table := map[string]bool{}
 	for _, line := range strings.Split(s[i+len(start):j], "\n") {

@@ -261,8 +261,7 @@ func renderIncident(inc *schema.Incident) string {
 		fmt.Fprintf(&b, "description: %s\n", fence(inc.Description))
 	}
 	if len(inc.Details) > 0 {
-		d, _ := json.Marshal(inc.Details)
-		fmt.Fprintf(&b, "details: %s\n", fence(string(d)))
+		fmt.Fprintf(&b, "details: %s\n", fence(plainJSON(inc.Details)))
 	}
 	return strings.TrimRight(b.String(), "\n")
 }

@@ -1,6 +1,7 @@
 package tools
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -29,26 +30,46 @@ func renderMany(res *incidents.ManyResult, explain bool) string {
 	return b.String()
 }
 
+// plural is "1 request", "3 requests".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// plainJSON is v as compact JSON without HTML escapes: the text a model
+// reads shows "create_time >= … &&", never \u003e or \u0026.
+func plainJSON(v any) string {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return fmt.Sprint(v)
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
 func statusLine(st incidents.InstanceStatus) string {
 	s := fmt.Sprintf("instance %s (%s): %s", st.Instance, st.Vendor, st.Status)
 	if st.Message != "" {
 		s += ": " + st.Message
 	}
 	if st.Status != incidents.StatusDone {
-		s += fmt.Sprintf("; %d returned, %d records scanned in %d requests", st.Returned, st.Scan.Scanned, st.Scan.Requests)
+		s += fmt.Sprintf("; %d returned, %d records scanned in %s", st.Returned, st.Scan.Scanned, plural(st.Scan.Requests, "request"))
 		if st.HasMore {
 			s += ", more to read"
 		}
 	}
 	if st.Native != nil {
-		native, _ := json.Marshal(st.Native)
-		s += "; native request " + string(native)
+		s += "; native request " + plainJSON(st.Native)
 	}
 	return s
 }
 
 // renderCount is the text of a count: the total (exact or a lower bound),
-// each dimension's counts largest first, each instance's scan.
+// each dimension's counts largest first (time buckets in date order, the
+// empty ones too), each instance's scan.
 func renderCount(res *incidents.CountResult) string {
 	var b strings.Builder
 	bound := "exactly"
@@ -58,12 +79,10 @@ func renderCount(res *incidents.CountResult) string {
 	fmt.Fprintf(&b, "%s %d matching incident(s) over %s\n", bound, res.Total, strings.Join(res.Query.Instances, ", "))
 	for _, dim := range slices.Sorted(maps.Keys(res.Counts)) {
 		m := res.Counts[dim]
-		keys := slices.SortedFunc(maps.Keys(m), func(x, y string) int {
-			if m[x] != m[y] {
-				return m[y] - m[x]
-			}
-			return strings.Compare(x, y)
-		})
+		keys := incidents.SortedCountKeys(m)
+		if incidents.IsTimeDimension(dim) {
+			keys = slices.Sorted(maps.Keys(m))
+		}
 		parts := make([]string, len(keys))
 		for i, k := range keys {
 			parts[i] = fmt.Sprintf("%s=%d", k, m[k])

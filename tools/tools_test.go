@@ -24,7 +24,9 @@ import (
 	"github.com/incident-mcp/incident-mcp/incidents"
 	"github.com/incident-mcp/incident-mcp/internal/caller"
 	"github.com/incident-mcp/incident-mcp/internal/demo"
+	"github.com/incident-mcp/incident-mcp/schema"
 	"github.com/incident-mcp/incident-mcp/tools"
+	"github.com/incident-mcp/incident-mcp/vendors/memdriver"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -70,6 +72,38 @@ type setup struct {
 	// who is the caller of every call; zero means the local user "tester",
 	// as on stdio.
 	who caller.Identity
+	// mem serves three in-memory instances (vendors/memdriver) instead
+	// of the simulators: for tests of the service and tool layers (fan-out,
+	// merging, counting, paging) that need no vendor's wire format. The
+	// simulators stay for equivalence, vendor writes and end-to-end tests.
+	mem bool
+}
+
+// memInstances are three in-memory vendors shaped like the real ones: a
+// small paged API with both created_at orders, one serving fixed pages of
+// 100 (read by prefix, as Kaspersky's), and one without policies or
+// tenants and only the newest-first order.
+func memInstances(n int) []*incidents.Instance {
+	newestFirst := []schema.Order{{Key: schema.OrderCreatedAt, Desc: true}}
+	// without drops what a vendor's incidents never have, as its Lacks says.
+	without := func(seed uint64, tenant, policy bool) []schema.Incident {
+		recs := memdriver.Generate(seed, n, fixtureNow)
+		for i := range recs {
+			if tenant {
+				recs[i].Tenant = ""
+			}
+			if policy {
+				recs[i].Policy = nil
+			}
+		}
+		return recs
+	}
+	return []*incidents.Instance{
+		{Name: "mem-paged", Driver: memdriver.New(memdriver.Config{Vendor: "mem-paged", Incidents: without(11, false, false), MaxPageSize: 25})},
+		{Name: "mem-fixed", Driver: memdriver.New(memdriver.Config{Vendor: "mem-fixed", Incidents: without(12, true, false), FixedPageSize: 100, Lacks: []string{"tenant"}})},
+		{Name: "mem-lean", Driver: memdriver.New(memdriver.Config{Vendor: "mem-lean", Incidents: without(13, true, true), MaxPageSize: 50,
+			Sorts: newestFirst, Lacks: []string{"policy_ids", "tenant"}})},
+	}
 }
 
 func newFixture(t *testing.T, protocol string) *fixture { return newFixtureTB(t, protocol, setup{}) }
@@ -80,11 +114,14 @@ func newFixtureTB(t testing.TB, protocol string, o setup) *fixture {
 	if n == 0 {
 		n = 300
 	}
-	env, err := demo.Start(demo.Options{Seed: 11, Incidents: n, Now: fixtureNow, Unlimited: true})
-	if err != nil {
-		t.Fatal(err)
+	env := &demo.Env{Instances: memInstances(n)}
+	if !o.mem {
+		var err error
+		if env, err = demo.Start(demo.Options{Seed: 11, Incidents: n, Now: fixtureNow, Unlimited: true}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(env.Close)
 	}
-	t.Cleanup(env.Close)
 	sealer, err := incidents.NewSealer([]byte(strings.Repeat("k", 32)))
 	if err != nil {
 		t.Fatal(err)

@@ -21,14 +21,14 @@ import (
 // readmeConfig is the configuration example of the README.
 func readmeConfig(t *testing.T) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "reference-config.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, rest, ok := strings.Cut(string(b), "<!-- config-example:start -->\n```yaml\n")
 	example, _, ok2 := strings.Cut(rest, "```\n<!-- config-example:end -->")
 	if !ok || !ok2 {
-		t.Fatal("README has no config example between the markers")
+		t.Fatal("docs/reference-config.md has no config example between the markers")
 	}
 	return example
 }
@@ -80,7 +80,7 @@ func TestConfigRefusedAtStart(t *testing.T) {
 	env := map[string]string{"HOME": t.TempDir(), "INCIDENT_MCP_SECRET": strings.Repeat("s", 32)}
 	var out, errs bytes.Buffer
 	err := run(t.Context(), []string{"--config", path}, func(k string) string { return env[k] }, strings.NewReader(""), &out, &errs)
-	if err == nil || !strings.Contains(err.Error(), path+":5: instances[0].api_key") {
+	if err == nil || !strings.Contains(err.Error(), path+":5:5: instances[0].api_key") {
 		t.Errorf("inline secret in a 0644 file: %v", err)
 	}
 }

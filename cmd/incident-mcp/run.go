@@ -35,6 +35,7 @@ var version = "dev"
 
 type options struct {
 	demo            bool
+	demoState       string
 	readOnly        bool
 	elicitationOnly bool
 	auditLog        string
@@ -53,10 +54,11 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.SetOutput(stderr)
 	o := &options{}
 	fs.BoolVar(&o.demo, "demo", false, "serve the built-in demo: vendor simulators on loopback with a seeded dataset, no credentials")
+	fs.StringVar(&o.demoState, "demo-state", "", "with --demo: keep the demo in this `DIR` between runs (the dataset's date anchor, the signing key, the writes made), so a second run sees the first run's changes")
 	fs.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error (logs go to stderr)")
 	fs.StringVar(&o.httpAddr, "http", "", "serve streamable HTTP at `ADDR` (e.g. 127.0.0.1:8080) on /mcp instead of stdio")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
-	fs.StringVar(&o.configFile, "config", "", "read the vendor instances from this YAML `FILE` instead of the environment")
+	fs.StringVar(&o.configFile, "config", "", "read the vendor instances from this YAML `FILE` instead of the environment (default $INCIDENT_MCP_CONFIG)")
 	fs.StringVar(&o.checkConfig, "check-config", "", "validate the configuration `FILE`, print its instances and exit")
 	fs.BoolVar(&o.readOnly, "read-only", false, "never write: update_incident is neither listed nor callable")
 	fs.BoolVar(&o.elicitationOnly, "elicitation-only", false, "confirm writes only through the client's elicitation prompt: the same as --confirm-paths elicitation")
@@ -71,7 +73,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o.http.register(fs)
 	o.approval.oidc.register(fs)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: incident-mcp [flags]\n\nAn MCP server for security incidents. Instances come from --config FILE or, one per vendor, from the environment:\n%s\nFlags:\n", envHelp())
+		fmt.Fprintf(fs.Output(), "Usage: incident-mcp [flags]\n       incident-mcp hash-password [NAME] < password   (a line for the --approvers file)\n\nAn MCP server for security incidents. Instances come from --config FILE or, one per vendor, from the environment:\n%s\nFlags:\n", envHelp())
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -84,7 +86,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 }
 
 func envHelp() string {
-	return "  INCIDENT_MCP_SECRET, INCIDENT_MCP_SECRET_FILE  key that signs cursors (>= 32 bytes); random per process when unset\n" +
+	return "  INCIDENT_MCP_CONFIG                            the configuration FILE when --config is not given (for launchers that eat flags)\n" +
+		"  INCIDENT_MCP_SECRET, INCIDENT_MCP_SECRET_FILE  key that signs cursors (>= 32 bytes); random per process when unset\n" +
 		"  INCIDENT_MCP_REDIS_URL, _FILE                  redis:// or rediss:// URL of the Redis replicas share (overrides redis_url)\n" +
 		"  INCIDENT_MCP_REPLICAS                          replicas sharing the vendor limits; each keeps to 1/N while Redis is down (default 1);\n" +
 		"                                                 above 1 with the approval page on, Redis is required (approvals live there)\n" +
@@ -93,6 +96,9 @@ func envHelp() string {
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "hash-password" {
+		return hashPassword(args[1:], stdin, stdout)
+	}
 	args, reconcileOnly, err := auditCommand(args)
 	if err != nil {
 		return err
@@ -108,6 +114,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		fmt.Fprintln(stdout, "incident-mcp", version)
 		return nil
 	}
+	if o.configFile == "" && !o.demo {
+		// For launchers that pass no flags (or swallow them).
+		o.configFile = getenv("INCIDENT_MCP_CONFIG")
+	}
 	if o.http.probe != "" {
 		return probe(o.http.probe)
 	}
@@ -121,15 +131,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err != nil {
 		return err
 	}
-	if secret == "" {
-		b := make([]byte, 32)
-		rand.Read(b)
-		secret = string(b)
-		log.Warn("INCIDENT_MCP_SECRET is not set: using a random key, so cursors do not survive a restart and replicas cannot share them")
-	}
-	sealer, err := incidents.NewSealer([]byte(secret))
-	if err != nil {
-		return fmt.Errorf("INCIDENT_MCP_SECRET: %w", err)
+	if o.demoState != "" && !o.demo {
+		return errors.New("--demo-state keeps the demo's state: use it with --demo")
 	}
 
 	metrics := telemetry.NewMetrics()
@@ -150,12 +153,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case o.demo && o.configFile != "":
 		return errors.New("--demo and --config exclude each other")
 	case o.demo:
-		env, err := demo.Start(demo.Options{Logger: log, Build: vendorOpts})
+		// Building three datasets and their simulators takes a moment on a
+		// small machine: say so before going quiet.
+		log.Info("demo: starting the ESET, Kaspersky and DLP simulators on loopback", "incidents", demo.DefaultIncidents, "state", o.demoState)
+		env, err := demo.Start(demo.Options{Logger: log, Build: vendorOpts, StateDir: o.demoState})
 		if err != nil {
 			return err
 		}
 		defer env.Close()
-		log.Info("demo: vendor simulators serving on loopback", "urls", env.URLs)
+		log.Info("demo: vendor simulators serving on loopback", "urls", env.URLs, "dated_from", env.Now.Format(time.DateOnly), "replayed_writes", env.Replayed)
+		if secret == "" && env.Secret != nil {
+			secret = string(env.Secret) // kept in --demo-state, so tokens and cursors outlive the process
+		}
 		instances = env.Instances
 		if err := readOnlyFromEnv(instances, getenv); err != nil {
 			return err
@@ -183,6 +192,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return err
 		}
 	}
+	if secret == "" {
+		b := make([]byte, 32)
+		rand.Read(b)
+		secret = string(b)
+		log.Warn("INCIDENT_MCP_SECRET is not set: using a random key, so cursors do not survive a restart and replicas cannot share them")
+	}
+	sealer, err := incidents.NewSealer([]byte(secret))
+	if err != nil {
+		return fmt.Errorf("INCIDENT_MCP_SECRET: %w", err)
+	}
 	svcOpts := []incidents.Option{}
 	auditPath := ""
 	if shared != nil {
@@ -191,6 +210,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	if !o.readOnly {
 		path := o.auditLog
+		if path == "" && o.demoState != "" {
+			path = filepath.Join(o.demoState, demo.AuditFile)
+		}
 		if path == "" && o.demo {
 			// The demo writes to simulators that vanish with the process:
 			// its audit belongs in a temporary file, not the user's state.

@@ -54,6 +54,7 @@ type options struct {
 	dlpRate, dlpConcurrency                     int
 	dlpWindow, dlpLatency                       time.Duration
 	faults                                      []fault
+	envFile                                     string
 }
 
 type fault struct {
@@ -70,6 +71,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.kasperskyAddr, "kaspersky-addr", "127.0.0.1:8702", "serve the Kaspersky Next XDR Expert simulator at `ADDR`")
 	fs.StringVar(&o.dlpAddr, "dlp-addr", "127.0.0.1:8703", "serve the Cyberhaven DLP simulator at `ADDR`")
 	fs.StringVar(&o.adminAddr, "admin-addr", "127.0.0.1:8700", "serve /stats, /reset, /fail and /expire-tokens at `ADDR`")
+	fs.StringVar(&o.envFile, "env-file", "", "also write the server's variables to `FILE` as export lines (source it: . FILE)")
 	fs.Int64Var(&o.seed, "seed", demo.DefaultSeed, "dataset seed (the demo's by default)")
 	fs.IntVar(&o.incidents, "incidents", demo.DefaultIncidents, "incidents per simulator")
 	fs.BoolVar(&o.noLimits, "no-limits", false, "turn the vendors' rate and concurrency limits off")
@@ -109,7 +111,8 @@ type sims struct {
 }
 
 func newSims(o *options) *sims {
-	now := time.Now().UTC().Truncate(time.Second)
+	// The demo's anchor: a restart the same day serves the same records.
+	now := demo.Anchor(time.Now())
 	ecfg := esetsim.Config{Seed: o.seed, Incidents: o.incidents, Now: now, RateLimit: o.esetRate}
 	dcfg := dlpsim.Config{Seed: o.seed, Incidents: o.incidents, Now: now, RateLimit: o.dlpRate, RateWindow: o.dlpWindow, MaxConcurrent: o.dlpConcurrency, Latency: o.dlpLatency}
 	if o.noLimits {
@@ -284,11 +287,29 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	exports := exportLines(ep)
+	if o.envFile != "" {
+		// Before the endpoints line: whoever read that line finds the file.
+		if err := os.WriteFile(o.envFile, []byte(exports), 0o600); err != nil {
+			return fmt.Errorf("-env-file: %w", err)
+		}
+	}
 	line, _ := json.Marshal(ep)
 	fmt.Fprintf(stdout, "%s\n", line)
-	log.Info("simulators serving; point incident-mcp at them with:\n" + envFor(ep))
+	// Plain lines a person pastes into the shell that runs incident-mcp.
+	fmt.Fprintf(stderr, "# simulators serving; point incident-mcp at them (paste, or source the -env-file):\n%s", exports)
 	<-ctx.Done()
 	return nil
+}
+
+// exportLines is envFor as shell export lines, each value single-quoted.
+func exportLines(ep Endpoints) string {
+	var b strings.Builder
+	for _, kv := range strings.Split(envFor(ep), "\n") {
+		k, v, _ := strings.Cut(kv, "=")
+		fmt.Fprintf(&b, "export %s='%s'\n", k, strings.ReplaceAll(v, "'", `'\''`))
+	}
+	return b.String()
 }
 
 // envFor is the server configuration that uses the simulators.

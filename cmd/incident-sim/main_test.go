@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -165,5 +167,27 @@ func TestNoLimitsAndFaultFlag(t *testing.T) {
 	})
 	if got[http.StatusOK] != 79 || got[http.StatusBadGateway] != 1 {
 		t.Errorf("80 requests without limits and one injected 502 answered %v", got)
+	}
+}
+
+// TestEnvFileExports: -env-file holds export lines a shell sources, naming
+// the endpoints the simulators really listen on.
+func TestEnvFileExports(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sim.env")
+	ep := start(t, "-env-file", path)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(b)
+	for _, want := range []string{"export ESET_API_URL='" + ep.ESET + "'\n", "export KASPERSKY_URL='" + ep.Kaspersky + "'\n", "export DLP_URL='" + ep.DLP + "'\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("env file lacks %q:\n%s", want, got)
+		}
+	}
+	for _, line := range strings.Split(strings.TrimSpace(got), "\n") {
+		if !strings.HasPrefix(line, "export ") || strings.Count(line, "'") != 2 {
+			t.Errorf("not a quoted export line: %q", line)
+		}
 	}
 }

@@ -4,6 +4,7 @@
 package demo
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,8 +21,9 @@ import (
 )
 
 // Defaults of the demo dataset: a fixed seed so the demo shows the same
-// incidents every run, dated relative to the start so "last 3 days" finds
-// some.
+// incidents every run, dated from an anchor (the start of the UTC day, or
+// the one kept in the state directory) so "last 3 days" finds some and a
+// restart serves the very same records.
 const (
 	DefaultSeed      = 20261120
 	DefaultIncidents = 500
@@ -31,8 +33,13 @@ const (
 type Options struct {
 	Seed      int64
 	Incidents int
-	// Now is the simulators' reference time; zero means the current time.
+	// Now is the simulators' reference time; zero means the anchor kept
+	// in StateDir, or else Anchor(time.Now()).
 	Now time.Time
+	// StateDir, when set, keeps the demo between runs: the dataset's
+	// anchor, the key that signs cursors and tokens (Env.Secret) and a
+	// journal of the writes made, replayed onto the fresh simulators.
+	StateDir string
 	// Unlimited lifts the simulators' rate limits (tests, benchmarks).
 	Unlimited bool
 	Logger    *slog.Logger
@@ -53,8 +60,14 @@ type Env struct {
 	URLs map[string]string
 	// Config is the demo as a configuration file (credentials inline: the
 	// simulators' own).
-	Config  string
-	servers []*http.Server
+	Config string
+	// Now is the reference time the datasets are dated from.
+	Now time.Time
+	// Secret is the state directory's signing key (nil without one).
+	Secret []byte
+	// Replayed counts the journaled writes applied at start.
+	Replayed int
+	servers  []*http.Server
 }
 
 // Start serves every simulator on a loopback port.
@@ -65,13 +78,24 @@ func Start(o Options) (*Env, error) {
 	if o.Incidents == 0 {
 		o.Incidents = DefaultIncidents
 	}
+	var st *state
+	if o.StateDir != "" {
+		var anchor time.Time
+		var err error
+		if st, anchor, err = openState(o.StateDir, time.Now()); err != nil {
+			return nil, err
+		}
+		if o.Now.IsZero() {
+			o.Now = anchor
+		}
+	}
 	if o.Now.IsZero() {
-		o.Now = time.Now().UTC().Truncate(time.Second)
+		o.Now = Anchor(time.Now())
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	e := &Env{URLs: map[string]string{}}
+	e := &Env{URLs: map[string]string{}, Now: o.Now}
 	ecfg := esetsim.Config{Seed: o.Seed, Incidents: o.Incidents, Now: o.Now}
 	if o.Unlimited {
 		ecfg.RateLimit = -1
@@ -103,6 +127,16 @@ func Start(o Options) (*Env, error) {
 	if err != nil {
 		e.Close()
 		return nil, fmt.Errorf("demo configuration: %w", err)
+	}
+	if st != nil {
+		if e.Secret, err = st.secret(); err == nil {
+			e.Replayed, err = st.replay(context.Background(), e.Instances)
+		}
+		if err != nil {
+			e.Close()
+			return nil, err
+		}
+		st.journal(e.Instances)
 	}
 	return e, nil
 }

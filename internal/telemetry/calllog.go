@@ -33,7 +33,8 @@ func CallLog(log *slog.Logger) server.ToolHandlerMiddleware {
 				code, ref := errorFields(res)
 				attrs = append(attrs, "code", code)
 				if ref != nil {
-					// Only errors with a cause in the server log have a ref.
+					// Only errors with a server-side cause carry a ref;
+					// bad arguments do not, and "ref=<nil>" says nothing.
 					attrs = append(attrs, "ref", ref)
 				}
 				log.Info("tool call returned an error", attrs...)
