@@ -104,6 +104,11 @@ func newSweepFixture(t *testing.T) *sweepFixture {
 	if _, err := c.Initialize(t.Context(), init); err != nil {
 		t.Fatal(err)
 	}
+	// As real clients do: the client mirrors x-mcp-header parameters
+	// (instance) into Mcp-Param-* headers only for tools it has listed.
+	if _, err := c.ListTools(t.Context(), mcp.ListToolsRequest{}); err != nil {
+		t.Fatal(err)
+	}
 	return &sweepFixture{fixture: &fixture{env: env, svc: svc, srv: srv, c: c, audit: auditPath}, slow: slow}
 }
 

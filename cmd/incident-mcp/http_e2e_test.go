@@ -138,6 +138,11 @@ func (p *httpProc) client(t *testing.T, headers map[string]string) (*client.Clie
 	if _, err := c.Initialize(t.Context(), init); err != nil {
 		return nil, err
 	}
+	// As real clients do: the client mirrors x-mcp-header parameters
+	// (instance) into Mcp-Param-* headers only for tools it has listed.
+	if _, err := c.ListTools(t.Context(), mcp.ListToolsRequest{}); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 

@@ -251,6 +251,11 @@ func connectHTTP(t *testing.T, url string) *client.Client {
 	if _, err := c.Initialize(t.Context(), init); err != nil {
 		t.Fatal(err)
 	}
+	// As real clients do: the client mirrors x-mcp-header parameters
+	// (instance) into Mcp-Param-* headers only for tools it has listed.
+	if _, err := c.ListTools(t.Context(), mcp.ListToolsRequest{}); err != nil {
+		t.Fatal(err)
+	}
 	return c
 }
 

@@ -192,6 +192,12 @@ func connect(t testing.TB, url string) *client.Client {
 		t.Error(err)
 		return nil
 	}
+	// As real clients do: the client mirrors x-mcp-header parameters
+	// (instance) into Mcp-Param-* headers only for tools it has listed.
+	if _, err := c.ListTools(t.Context(), mcp.ListToolsRequest{}); err != nil {
+		t.Error(err)
+		return nil
+	}
 	return c
 }
 
