@@ -300,27 +300,20 @@ func (p *Page) decide(w http.ResponseWriter, r *http.Request, v *view) {
 		p.page(w, r, v, s, http.StatusBadRequest, "Refused: choose Approve or Reject.", true)
 		return
 	}
-	req, err := p.cfg.Store.Decide(r.Context(), id, Decision{By: s.approver, At: p.now()}, approve)
+	req, err := p.Decide(r.Context(), id, Decision{By: s.approver, Via: ViaPage}, approve)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		p.page(w, r, v, s, http.StatusNotFound, "", true)
 		return
 	case errors.Is(err, ErrSelfApproval):
-		p.log.Warn("self-approval refused", "request", id, "approver", s.approver)
 		p.page(w, r, v, s, http.StatusForbidden, "Refused: "+err.Error()+". Nothing changed.", true)
 		return
 	case errors.Is(err, ErrDecided), errors.Is(err, ErrSameApprover):
-		p.log.Info("approval decision refused", "request", id, "approver", s.approver, "err", err)
 		p.page(w, r, v, s, http.StatusConflict, "Refused: "+err.Error()+". Nothing changed.", true)
 		return
 	case err != nil:
-		p.log.Error("approval store", "err", err)
 		p.page(w, r, v, s, http.StatusServiceUnavailable, "The decision could not be recorded; nothing changed. Try again.", true)
 		return
-	}
-	p.log.Info("approval decision", "request", id, "incident", req.Incident.ID, "approver", s.approver, "approve", approve, "state", req.StateAt(p.now()))
-	if p.cfg.OnDecision != nil {
-		p.cfg.OnDecision(req)
 	}
 	msg := "Rejected. Nothing will be written."
 	if approve {
@@ -332,6 +325,34 @@ func (p *Page) decide(w http.ResponseWriter, r *http.Request, v *view) {
 		}
 	}
 	p.page(w, r, v, s, http.StatusOK, msg, false)
+}
+
+// Decide records d on request id (approve or reject) in the store, with
+// the store's rules (pending only, never the requester's approval, one
+// approval per approver), stamps it with the page's clock, logs it and runs
+// OnDecision. The page and the change view of an MCP Apps host both decide
+// through it, so both leave the same trail.
+func (p *Page) Decide(ctx context.Context, id string, d Decision, approve bool) (*Request, error) {
+	d.At = p.now()
+	req, err := p.cfg.Store.Decide(ctx, id, d, approve)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil, err
+	case errors.Is(err, ErrSelfApproval):
+		p.log.Warn("self-approval refused", "request", id, "approver", d.By, "via", d.Via)
+		return req, err
+	case errors.Is(err, ErrDecided), errors.Is(err, ErrSameApprover):
+		p.log.Info("approval decision refused", "request", id, "approver", d.By, "via", d.Via, "err", err)
+		return req, err
+	case err != nil:
+		p.log.Error("approval store", "err", err)
+		return nil, err
+	}
+	p.log.Info("approval decision", "request", id, "incident", req.Incident.ID, "approver", d.By, "via", d.Via, "approve", approve, "state", req.StateAt(p.now()))
+	if p.cfg.OnDecision != nil {
+		p.cfg.OnDecision(req)
+	}
+	return req, nil
 }
 
 func (p *Page) loginForm(w http.ResponseWriter, r *http.Request, v *view) {

@@ -29,6 +29,9 @@ type approvalFlags struct {
 	confirmPaths string
 	// elicitationBy: selectors of the principals whose elicitation counts.
 	elicitationBy string
+	// viewApprovers: selectors of the principals who may decide in the
+	// change view of an MCP Apps host.
+	viewApprovers string
 	maxPending    int
 	approvers     string
 	addr          string
@@ -90,8 +93,13 @@ func (o *options) policy() (*approval.Policy, error) {
 			pol.ElicitationBy = append(pol.ElicitationBy, sel)
 		}
 	}
+	for _, sel := range strings.Split(o.approval.viewApprovers, ",") {
+		if sel = strings.TrimSpace(sel); sel != "" {
+			pol.ViewApprovers = append(pol.ViewApprovers, sel)
+		}
+	}
 	if err := pol.Validate(); err != nil {
-		return nil, fmt.Errorf("--elicitation-by: %w", err)
+		return nil, fmt.Errorf("--elicitation-by, --view-approvers: %w", err)
 	}
 	return pol, nil
 }
@@ -122,6 +130,9 @@ func withConfig(pol *approval.Policy, path string, section *yaml.Node, instances
 	}
 	if len(fromFile.ElicitationBy) == 0 {
 		fromFile.ElicitationBy = pol.ElicitationBy
+	}
+	if len(fromFile.ViewApprovers) == 0 {
+		fromFile.ViewApprovers = pol.ViewApprovers
 	}
 	for name := range fromFile.Instances {
 		if !slices.ContainsFunc(instances, func(in *incidents.Instance) bool { return in.Name == name }) {
