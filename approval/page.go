@@ -62,6 +62,10 @@ type Config struct {
 	// OnDecision runs after each recorded decision, e.g. to tell the MCP
 	// client that a URL elicitation completed.
 	OnDecision func(r *Request)
+	// MayApprove says whether a signed-in approver may decide changes to
+	// an instance's incidents (the access rules' approve right); nil lets
+	// every approver decide everything.
+	MayApprove func(who caller.Identity, instance string) bool
 	Logger     *slog.Logger
 	Now        func() time.Time
 }
@@ -272,7 +276,11 @@ func (p *Page) page(w http.ResponseWriter, r *http.Request, v *view, s *session,
 		v.Approved = v.Approved || a.By == s.approver
 	}
 	v.Requester = req.IsRequester(s.approver)
-	v.CanDecide = v.State == StatePending && !v.Approved
+	allowed := p.mayApprove(s, req)
+	v.CanDecide = v.State == StatePending && !v.Approved && allowed
+	if !allowed && msg == "" {
+		msg, bad = "You may not approve or reject changes to incidents of "+showValue(req.Incident.Instance)+" (the server's access rules); another approver must decide.", true
+	}
 	v.Hidden = hidesCharacters(req)
 	v.CSRF = s.csrf(req.ID)
 	p.render(w, code, v, msg, bad)
@@ -289,6 +297,11 @@ func (p *Page) decide(w http.ResponseWriter, r *http.Request, v *view) {
 	if got == "" || !hmac.Equal([]byte(got), []byte(s.csrf(id))) {
 		p.log.Warn("approval POST refused: bad CSRF token", "request", id, "approver", s.approver)
 		p.page(w, r, v, s, http.StatusForbidden, "Refused: the form's security token does not match your session. Nothing was decided; reload the page and try again.", true)
+		return
+	}
+	if req, err := p.cfg.Store.Get(r.Context(), id); err == nil && !p.mayApprove(s, req) {
+		p.log.Warn("approval decision refused: no approve right", "request", id, "approver", s.approver, "instance", req.Incident.Instance)
+		p.page(w, r, v, s, http.StatusForbidden, "Refused: the server's access rules do not let you decide changes to incidents of "+showValue(req.Incident.Instance)+". Nothing changed.", true)
 		return
 	}
 	var approve bool
@@ -325,6 +338,11 @@ func (p *Page) decide(w http.ResponseWriter, r *http.Request, v *view) {
 		}
 	}
 	p.page(w, r, v, s, http.StatusOK, msg, false)
+}
+
+// mayApprove applies Config.MayApprove to the session's approver.
+func (p *Page) mayApprove(s *session, req *Request) bool {
+	return p.cfg.MayApprove == nil || p.cfg.MayApprove(s.who, req.Incident.Instance)
 }
 
 // Decide records d on request id (approve or reject) in the store, with

@@ -17,6 +17,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/incident-mcp/incident-mcp/access"
 	"github.com/incident-mcp/incident-mcp/approval"
 	"github.com/incident-mcp/incident-mcp/incidents"
 	"github.com/incident-mcp/incident-mcp/internal/httpserve"
@@ -164,7 +165,7 @@ func (o *options) approvers(env envReader) (approval.Approvers, error) {
 // approvalPage builds the approval page, or nil when the policy never asks
 // for it or nobody could approve. In stdio mode it also opens the loopback
 // listener the page needs, closed when ctx ends.
-func approvalPage(ctx context.Context, o *options, pol *approval.Policy, env envReader, store approval.Store, log *slog.Logger) (*approval.Page, error) {
+func approvalPage(ctx context.Context, o *options, pol *approval.Policy, env envReader, store approval.Store, rules *access.Policy, log *slog.Logger) (*approval.Page, error) {
 	if o.readOnly || !pol.Uses(approval.PathApproval) {
 		return nil, nil
 	}
@@ -189,6 +190,9 @@ func approvalPage(ctx context.Context, o *options, pol *approval.Policy, env env
 		}
 	}
 	cfg := approval.Config{Store: store, Approvers: who, OIDC: sso, Logger: log.With("part", "approval"), BaseURL: o.approval.publicURL}
+	if rules != nil {
+		cfg.MayApprove = rules.MayApprove
+	}
 	if o.httpAddr != "" {
 		if cfg.BaseURL == "" {
 			if cfg.BaseURL, err = loopbackURL(o.httpAddr); err != nil {

@@ -235,7 +235,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if shared != nil {
 		approvals = shared.Approvals()
 	}
-	page, err := approvalPage(ctx, o, policy, env, approvals, log)
+	page, err := approvalPage(ctx, o, policy, env, approvals, svc.Access(), log)
 	if err != nil {
 		return err
 	}
