@@ -102,6 +102,11 @@ func TestApproveInViewInBrowser(t *testing.T) {
 	if !slices.Contains(names, "incidents_view_decide") {
 		t.Fatalf("alice (a view approver) is not offered the decide tool: %v", names)
 	}
+	// App-only: the host keeps it from the model (this host refuses a
+	// view's call to any tool without "app").
+	if vis := browsertest.Eval[[]string](b, `host.tools.find((t) => t.name === "incidents_view_decide")._meta.ui.visibility`); !slices.Equal(vis, []string{"app"}) {
+		t.Errorf("incidents_view_decide visibility %v, want [app]", vis)
+	}
 	argsJSON, _ := json.Marshal(args)
 	result := browsertest.Eval[map[string]any](b, `host.run("update_incident", `+string(argsJSON)+`)`)
 	sc, _ := result["structuredContent"].(map[string]any)

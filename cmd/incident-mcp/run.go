@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -227,6 +228,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if fileConf != nil {
 		if policy, err = withConfig(policy, o.configFile, fileConf.Confirm, instances); err != nil {
 			return err
+		}
+	}
+	if len(policy.ViewApprovers) > 0 {
+		log.Info("approvals in the change view of MCP Apps hosts are open to the named principals with the approve right", "view_approvers", policy.ViewApprovers)
+		if slices.Contains(policy.ViewApprovers, "*") {
+			log.Warn("view approvers include *: any authenticated caller with the approve right can approve from an MCP client, which its host may let the model drive; name the approvers instead")
 		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
