@@ -62,6 +62,10 @@ type Config struct {
 	// OnDecision runs after each recorded decision, e.g. to tell the MCP
 	// client that a URL elicitation completed.
 	OnDecision func(r *Request)
+	// MayApprove says whether a signed-in approver may decide changes to
+	// an instance's incidents (the access rules' approve right); nil lets
+	// every approver decide everything.
+	MayApprove func(who caller.Identity, instance string) bool
 	Logger     *slog.Logger
 	Now        func() time.Time
 }
@@ -272,7 +276,11 @@ func (p *Page) page(w http.ResponseWriter, r *http.Request, v *view, s *session,
 		v.Approved = v.Approved || a.By == s.approver
 	}
 	v.Requester = req.IsRequester(s.approver)
-	v.CanDecide = v.State == StatePending && !v.Approved
+	allowed := p.mayApprove(s, req)
+	v.CanDecide = v.State == StatePending && !v.Approved && allowed
+	if !allowed && msg == "" {
+		msg, bad = "You may not approve or reject changes to incidents of "+showValue(req.Incident.Instance)+" (the server's access rules); another approver must decide.", true
+	}
 	v.Hidden = hidesCharacters(req)
 	v.CSRF = s.csrf(req.ID)
 	p.render(w, code, v, msg, bad)
@@ -291,6 +299,11 @@ func (p *Page) decide(w http.ResponseWriter, r *http.Request, v *view) {
 		p.page(w, r, v, s, http.StatusForbidden, "Refused: the form's security token does not match your session. Nothing was decided; reload the page and try again.", true)
 		return
 	}
+	if req, err := p.cfg.Store.Get(r.Context(), id); err == nil && !p.mayApprove(s, req) {
+		p.log.Warn("approval decision refused: no approve right", "request", id, "approver", s.approver, "instance", req.Incident.Instance)
+		p.page(w, r, v, s, http.StatusForbidden, "Refused: the server's access rules do not let you decide changes to incidents of "+showValue(req.Incident.Instance)+". Nothing changed.", true)
+		return
+	}
 	var approve bool
 	switch r.PostFormValue("decision") {
 	case "approve":
@@ -300,27 +313,20 @@ func (p *Page) decide(w http.ResponseWriter, r *http.Request, v *view) {
 		p.page(w, r, v, s, http.StatusBadRequest, "Refused: choose Approve or Reject.", true)
 		return
 	}
-	req, err := p.cfg.Store.Decide(r.Context(), id, Decision{By: s.approver, At: p.now()}, approve)
+	req, err := p.Decide(r.Context(), id, Decision{By: s.approver, Via: ViaPage}, approve)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		p.page(w, r, v, s, http.StatusNotFound, "", true)
 		return
 	case errors.Is(err, ErrSelfApproval):
-		p.log.Warn("self-approval refused", "request", id, "approver", s.approver)
 		p.page(w, r, v, s, http.StatusForbidden, "Refused: "+err.Error()+". Nothing changed.", true)
 		return
 	case errors.Is(err, ErrDecided), errors.Is(err, ErrSameApprover):
-		p.log.Info("approval decision refused", "request", id, "approver", s.approver, "err", err)
 		p.page(w, r, v, s, http.StatusConflict, "Refused: "+err.Error()+". Nothing changed.", true)
 		return
 	case err != nil:
-		p.log.Error("approval store", "err", err)
 		p.page(w, r, v, s, http.StatusServiceUnavailable, "The decision could not be recorded; nothing changed. Try again.", true)
 		return
-	}
-	p.log.Info("approval decision", "request", id, "incident", req.Incident.ID, "approver", s.approver, "approve", approve, "state", req.StateAt(p.now()))
-	if p.cfg.OnDecision != nil {
-		p.cfg.OnDecision(req)
 	}
 	msg := "Rejected. Nothing will be written."
 	if approve {
@@ -332,6 +338,39 @@ func (p *Page) decide(w http.ResponseWriter, r *http.Request, v *view) {
 		}
 	}
 	p.page(w, r, v, s, http.StatusOK, msg, false)
+}
+
+// mayApprove applies Config.MayApprove to the session's approver.
+func (p *Page) mayApprove(s *session, req *Request) bool {
+	return p.cfg.MayApprove == nil || p.cfg.MayApprove(s.who, req.Incident.Instance)
+}
+
+// Decide records d on request id (approve or reject) in the store, with
+// the store's rules (pending only, never the requester's approval, one
+// approval per approver), stamps it with the page's clock, logs it and runs
+// OnDecision. The page and the change view of an MCP Apps host both decide
+// through it, so both leave the same trail.
+func (p *Page) Decide(ctx context.Context, id string, d Decision, approve bool) (*Request, error) {
+	d.At = p.now()
+	req, err := p.cfg.Store.Decide(ctx, id, d, approve)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil, err
+	case errors.Is(err, ErrSelfApproval):
+		p.log.Warn("self-approval refused", "request", id, "approver", d.By, "via", d.Via)
+		return req, err
+	case errors.Is(err, ErrDecided), errors.Is(err, ErrSameApprover):
+		p.log.Info("approval decision refused", "request", id, "approver", d.By, "via", d.Via, "err", err)
+		return req, err
+	case err != nil:
+		p.log.Error("approval store", "err", err)
+		return nil, err
+	}
+	p.log.Info("approval decision", "request", id, "incident", req.Incident.ID, "approver", d.By, "via", d.Via, "approve", approve, "state", req.StateAt(p.now()))
+	if p.cfg.OnDecision != nil {
+		p.cfg.OnDecision(req)
+	}
+	return req, nil
 }
 
 func (p *Page) loginForm(w http.ResponseWriter, r *http.Request, v *view) {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/incident-mcp/incident-mcp/incidents"
+	"github.com/incident-mcp/incident-mcp/internal/caller"
 	"github.com/incident-mcp/incident-mcp/schema"
 )
 
@@ -350,5 +351,35 @@ func TestPageHeadersAndRedirects(t *testing.T) {
 	if code, _ := f.browser(t).get("/approve/" + r.ID + "x"); code != http.StatusOK {
 		// Unknown ids lead to sign-in first; they are not an oracle.
 		t.Errorf("unknown id before sign-in: %d", code)
+	}
+}
+
+// TestPageApproveRight: with the access rules' approve right wired in, an
+// approver without it on the request's instance is offered no buttons and
+// its decisions are refused; one with it decides as usual.
+func TestPageApproveRight(t *testing.T) {
+	f := newFixture(t)
+	f.page.cfg.MayApprove = func(who caller.Identity, instance string) bool {
+		return who.Name == DemoSecondApprover && instance == "eset"
+	}
+	r := f.request(t, 1)
+	path := "/approve/" + r.ID
+	ann := f.browser(t)
+	body := ann.login(DemoApprover, path)
+	if strings.Contains(body, `value="approve"`) || !strings.Contains(body, "access rules") {
+		t.Errorf("an approver without the right is offered a decision:\n%s", body)
+	}
+	for _, d := range []string{"approve", "reject"} {
+		if code, _ := ann.post(path, url.Values{"csrf": {csrfFor(f, ann, r.ID)}, "decision": {d}}); code != http.StatusForbidden {
+			t.Errorf("%s without the right: %d", d, code)
+		}
+	}
+	if got, _ := f.store.Get(t.Context(), r.ID); got.StateAt(f.clock.now()) != StatePending {
+		t.Fatalf("store changed: %+v", got)
+	}
+	bob := f.browser(t)
+	body = bob.login(DemoSecondApprover, path)
+	if code, body := bob.post(path, url.Values{"csrf": {field(t, body)}, "decision": {"approve"}}); code != http.StatusOK || !strings.Contains(body, "Approved (1 of 1)") {
+		t.Errorf("approve with the right: %d\n%s", code, body)
 	}
 }

@@ -118,7 +118,15 @@ type Policy struct {
 	// local user of a stdio server always counts; over HTTP only the
 	// principals listed here do, and everyone else's writes go to the
 	// approval page (or the token, where the policy opens it).
-	ElicitationBy []string                   `json:"elicitation_by,omitempty" yaml:"elicitation_by,omitempty"`
+	ElicitationBy []string `json:"elicitation_by,omitempty" yaml:"elicitation_by,omitempty"`
+	// ViewApprovers names the principals ("name", "group:G", "scope:S",
+	// "*") who may approve or reject a pending change inside the change
+	// view of an MCP Apps host, as MCP callers rather than signed in to the
+	// approval page. Nobody by default: the decision then comes from an
+	// MCP client, which a host could let its model drive (docs/mcp-apps.md).
+	// They still need the approve right on the instance (access rules), and
+	// never approve their own change.
+	ViewApprovers []string                   `json:"view_approvers,omitempty" yaml:"view_approvers,omitempty"`
 	Changes       map[schema.PatchField]Rule `json:"changes,omitempty" yaml:"changes,omitempty"`
 	Instances     map[string]InstancePolicy  `json:"instances,omitempty" yaml:"instances,omitempty"`
 }
@@ -219,9 +227,11 @@ func (pol *Policy) Validate() error {
 		}
 		return nil
 	}
-	for _, sel := range pol.ElicitationBy {
-		if strings.TrimSpace(sel) == "" || strings.TrimSpace(strings.TrimPrefix(strings.TrimPrefix(sel, "group:"), "scope:")) == "" {
-			return fmt.Errorf("confirm.elicitation_by: empty selector %q; use a name, group:NAME, scope:NAME or *", sel)
+	for key, sels := range map[string][]string{"elicitation_by": pol.ElicitationBy, "view_approvers": pol.ViewApprovers} {
+		for _, sel := range sels {
+			if strings.TrimSpace(sel) == "" || strings.TrimSpace(strings.TrimPrefix(strings.TrimPrefix(sel, "group:"), "scope:")) == "" {
+				return fmt.Errorf("confirm.%s: empty selector %q; use a name, group:NAME, scope:NAME or *", key, sel)
+			}
 		}
 	}
 	if err := check("confirm", pol.Rule, pol.Changes); err != nil {

@@ -3,6 +3,7 @@ package approval
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
@@ -131,5 +132,23 @@ func TestKindsOf(t *testing.T) {
 		if got := KindsOf(tc.p); !slices.Equal(got, tc.want) {
 			t.Errorf("KindsOf = %v, want %v", got, tc.want)
 		}
+	}
+}
+
+// TestPolicySelectorsValidated: an empty selector among the principals
+// whose elicitation counts, or among the view approvers, is refused naming
+// its key.
+func TestPolicySelectorsValidated(t *testing.T) {
+	for key, pol := range map[string]Policy{
+		"confirm.elicitation_by": {ElicitationBy: []string{"alice", "group:"}},
+		"confirm.view_approvers": {ViewApprovers: []string{" "}},
+	} {
+		if err := pol.Validate(); err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("%s: %v", key, err)
+		}
+	}
+	ok := Policy{ElicitationBy: []string{"alice"}, ViewApprovers: []string{"bob", "group:soc-leads", "scope:incidents:approve"}}
+	if err := ok.Validate(); err != nil {
+		t.Error(err)
 	}
 }

@@ -66,7 +66,16 @@ func (r *Request) ApprovedByOthers() int {
 type Decision struct {
 	By string    `json:"by"`
 	At time.Time `json:"at"`
+	// Via is where it was made: ViaPage, or ViaView for the change view
+	// of an MCP Apps host (the decider an MCP principal, not a page login).
+	Via string `json:"via,omitempty"`
 }
+
+// Where a decision was made.
+const (
+	ViaPage = "page"
+	ViaView = "view"
+)
 
 // Request is one change waiting for (or past) a human decision.
 type Request struct {

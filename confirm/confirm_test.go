@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/incident-mcp/incident-mcp/access"
 	"github.com/incident-mcp/incident-mcp/approval"
 	"github.com/incident-mcp/incident-mcp/approval/approvaltest"
 	"github.com/incident-mcp/incident-mcp/audit"
@@ -58,6 +59,13 @@ type fixture struct {
 
 func newFixture(t *testing.T, o confirm.Options) *fixture {
 	t.Helper()
+	return newFixtureWith(t, o, nil)
+}
+
+// newFixtureWith is newFixture with access rules over the demo instances
+// (nil rules: no access section).
+func newFixtureWith(t *testing.T, o confirm.Options, rules []access.Rule) *fixture {
+	t.Helper()
 	env, err := demo.Start(demo.Options{Seed: 11, Incidents: 50, Now: now, Unlimited: true})
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +82,19 @@ func newFixture(t *testing.T, o confirm.Options) *fixture {
 	}
 	t.Cleanup(func() { log.Close() })
 	clock := func() time.Time { return now.Add(time.Duration(f.skew.Load())) }
-	f.svc, err = incidents.New(env.Instances, sealer, slog.New(slog.DiscardHandler), incidents.WithClock(clock), incidents.WithAudit(log))
+	opts := []incidents.Option{incidents.WithClock(clock), incidents.WithAudit(log)}
+	if rules != nil {
+		var names []string
+		for _, in := range env.Instances {
+			names = append(names, in.Name)
+		}
+		pol, err := access.New(rules, names)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts = append(opts, incidents.WithAccess(pol))
+	}
+	f.svc, err = incidents.New(env.Instances, sealer, slog.New(slog.DiscardHandler), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -73,6 +73,7 @@ func NewServer(svc *incidents.Service, version string, log *slog.Logger, opts Op
 	ut := update
 	if opts.Apps {
 		ts, ut = withApps(s, svc, log, ts, ut)
+		ts = withViewApproval(s, svc, h, ts)
 	}
 	s.AddTools(ts...)
 	s.AddTool(ut, h.handle)

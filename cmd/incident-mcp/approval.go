@@ -17,6 +17,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/incident-mcp/incident-mcp/access"
 	"github.com/incident-mcp/incident-mcp/approval"
 	"github.com/incident-mcp/incident-mcp/incidents"
 	"github.com/incident-mcp/incident-mcp/internal/httpserve"
@@ -29,6 +30,9 @@ type approvalFlags struct {
 	confirmPaths string
 	// elicitationBy: selectors of the principals whose elicitation counts.
 	elicitationBy string
+	// viewApprovers: selectors of the principals who may decide in the
+	// change view of an MCP Apps host.
+	viewApprovers string
 	maxPending    int
 	approvers     string
 	addr          string
@@ -90,8 +94,13 @@ func (o *options) policy() (*approval.Policy, error) {
 			pol.ElicitationBy = append(pol.ElicitationBy, sel)
 		}
 	}
+	for _, sel := range strings.Split(o.approval.viewApprovers, ",") {
+		if sel = strings.TrimSpace(sel); sel != "" {
+			pol.ViewApprovers = append(pol.ViewApprovers, sel)
+		}
+	}
 	if err := pol.Validate(); err != nil {
-		return nil, fmt.Errorf("--elicitation-by: %w", err)
+		return nil, fmt.Errorf("--elicitation-by, --view-approvers: %w", err)
 	}
 	return pol, nil
 }
@@ -123,6 +132,9 @@ func withConfig(pol *approval.Policy, path string, section *yaml.Node, instances
 	if len(fromFile.ElicitationBy) == 0 {
 		fromFile.ElicitationBy = pol.ElicitationBy
 	}
+	if len(fromFile.ViewApprovers) == 0 {
+		fromFile.ViewApprovers = pol.ViewApprovers
+	}
 	for name := range fromFile.Instances {
 		if !slices.ContainsFunc(instances, func(in *incidents.Instance) bool { return in.Name == name }) {
 			return nil, fmt.Errorf("%s:%d: confirm.instances.%s: no such instance in this file", path, section.Line, name)
@@ -153,7 +165,7 @@ func (o *options) approvers(env envReader) (approval.Approvers, error) {
 // approvalPage builds the approval page, or nil when the policy never asks
 // for it or nobody could approve. In stdio mode it also opens the loopback
 // listener the page needs, closed when ctx ends.
-func approvalPage(ctx context.Context, o *options, pol *approval.Policy, env envReader, store approval.Store, log *slog.Logger) (*approval.Page, error) {
+func approvalPage(ctx context.Context, o *options, pol *approval.Policy, env envReader, store approval.Store, rules *access.Policy, log *slog.Logger) (*approval.Page, error) {
 	if o.readOnly || !pol.Uses(approval.PathApproval) {
 		return nil, nil
 	}
@@ -178,6 +190,9 @@ func approvalPage(ctx context.Context, o *options, pol *approval.Policy, env env
 		}
 	}
 	cfg := approval.Config{Store: store, Approvers: who, OIDC: sso, Logger: log.With("part", "approval"), BaseURL: o.approval.publicURL}
+	if rules != nil {
+		cfg.MayApprove = rules.MayApprove
+	}
 	if o.httpAddr != "" {
 		if cfg.BaseURL == "" {
 			if cfg.BaseURL, err = loopbackURL(o.httpAddr); err != nil {

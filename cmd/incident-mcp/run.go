@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -63,6 +64,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.readOnly, "read-only", false, "never write: update_incident is neither listed nor callable")
 	fs.BoolVar(&o.elicitationOnly, "elicitation-only", false, "confirm writes only through the client's elicitation prompt: the same as --confirm-paths elicitation")
 	fs.StringVar(&o.approval.confirmPaths, "confirm-paths", approval.DefaultPaths.String(), "how writes may be confirmed, comma-separated: elicitation (the client's form), approval (the approval page), token (a confirmation token the model relays)")
+	fs.StringVar(&o.approval.viewApprovers, "view-approvers", "", "the callers who may approve or reject a pending change inside the change view of an MCP Apps host, comma-separated: NAME, group:NAME, scope:NAME or * (default: none; approvals happen on the approval page). Each also needs the approve right, and never approves their own change; see docs/mcp-apps.md for what this proves")
 	fs.StringVar(&o.approval.elicitationBy, "elicitation-by", "", "over HTTP, the callers whose elicitation answer counts as a person's confirmation, comma-separated: NAME, group:NAME, scope:NAME or * (default: none; everyone else's writes go to the approval page). On stdio the local user's always counts")
 	fs.IntVar(&o.approval.maxPending, "max-pending-approvals", confirm.DefaultMaxPending, "the most approval requests one caller may have waiting for a decision")
 	fs.StringVar(&o.approval.approvers, "approvers", "", "approvers of the approval page: a `FILE` of name:bcrypt-or-argon2id-hash lines (default $INCIDENT_MCP_APPROVERS_FILE; in --demo the demo approvers)")
@@ -267,13 +269,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return err
 		}
 	}
+	if len(policy.ViewApprovers) > 0 {
+		log.Info("approvals in the change view of MCP Apps hosts are open to the named principals with the approve right", "view_approvers", policy.ViewApprovers)
+		if slices.Contains(policy.ViewApprovers, "*") {
+			log.Warn("view approvers include *: any authenticated caller with the approve right can approve from an MCP client, which its host may let the model drive; name the approvers instead")
+		}
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var approvals approval.Store = approval.NewMemStore()
 	if shared != nil {
 		approvals = shared.Approvals()
 	}
-	page, err := approvalPage(ctx, o, policy, env, approvals, log)
+	page, err := approvalPage(ctx, o, policy, env, approvals, svc.Access(), log)
 	if err != nil {
 		return err
 	}

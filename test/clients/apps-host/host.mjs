@@ -10,11 +10,13 @@ const MIME = "text/html;profile=mcp-app";
 
 let nextId = 1;
 let session = "";
+let bearer = ""; // the principal's token, when the server authenticates
 
 // rpc posts one JSON-RPC request and returns its result; the server may
 // answer with JSON or with a one-event SSE stream.
 async function rpc(method, params) {
   const headers = { "Content-Type": "application/json", Accept: "application/json, text/event-stream" };
+  if (bearer) headers.Authorization = "Bearer " + bearer;
   if (session) {
     headers["Mcp-Session-Id"] = session;
     headers["MCP-Protocol-Version"] = "2025-06-18";
@@ -44,7 +46,10 @@ const host = {
   calls: [], // tools/call requests the view made through the bridge
   tools: [],
   result: null,
-  async connect() {
+  // connect opens a session, as the principal of token when given.
+  async connect(token) {
+    bearer = token || "";
+    session = "";
     await rpc("initialize", {
       protocolVersion: "2025-06-18",
       capabilities: { extensions: { [EXTENSION]: { mimeTypes: [MIME] } } },
