@@ -26,9 +26,9 @@ const elicitID = "confirm"
 
 // UpdateArgs are the arguments of update_incident.
 type UpdateArgs struct {
-	ID                string   `json:"id,omitempty" jsonschema_description:"The incident id as list_incidents returns it: '<instance>:<native id>'. Or ids."`
-	IDs               []string `json:"ids,omitempty" jsonschema_description:"Bulk: up to 50 incident ids, one change, one confirmation, an outcome per incident. Instead of id."`
-	Operation         string   `json:"operation,omitempty" jsonschema_description:"Alone: continues a bulk change a previous result handed over."`
+	ID                string   `json:"id,omitempty" jsonschema_description:"The incident id as list_incidents returns it: '<instance>:<native id>'."`
+	IDs               []string `json:"ids,omitempty" jsonschema_description:"Bulk, instead of id: up to 50 ids, one change, one confirmation."`
+	Operation         string   `json:"operation,omitempty" jsonschema_description:"Alone: resumes a bulk change a result handed over."`
 	Title             *string  `json:"title,omitempty" jsonschema_description:"New title."`
 	Description       *string  `json:"description,omitempty" jsonschema_description:"New description."`
 	Severity          string   `json:"severity,omitempty" jsonschema_description:"New severity."`
@@ -476,7 +476,7 @@ func (h *updateHandler) describe(instances []incidents.InstanceInfo) (string, ap
 	if len(readOnly) > 0 {
 		fmt.Fprintf(&b, " Read-only here: %s.", strings.Join(readOnly, ", "))
 	}
-	b.WriteString(" ids: one change to up to 50 incidents under one confirmation, an outcome per incident.")
+	b.WriteString(" ids: one confirmation for up to 50.")
 	b.WriteString(" Each confirmation applies at most once; if the outcome is unknown, re-read the incident with get_incident before retrying.")
 	return b.String(), open
 }

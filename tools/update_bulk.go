@@ -126,7 +126,7 @@ func bulkPreviewText(bp *incidents.BulkPreview) (string, []bulkPreviewItem) {
 		fmt.Fprintf(&b, "- %s %s: %s\n", pv.ID, quoteTitle(pv.Title), strings.Join(parts, "; "))
 	}
 	for _, r := range bp.Refused {
-		fmt.Fprintf(&b, "- REFUSED %s: %s\n", r.ID, r.Reason)
+		fmt.Fprintf(&b, "- REFUSED %s (%s): %s\n", r.ID, r.Code, r.Reason)
 	}
 	return b.String(), items
 }

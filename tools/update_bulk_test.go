@@ -1,0 +1,98 @@
+package tools_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/incident-mcp/incident-mcp/audit"
+	"github.com/incident-mcp/incident-mcp/tools"
+)
+
+// openIDs returns n open ESET incident ids.
+func openIDs(t *testing.T, f *fixture, n int) []any {
+	t.Helper()
+	_, sc := f.call(t, tools.ListIncidents, map[string]any{"instance": "eset", "status": []string{"open"}, "page_size": n})
+	incs := sc["incidents"].([]any)
+	if len(incs) < n {
+		t.Fatalf("only %d open incidents", len(incs))
+	}
+	ids := make([]any, n)
+	for i, inc := range incs {
+		ids[i] = inc.(map[string]any)["id"]
+	}
+	return ids
+}
+
+// TestBulkArguments: bad bulk arguments are refused naming the argument,
+// before any preview.
+func TestBulkArguments(t *testing.T) {
+	f := newFixture(t, protocolVersions[0])
+	ids := openIDs(t, f, 2)
+	many := make([]any, 51)
+	for i := range many {
+		many[i] = fmt.Sprintf("eset:%d", i)
+	}
+	for _, tc := range []struct {
+		name string
+		args map[string]any
+		want string
+	}{
+		{"id and ids", map[string]any{"id": ids[0], "ids": ids, "severity": "high"}, "ids: pass either id"},
+		{"empty ids", map[string]any{"ids": []any{}, "severity": "high"}, "ids: empty"},
+		{"51 ids", map[string]any{"ids": many, "severity": "high"}, "at most 50"},
+		{"twice", map[string]any{"ids": []any{ids[0], ids[0]}, "severity": "high"}, "named twice"},
+		{"nothing to change", map[string]any{"ids": ids}, "nothing to change"},
+		{"operation with ids", map[string]any{"operation": "x", "ids": ids}, "operation alone"},
+		{"forged operation", map[string]any{"operation": "x"}, "operation: not a confirmation or operation"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, _ := f.call(t, tools.UpdateIncident, tc.args)
+			if !res.IsError || !strings.Contains(text(res), tc.want) {
+				t.Errorf("want an error mentioning %q, got %s", tc.want, text(res))
+			}
+		})
+	}
+}
+
+// TestBulkElicitation: a client with a form asks the user once for the
+// whole set; the answer applies each incident with its own audit pair, and
+// the result is one line per incident.
+func TestBulkElicitation(t *testing.T) {
+	human := &answer{action: mcp.ElicitationResponseActionAccept, content: map[string]any{"confirm": true}}
+	f := newFixtureTB(t, protocolVersions[0], setup{elicit: human})
+	ids := append(openIDs(t, f, 3), "eset:00000000-0000-0000-0000-000000000000")
+	res, sc := f.call(t, tools.UpdateIncident, map[string]any{"ids": ids, "status": "closed", "resolution": "false_positive"})
+	if res.IsError || human.asked.Load() != 1 {
+		t.Fatalf("asked %d times: %s", human.asked.Load(), text(res))
+	}
+	msg, _ := human.message.Load().(string)
+	if strings.Count(msg, "\n- eset:") != 3 || !strings.Contains(msg, "REFUSED eset:00000000-0000-0000-0000-000000000000 (not_found)") {
+		t.Errorf("the form does not list every incident and the refusal: %q", msg)
+	}
+	counts, _ := sc["counts"].(map[string]any)
+	if counts["applied"] != float64(3) {
+		t.Fatalf("outcome: %s", text(res))
+	}
+	for _, id := range ids[:3] {
+		if !strings.Contains(text(res), "- "+id.(string)+" applied") {
+			t.Errorf("no line for %s: %s", id, text(res))
+		}
+	}
+	pairs := map[string]int{}
+	for _, r := range auditRecords(t, f) {
+		if r.Outcome == audit.Intent || r.Outcome == audit.Applied {
+			pairs[r.ID]++
+		}
+	}
+	if len(pairs) != 3 {
+		t.Errorf("audit: %v", pairs)
+	}
+	for id, n := range pairs {
+		if n != 2 {
+			t.Errorf("%s: %d records, want an intent and an outcome", id, n)
+		}
+	}
+}
