@@ -1,13 +1,19 @@
 package main_test
 
 import (
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client"
 
 	"github.com/incident-mcp/incident-mcp/approval"
 	"github.com/incident-mcp/incident-mcp/approval/approvaltest"
@@ -23,10 +29,10 @@ type dlpVendor struct {
 	per map[string]int
 }
 
-func startDLP(t *testing.T) *dlpVendor {
+func startDLP(t *testing.T, latency time.Duration) *dlpVendor {
 	t.Helper()
 	v := &dlpVendor{per: map[string]int{}}
-	sim := dlpsim.New(dlpsim.Config{Seed: 3, Incidents: 200, RateLimit: 1_000_000, MaxConcurrent: 1000})
+	sim := dlpsim.New(dlpsim.Config{Seed: 3, Incidents: 200, RateLimit: 1_000_000, MaxConcurrent: 1000, Latency: latency})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPatch {
 			v.mu.Lock()
@@ -38,6 +44,32 @@ func startDLP(t *testing.T) *dlpVendor {
 	t.Cleanup(srv.Close)
 	v.url = srv.URL
 	return v
+}
+
+// config writes a configuration with one DLP instance, rate limit lifted.
+func (v *dlpVendor) config(t *testing.T) string {
+	t.Helper()
+	conf := filepath.Join(t.TempDir(), "incident-mcp.yaml")
+	body := "instances:\n  - name: dlp\n    vendor: dlp\n    url: " + v.url + "\n    api_key: \"" + dlpsim.DefaultAPIKey + "\"\n    rate_limit: {requests: 1000000, per: 1m, concurrent: 1000}\n"
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return conf
+}
+
+// openDLP lists n open DLP incident ids.
+func openDLP(t *testing.T, c *client.Client, n int) []any {
+	t.Helper()
+	_, sc := callTool(t, c, "list_incidents", map[string]any{"instance": "dlp", "status": []string{"open"}, "page_size": n})
+	incs, _ := sc["incidents"].([]any)
+	if len(incs) != n {
+		t.Fatalf("want %d open DLP incidents, got %d", n, len(incs))
+	}
+	ids := make([]any, n)
+	for i, inc := range incs {
+		ids[i] = inc.(map[string]any)["id"]
+	}
+	return ids
 }
 
 // writes returns the total write requests and the most any incident got.
@@ -57,26 +89,12 @@ func (v *dlpVendor) writes() (total, most int) {
 // vendor, and replays of the same approval write nothing more; another
 // analyst cannot collect it.
 func TestBulkCloseThroughOneApproval(t *testing.T) {
-	v := startDLP(t)
+	v := startDLP(t, 0)
 	tokens, approvers := identityFiles(t)
-	conf := filepath.Join(t.TempDir(), "incident-mcp.yaml")
-	body := "instances:\n  - name: dlp\n    vendor: dlp\n    url: " + v.url + "\n    api_key: \"" + dlpsim.DefaultAPIKey + "\"\n    rate_limit: {requests: 1000000, per: 1m, concurrent: 1000}\n"
-	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	srv := startServer(t, true, nil, "--config", conf, "--http-tokens-file", tokens, "--approvers", approvers, "--confirm-paths", "approval")
+	srv := startServer(t, true, nil, "--config", v.config(t), "--http-tokens-file", tokens, "--approvers", approvers, "--confirm-paths", "approval")
 	alice := srv.connectAs(t, aliceToken, nil)
 	bob := srv.connectAs(t, bobToken, nil)
-
-	_, sc := callTool(t, alice, "list_incidents", map[string]any{"instance": "dlp", "status": []string{"open"}, "page_size": 30})
-	incs, _ := sc["incidents"].([]any)
-	if len(incs) != 30 {
-		t.Fatalf("want 30 open DLP incidents, got %d", len(incs))
-	}
-	ids := make([]any, len(incs))
-	for i, inc := range incs {
-		ids[i] = inc.(map[string]any)["id"]
-	}
+	ids := openDLP(t, alice, 30)
 	args := map[string]any{"ids": ids, "status": "closed", "resolution": "false_positive"}
 	res, sc := callTool(t, alice, "update_incident", args)
 	reqID, url := approvalOf(t, res, sc)
@@ -159,4 +177,100 @@ func TestBulkCloseThroughOneApproval(t *testing.T) {
 		t.Errorf("vendor writes: %d for the approval, %d more under replay, at most %d per incident", applied, doubles, most)
 	}
 	t.Logf("bulk close of 30 DLP incidents, one approval: audit pairs %d, vendor writes %d, doubles under 2 replays %d", pairs, applied, doubles)
+}
+
+// TestBulkKillMidway: the server is killed with SIGKILL while it applies a
+// bulk close of 30 DLP incidents, then restarted on the same audit log and
+// secret, and the same confirmation is presented again. The nonces lived
+// in memory and died with the process; the state each item was previewed
+// in still guards it: every incident is written exactly once at the
+// vendor, and every vendor write has its audit intent.
+func TestBulkKillMidway(t *testing.T) {
+	bin := sharedBinary(t)
+	v := startDLP(t, 15*time.Millisecond)
+	conf := v.config(t)
+	auditPath := filepath.Join(t.TempDir(), "audit.jsonl")
+	start := func() (*exec.Cmd, *client.Client) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		cmd := exec.Command(bin, "--config", conf, "--http", addr, "--audit-log", auditPath, "--log-level", "error", "--confirm-paths", "token")
+		cmd.Env = append(os.Environ(), "INCIDENT_MCP_SECRET="+strings.Repeat("k", 32))
+		cmd.Stderr = io.Discard
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		for range 200 {
+			if resp, err := http.Get("http://" + addr + "/healthz"); err == nil {
+				resp.Body.Close()
+				return cmd, connectHTTP(t, "http://"+addr)
+			}
+			time.Sleep(25 * time.Millisecond)
+		}
+		t.Fatal("server did not come up")
+		return nil, nil
+	}
+	cmd, c := start()
+	ids := openDLP(t, c, 30)
+	args := map[string]any{"ids": ids, "status": "closed", "resolution": "false_positive"}
+	pv, err := call(t, c, args)
+	if err != nil || pv.IsError {
+		t.Fatalf("preview: %v %v", err, resultText(pv))
+	}
+	token, _ := pv.StructuredContent.(map[string]any)["confirmation_token"].(string)
+	if token == "" {
+		t.Fatalf("no token: %s", resultText(pv))
+	}
+	args["confirmation_token"] = token
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		call(t, c, args) // killed midway: the answer is lost
+	}()
+	for {
+		if n, _ := v.writes(); n >= 10 {
+			break
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	<-done
+	c.Close()
+	atKill, _ := v.writes()
+
+	_, c = start()
+	res, err := call(t, c, args)
+	if err != nil || res.IsError {
+		t.Fatalf("after restart: %v %s", err, resultText(res))
+	}
+	counts, _ := res.StructuredContent.(map[string]any)["counts"].(map[string]any)
+	total, most := v.writes()
+	recs, torn, err := audit.Read(auditPath)
+	if err != nil {
+		t.Fatalf("the audit log does not parse after kill -9: %v", err)
+	}
+	intents := map[string]int{}
+	for _, r := range recs {
+		if r.Outcome == audit.Intent {
+			intents[r.ID]++
+		}
+	}
+	withoutIntent := 0
+	v.mu.Lock()
+	for native, n := range v.per {
+		if n > intents["dlp:"+native] {
+			withoutIntent += n - intents["dlp:"+native]
+		}
+	}
+	v.mu.Unlock()
+	if total != 30 || most != 1 || withoutIntent != 0 {
+		t.Errorf("vendor writes %d (want 30), at most %d per incident (want 1), %d without an audit intent", total, most, withoutIntent)
+	}
+	t.Logf("kill -9 after %d of 30 vendor writes; after restart the same confirmation: %v; vendor writes %d, doubles %d, without intent %d, intents left pending by the kill %d, torn lines %d",
+		atKill, counts, total, total-30, withoutIntent, len(audit.Pending(recs)), torn)
 }
