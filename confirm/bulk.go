@@ -71,6 +71,15 @@ type BulkOutcome struct {
 	Approval  *Approval
 }
 
+type progressKey struct{}
+
+// WithProgress returns ctx carrying fn, which a bulk run calls after each
+// item with the items done and the total. Progress is a courtesy: nothing
+// depends on it being delivered.
+func WithProgress(ctx context.Context, fn func(done, total int)) context.Context {
+	return context.WithValue(ctx, progressKey{}, fn)
+}
+
 // Count returns how many items ended in st.
 func (o *BulkOutcome) Count(st ItemStatus) int {
 	n := 0
@@ -151,13 +160,26 @@ func (e *Engine) ProposeBulk(ctx context.Context, who caller.Identity, ids []str
 // principal's cap of pending requests.
 func (e *Engine) requestBulkApproval(ctx context.Context, who caller.Identity, bp *incidents.BulkPreview, token string, expires time.Time, need approval.Requirement, c Client) (*Approval, error) {
 	store := e.page.Store()
+	key := dedupKey(who, strings.Join(bp.IDs(), "\n"), bp.Patch)
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	// The same set and change still pending: one request, not two.
+	if aid, ok := e.byDedup[key]; ok {
+		if r, err := store.Get(ctx, aid); err == nil && r.StateAt(e.page.Now()) == approval.StatePending {
+			a := e.view(r)
+			a.Reused = true
+			return a, nil
+		}
+		delete(e.byDedup, key)
+	}
 	var open []string
 	for _, aid := range e.byOwner[who.Key()] {
 		if r, err := store.Get(ctx, aid); err == nil && r.StateAt(e.page.Now()) == approval.StatePending {
 			open = append(open, aid)
+			continue
 		}
+		delete(e.byDedup, e.dedupOf[aid])
+		delete(e.dedupOf, aid)
 	}
 	e.byOwner[who.Key()] = open
 	if len(open) >= e.max {
@@ -179,6 +201,8 @@ func (e *Engine) requestBulkApproval(ctx context.Context, who caller.Identity, b
 		return nil, schema.Errorf(schema.CodeUnavailable, "the approval request could not be stored (%v); nothing was written, try again", err)
 	}
 	e.byOwner[who.Key()] = append(open, r.ID)
+	e.byDedup[key] = r.ID
+	e.dedupOf[r.ID] = key
 	return e.view(r), nil
 }
 
@@ -289,6 +313,7 @@ func (e *Engine) Resume(ctx context.Context, who caller.Identity, operation stri
 // (its nonce is spent) is reported, never written again.
 func (e *Engine) run(ctx context.Context, b *incidents.Batch, a incidents.Actor) (*BulkOutcome, error) {
 	out := &BulkOutcome{Status: StatusApplied}
+	progress, _ := ctx.Value(progressKey{}).(func(done, total int))
 	start := time.Now()
 	for i, it := range b.Items {
 		if i > 0 && (e.bulkMax > 0 && i >= e.bulkMax || time.Since(start) > e.bulkBudget || ctx.Err() != nil) {
@@ -319,6 +344,9 @@ func (e *Engine) run(ctx context.Context, b *incidents.Batch, a incidents.Actor)
 			row.Status, row.Reason = ItemFailed, schema.PublicMessage(err)
 		}
 		out.Items = append(out.Items, row)
+		if progress != nil {
+			progress(i+1, len(b.Items))
+		}
 	}
 	return out, nil
 }

@@ -264,6 +264,10 @@ func TestBulkFourEyes(t *testing.T) {
 	if err != nil || bp.Path != approval.PathApproval {
 		t.Fatalf("%+v %v", bp, err)
 	}
+	again, err := f.engine.ProposeBulk(t.Context(), alice, ids, p, confirm.Client{})
+	if err != nil || again.Approval.ID != bp.Approval.ID || !again.Approval.Reused {
+		t.Errorf("the same bulk change asked twice made a second request: %+v %v", again.Approval, err)
+	}
 	cf := confirm.Confirmation{Kind: confirm.KindApproval, Patch: p, Proof: bp.Approval.ID}
 	for _, who := range []string{"alice", "bob"} {
 		_ = approvaltest.Approve(bp.Approval.URL, who, password) // alice's own approval does not count

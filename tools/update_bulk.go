@@ -64,7 +64,7 @@ func (h *updateHandler) handleBulk(ctx context.Context, req mcp.CallToolRequest,
 		}
 		return renderBulkPending(pd)
 	}
-	out, err := h.engine.ConfirmBulk(ctx, who, args.IDs, cf, client)
+	out, err := h.engine.ConfirmBulk(withProgress(ctx, req), who, args.IDs, cf, client)
 	if err != nil {
 		return updateError(err)
 	}
@@ -76,11 +76,31 @@ func (h *updateHandler) handleResume(ctx context.Context, req mcp.CallToolReques
 	if args.ID != "" || len(args.IDs) > 0 || args.ConfirmationToken != "" || args.ApprovalID != "" {
 		return updateError(schema.ArgError("operation", "resume an operation with operation alone; the change and its incidents are sealed in it"))
 	}
-	out, err := h.engine.Resume(ctx, confirm.Principal(ctx), args.Operation, clientOf(ctx, req))
+	out, err := h.engine.Resume(withProgress(ctx, req), confirm.Principal(ctx), args.Operation, clientOf(ctx, req))
 	if err != nil {
 		return updateError(err)
 	}
 	return renderBulkOutcome(out)
+}
+
+// withProgress sends a progress notification after each bulk item when
+// the client asked for progress; a notification that cannot be sent is
+// dropped.
+func withProgress(ctx context.Context, req mcp.CallToolRequest) context.Context {
+	if req.Params.Meta == nil || req.Params.Meta.ProgressToken == nil {
+		return ctx
+	}
+	srv := server.ServerFromContext(ctx)
+	if srv == nil {
+		return ctx
+	}
+	token := req.Params.Meta.ProgressToken
+	return confirm.WithProgress(ctx, func(done, total int) {
+		_ = srv.SendNotificationToClient(ctx, "notifications/progress", map[string]any{
+			"progressToken": token, "progress": done, "total": total,
+			"message": fmt.Sprintf("%d of %d incidents", done, total),
+		})
+	})
 }
 
 // bulkResult is update_incident's structured result for ids.
@@ -170,7 +190,11 @@ func renderBulkPending(pd *confirm.BulkPending) *mcp.CallToolResult {
 	if a.Needed > 1 {
 		need = fmt.Sprintf(" %d different approvers, none of them the requester, must approve it.", a.Needed)
 	}
-	return mcp.NewToolResultStructured(res, "APPROVAL PENDING — nothing was written.\n"+text+fmt.Sprintf(
+	head := "APPROVAL PENDING — nothing was written.\n"
+	if a.Reused {
+		head = "APPROVAL PENDING — nothing was written; this same change to these incidents already waits for approval, so no new request was made.\n"
+	}
+	return mcp.NewToolResultStructured(res, head+text+fmt.Sprintf(
 		"approval pending: ask the user to open %s and approve or reject the whole change there (it expires at %s).%s When they say they decided, call update_incident again with exactly the same arguments plus approval_id: %q.",
 		a.URL, a.Expires.UTC().Format(time.RFC3339), need, a.ID))
 }

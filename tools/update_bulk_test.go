@@ -3,11 +3,14 @@ package tools_test
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/incident-mcp/incident-mcp/audit"
+	"github.com/incident-mcp/incident-mcp/internal/caller"
 	"github.com/incident-mcp/incident-mcp/tools"
 )
 
@@ -94,5 +97,48 @@ func TestBulkElicitation(t *testing.T) {
 		if n != 2 {
 			t.Errorf("%s: %d records, want an intent and an outcome", id, n)
 		}
+	}
+}
+
+// TestBulkProgress: a client that asks for progress gets one notification
+// per incident while the set is applied.
+func TestBulkProgress(t *testing.T) {
+	f := newFixtureTB(t, protocolVersions[0], withToken)
+	var mu sync.Mutex
+	var got []string
+	f.c.OnNotification(func(n mcp.JSONRPCNotification) {
+		if n.Method == "notifications/progress" {
+			mu.Lock()
+			got = append(got, fmt.Sprint(n.Params.AdditionalFields["message"]))
+			mu.Unlock()
+		}
+	})
+	ids := openIDs(t, f, 3)
+	_, sc := f.call(t, tools.UpdateIncident, map[string]any{"ids": ids, "status": "closed", "resolution": "suspicious"})
+	token, _ := sc["confirmation_token"].(string)
+	if token == "" {
+		t.Fatalf("no token: %v", sc)
+	}
+	args := map[string]any{"ids": ids, "status": "closed", "resolution": "suspicious", "confirmation_token": token}
+	req := mcp.CallToolRequest{}
+	req.Params.Name, req.Params.Arguments = tools.UpdateIncident, args
+	req.Params.Meta = &mcp.Meta{ProgressToken: "bulk-1"}
+	res, err := f.c.CallTool(caller.With(t.Context(), f.who), req)
+	if err != nil || res.IsError {
+		t.Fatalf("%v %s", err, text(res))
+	}
+	for range 200 {
+		mu.Lock()
+		n := len(got)
+		mu.Unlock()
+		if n >= 3 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(got, ",") != "1 of 3 incidents,2 of 3 incidents,3 of 3 incidents" {
+		t.Errorf("progress: %q", got)
 	}
 }
