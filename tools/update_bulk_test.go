@@ -142,3 +142,24 @@ func TestBulkProgress(t *testing.T) {
 		t.Errorf("progress: %q", got)
 	}
 }
+
+// TestBulkForbiddenLikeUnknown: in a bulk preview, an incident on an
+// instance the caller may not read is refused exactly as one on an
+// instance that does not exist.
+func TestBulkForbiddenLikeUnknown(t *testing.T) {
+	fx := newMatrixFixture(t)
+	hidden := "dlp-b:" + fx.open["dlp-b"] // alice may not read dlp-b
+	ghost := "zz-ghost:" + fx.open["dlp-b"]
+	_, res := fx.call(t, alice, tools.UpdateIncident, map[string]any{"ids": []any{"eset-a:" + fx.open["eset-a"], hidden, ghost}, "comment": "bulk"})
+	sc := structured(res)
+	refused, _ := sc["refused"].([]any)
+	preview, _ := sc["preview"].([]any)
+	if isError(res) || len(refused) != 2 || len(preview) != 1 {
+		t.Fatalf("want 1 previewed and 2 refused: %v", res)
+	}
+	forbidden, unknown := refused[0].(map[string]any), refused[1].(map[string]any)
+	if forbidden["code"] != unknown["code"] {
+		t.Errorf("codes differ: %v, %v", forbidden["code"], unknown["code"])
+	}
+	sameAsUnknown(t, "bulk refusal", forbidden["reason"].(string), unknown["reason"].(string), "dlp-b", "zz-ghost")
+}
