@@ -301,7 +301,7 @@ func (e *Engine) finishBulkApproval(ctx context.Context, who caller.Identity, id
 // call did not reach. Only the principal it was issued to may resume it;
 // anyone else is answered as if it did not exist.
 func (e *Engine) Resume(ctx context.Context, who caller.Identity, operation string, c Client) (*BulkOutcome, error) {
-	b, err := e.svc.OpenOperation(operation, who.Key())
+	b, err := e.svc.OpenOperation(ctx, operation, who.Key())
 	if err != nil {
 		return nil, err
 	}
@@ -319,7 +319,7 @@ func (e *Engine) run(ctx context.Context, b *incidents.Batch, a incidents.Actor)
 		if i > 0 && (e.bulkMax > 0 && i >= e.bulkMax || time.Since(start) > e.bulkBudget || ctx.Err() != nil) {
 			rest := b.Items[i:]
 			b.Approvers = a.Approvers
-			op, err := e.svc.SealOperation(b, rest)
+			op, err := e.svc.SealOperation(ctx, b, rest)
 			for _, r := range rest {
 				row := ItemOutcome{ID: r.ID, Status: ItemLater, Reason: "not reached within this call's budget; resume with operation"}
 				if err != nil {

@@ -202,6 +202,10 @@ func TestBulkOperationResume(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The remainder is kept in the nonce store: the id stays short.
+	if len(out.Operation) > 300 {
+		t.Errorf("operation id of %d bytes for 3 items: the remainder should be kept in the store", len(out.Operation))
+	}
 	if s := statuses(out); s[confirm.ItemApplied] != 2 || s[confirm.ItemLater] != 3 || out.Operation == "" {
 		t.Fatalf("first call: %+v", out)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -164,21 +165,80 @@ func (s *Service) openBatch(kind, arg, token, requester string) (*Batch, error) 
 	return &b, nil
 }
 
+// OperationStore keeps the remainder of bulk changes where the nonces are
+// kept, so an operation id stays short whatever the number of items. The
+// nonce stores implement it; with a store that does not, the operation id
+// carries the remainder itself.
+type OperationStore interface {
+	// PutOperation keeps body under id until expires.
+	PutOperation(ctx context.Context, id string, body []byte, expires time.Time) error
+	// GetOperation returns what PutOperation kept, or nil when it holds
+	// nothing under id (never kept, or expired).
+	GetOperation(ctx context.Context, id string) ([]byte, error)
+}
+
+// kindOperationRef seals a reference to an operation in the store.
+const kindOperationRef = "bulk-operation-ref"
+
+type operationRef struct {
+	Ref       string `json:"r"`
+	Principal string `json:"w"`
+}
+
 // SealOperation seals the items of b still to do, for a later call of the
 // same principal to resume. It lapses with the confirmation it came from.
-func (s *Service) SealOperation(b *Batch, rest []BatchItem) (string, error) {
+func (s *Service) SealOperation(ctx context.Context, b *Batch, rest []BatchItem) (string, error) {
 	op := *b
 	op.Items = rest
 	ttl := time.Unix(b.Expires, 0).Sub(s.now())
 	if ttl <= 0 {
 		return "", schema.Errorf(schema.CodeFailedPrecondition, "the confirmation expired before the rest of the change could be applied; nothing more will be written. Ask for a new preview of the remaining incidents")
 	}
-	return s.sealer.Seal(kindOperation, op, ttl, s.now())
+	store, ok := s.nonces.(OperationStore)
+	if !ok {
+		return s.sealer.Seal(kindOperation, op, ttl, s.now())
+	}
+	body, err := json.Marshal(op)
+	if err != nil {
+		return "", fmt.Errorf("encode operation: %w", err)
+	}
+	ref := make([]byte, 12)
+	rand.Read(ref)
+	id := hex.EncodeToString(ref)
+	if err := store.PutOperation(ctx, id, body, time.Now().Add(ttl+nonceSlack)); err != nil {
+		return "", &schema.Error{Code: schema.CodeUnavailable, Msg: "the rest of the change could not be kept for a later call; nothing more was written", Err: err}
+	}
+	return s.sealer.Seal(kindOperationRef, operationRef{Ref: id, Principal: b.Principal}, ttl, s.now())
 }
 
-// OpenOperation opens an operation issued to requester.
-func (s *Service) OpenOperation(token, requester string) (*Batch, error) {
-	return s.openBatch(kindOperation, "operation", token, requester)
+// OpenOperation opens an operation issued to requester; anyone else's is
+// answered as a forged one.
+func (s *Service) OpenOperation(ctx context.Context, token, requester string) (*Batch, error) {
+	var ref operationRef
+	err := s.sealer.Open(kindOperationRef, token, s.now(), &ref)
+	if err != nil && !errors.Is(err, ErrExpired) {
+		// Not a reference: an operation that carries its remainder.
+		return s.openBatch(kindOperation, "operation", token, requester)
+	}
+	if err != nil {
+		return nil, schema.ArgError("operation", "the operation expired with the confirmation it came from; ask for a new preview of the remaining incidents")
+	}
+	store, ok := s.nonces.(OperationStore)
+	if ref.Principal != requester || !ok {
+		return nil, schema.ArgError("operation", "not a confirmation or operation this server issued to you; call update_incident without it for a preview")
+	}
+	body, err := store.GetOperation(ctx, ref.Ref)
+	switch {
+	case err == nil && body == nil:
+		return nil, schema.ArgError("operation", "this operation is no longer kept (the server may have restarted without a shared store); ask for a new preview of the remaining incidents")
+	case err != nil:
+		return nil, &schema.Error{Code: schema.CodeUnavailable, Msg: "the operation store cannot be read; nothing was written, call again shortly", Err: err}
+	}
+	var b Batch
+	if err := json.Unmarshal(body, &b); err != nil || b.Principal != requester {
+		return nil, schema.ArgError("operation", "not a confirmation or operation this server issued to you; call update_incident without it for a preview")
+	}
+	return &b, nil
 }
 
 // ApplyItem writes the batch's change to its item i, with the item's own
