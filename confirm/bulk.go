@@ -210,35 +210,31 @@ func (e *Engine) requestBulkApproval(ctx context.Context, who caller.Identity, b
 // item with its own nonce, lock and audit pair, or says where it stands.
 // cf.ID is unused; ids are the incidents the call names.
 func (e *Engine) ConfirmBulk(ctx context.Context, who caller.Identity, ids []string, cf Confirmation, c Client) (*BulkOutcome, error) {
-	need := e.bulkRequirement(who, ids, cf.Patch)
 	switch cf.Kind {
-	case KindElicitation:
+	case KindElicitation, KindToken:
+		kind, path, arg := incidents.ConfirmToken, approval.PathToken, "confirmation_token"
+		if cf.Kind == KindElicitation {
+			kind, path, arg = incidents.ConfirmElicitation, approval.PathElicitation, "inputResponses"
+		}
 		if cf.Proof == "" {
-			return nil, schema.ArgError("inputResponses", "answers without a request state this server issued are refused; call update_incident without them to start a confirmation")
+			return nil, schema.ArgError(arg, "answers without a request state this server issued are refused; call update_incident without them to start a confirmation")
 		}
-		if !need.Allows(approval.PathElicitation) {
-			return nil, e.refusePath(who, approval.PathElicitation, ids[0], need)
-		}
-		b, err := e.svc.OpenBulk(incidents.ConfirmElicitation, cf.Proof, ids, cf.Patch, who.Key())
+		b, err := e.svc.OpenBulk(kind, cf.Proof, ids, cf.Patch, who.Key())
 		if err != nil {
 			return nil, err
 		}
-		switch cf.Answer {
-		case AnswerConfirmed:
+		// The policy of the incidents the confirmation covers, as when
+		// it was proposed.
+		if need := e.bulkRequirement(who, b.IDs(), cf.Patch); !need.Allows(path) {
+			return nil, e.refusePath(who, path, b.Items[0].ID, need)
+		}
+		switch {
+		case cf.Kind == KindToken || cf.Answer == AnswerConfirmed:
 			return e.run(ctx, b, actor(who, c, nil))
-		case AnswerNone:
+		case cf.Answer == AnswerNone:
 			return nil, schema.ArgError("inputResponses", "no answer to the confirmation request; nothing was written")
 		}
 		return &BulkOutcome{Status: StatusDeclined, Reason: "the user did not confirm"}, nil
-	case KindToken:
-		if !need.Allows(approval.PathToken) {
-			return nil, e.refusePath(who, approval.PathToken, ids[0], need)
-		}
-		b, err := e.svc.OpenBulk(incidents.ConfirmToken, cf.Proof, ids, cf.Patch, who.Key())
-		if err != nil {
-			return nil, err
-		}
-		return e.run(ctx, b, actor(who, c, nil))
 	case KindPageOpened, KindApproval:
 		if e.page == nil {
 			return nil, schema.ArgError("approval_id", "this server has no approval page; call update_incident without approval_id")

@@ -73,7 +73,8 @@ func (h *updateHandler) handleBulk(ctx context.Context, req mcp.CallToolRequest,
 
 // handleResume carries on an operation a bulk change handed over.
 func (h *updateHandler) handleResume(ctx context.Context, req mcp.CallToolRequest, args *UpdateArgs) *mcp.CallToolResult {
-	if args.ID != "" || len(args.IDs) > 0 || args.ConfirmationToken != "" || args.ApprovalID != "" {
+	p, _ := args.patch()
+	if args.ID != "" || len(args.IDs) > 0 || args.ConfirmationToken != "" || args.ApprovalID != "" || len(p.Fields()) > 0 || args.Resolution != "" {
 		return updateError(schema.ArgError("operation", "resume an operation with operation alone; the change and its incidents are sealed in it"))
 	}
 	out, err := h.engine.Resume(withProgress(ctx, req), confirm.Principal(ctx), args.Operation, clientOf(ctx, req))

@@ -49,6 +49,7 @@ func TestBulkArguments(t *testing.T) {
 		{"twice", map[string]any{"ids": []any{ids[0], ids[0]}, "severity": "high"}, "named twice"},
 		{"nothing to change", map[string]any{"ids": ids}, "nothing to change"},
 		{"operation with ids", map[string]any{"operation": "x", "ids": ids}, "operation alone"},
+		{"operation with a change", map[string]any{"operation": "x", "status": "closed"}, "operation alone"},
 		{"forged operation", map[string]any{"operation": "x"}, "operation: not a confirmation or operation"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -162,4 +163,23 @@ func TestBulkForbiddenLikeUnknown(t *testing.T) {
 		t.Errorf("codes differ: %v, %v", forbidden["code"], unknown["code"])
 	}
 	sameAsUnknown(t, "bulk refusal", forbidden["reason"].(string), unknown["reason"].(string), "dlp-b", "zz-ghost")
+}
+
+// TestBulkElicitationDeclined: a declined form writes nothing to any
+// incident of the set.
+func TestBulkElicitationDeclined(t *testing.T) {
+	human := &answer{action: mcp.ElicitationResponseActionDecline}
+	f := newFixtureTB(t, protocolVersions[0], setup{elicit: human})
+	ids := openIDs(t, f, 3)
+	res, sc := f.call(t, tools.UpdateIncident, map[string]any{"ids": ids, "status": "closed", "resolution": "false_positive"})
+	if res.IsError || sc["applied"] != false || !strings.Contains(text(res), "NOT APPLIED") {
+		t.Fatalf("declined: %s", text(res))
+	}
+	if recs := auditRecords(t, f); len(recs) != 0 {
+		t.Errorf("audit has %d records after a decline", len(recs))
+	}
+	_, got := f.call(t, tools.GetIncident, map[string]any{"id": ids[0]})
+	if got["status"] != "open" {
+		t.Errorf("%s is %v after a decline", ids[0], got["status"])
+	}
 }
