@@ -2,6 +2,7 @@ package confirm_test
 
 import (
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/incident-mcp/incident-mcp/approval"
@@ -294,5 +295,45 @@ func TestBulkFourEyes(t *testing.T) {
 		if strings.Join(r.ApprovedBy, ",") != "bob,carol" || r.Confirm != "approval" {
 			t.Errorf("audit of %s: approved by %v via %s", r.ID, r.ApprovedBy, r.Confirm)
 		}
+	}
+}
+
+// TestBulkConcurrentReplay: the same bulk confirmation presented by four
+// calls at once applies each incident once in all.
+func TestBulkConcurrentReplay(t *testing.T) {
+	f := newFixture(t, confirm.Options{Policy: tokenPolicy})
+	ids := f.openNotHigh(t, "eset", 6)
+	p := schema.Patch{Severity: severity(schema.SeverityHigh)}
+	bp, err := f.engine.ProposeBulk(t.Context(), alice, ids, p, confirm.Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf := confirm.Confirmation{Kind: confirm.KindToken, Patch: p, Proof: bp.Token}
+	writes := f.vendorWrites()
+	var mu sync.Mutex
+	total := map[confirm.ItemStatus]int{}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			out, err := f.engine.ConfirmBulk(t.Context(), alice, ids, cf, confirm.Client{})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			for st, n := range statuses(out) {
+				total[st] += n
+			}
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	// A loser of the race may find the incident already changed instead
+	// of the nonce spent; either way it writes nothing.
+	if total[confirm.ItemApplied] != 6 || total[confirm.ItemDone]+total[confirm.ItemChanged] != 18 {
+		t.Errorf("4 concurrent calls: %v", total)
+	}
+	if got := f.vendorWrites() - writes; got != 6 {
+		t.Errorf("vendor writes %d, want 6", got)
 	}
 }
