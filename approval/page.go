@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -486,7 +487,12 @@ func hidesCharacters(req *Request) bool {
 	if a := req.Incident.Assignee; a != nil {
 		oneLine = append(oneLine, a.ID, a.Name)
 	}
-	for _, c := range req.Changes {
+	changes := slices.Clone(req.Changes)
+	for _, it := range req.Items {
+		oneLine = append(oneLine, it.ID, it.Title)
+		changes = append(changes, it.Changes...)
+	}
+	for _, c := range changes {
 		for _, v := range []any{c.From, c.To} {
 			if v != nil {
 				oneLine = append(oneLine, fmt.Sprint(v))

@@ -383,3 +383,29 @@ func TestPageApproveRight(t *testing.T) {
 		t.Errorf("approve with the right: %d\n%s", code, body)
 	}
 }
+
+// TestPageBulkItems: a bulk request lists every incident with its diff,
+// fenced like the rest, and warns of hidden characters in an item title.
+func TestPageBulkItems(t *testing.T) {
+	f := newFixture(t)
+	now := f.clock.now()
+	r := &Request{
+		ID:       NewID(),
+		Incident: &schema.Incident{ID: "2 incidents", Instance: "dlp", Vendor: "dlp", Title: "One change to dlp:1, dlp:2"},
+		Changes:  []incidents.Change{{Field: "status", To: "closed"}, {Field: "resolution", To: "false_positive"}},
+		Items: []Item{
+			{ID: "dlp:1", Title: "USB copy of payroll.xlsx", Changes: []incidents.Change{{Field: "status", From: "open", To: "closed"}}},
+			{ID: "dlp:2", Title: "Upload\u202e to drive", Changes: []incidents.Change{{Field: "status", From: "in_progress", To: "closed"}}},
+		},
+		Token: "sealed", Requester: Requester{Caller: "alice"}, Created: now, Expires: now.Add(time.Minute), Required: 1,
+	}
+	if err := f.store.Create(t.Context(), r); err != nil {
+		t.Fatal(err)
+	}
+	body := f.browser(t).login(DemoApprover, "/approve/"+r.ID)
+	for _, want := range []string{"The incidents (2)", "dlp:1", "USB copy of payroll.xlsx", "dlp:2", "in_progress", "⟨U&#43;202E⟩", "invisible, bidirectional"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+}

@@ -97,6 +97,16 @@ type Request struct {
 	Rejection *Decision  `json:"rejection,omitempty"`
 	// State is as last decided; read it through StateAt, which knows expiry.
 	State State `json:"state"`
+	// Items are the incidents of a bulk change, each with its diff; empty
+	// for a change of one incident. Incident then summarizes the set.
+	Items []Item `json:"items,omitempty"`
+}
+
+// Item is one incident of a bulk change as previewed.
+type Item struct {
+	ID      string             `json:"id"`
+	Title   string             `json:"title"`
+	Changes []incidents.Change `json:"changes"`
 }
 
 // StateAt is the request's state at now: a pending request past its expiry
@@ -124,6 +134,7 @@ func (r *Request) Approvers() []string {
 func (r *Request) clone() *Request {
 	c := *r
 	c.Changes = slices.Clone(r.Changes)
+	c.Items = slices.Clone(r.Items)
 	c.Approvals = slices.Clone(r.Approvals)
 	if r.Rejection != nil {
 		d := *r.Rejection

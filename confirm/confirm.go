@@ -48,6 +48,11 @@ type Options struct {
 	// MaxPending caps the pending approval requests of one principal
 	// (default DefaultMaxPending).
 	MaxPending int
+	// BulkBudget bounds how long one call applies the items of a bulk
+	// change (default DefaultBulkBudget); BulkMaxPerCall, when set, caps
+	// how many it applies. The rest continues under an operation id.
+	BulkBudget     time.Duration
+	BulkMaxPerCall int
 }
 
 // Engine proposes and confirms writes. It is safe for concurrent use.
@@ -57,6 +62,9 @@ type Engine struct {
 	page   *approval.Page
 	wait   time.Duration
 	max    int
+
+	bulkBudget time.Duration
+	bulkMax    int
 
 	// mu serializes the approval bookkeeping: which requests each
 	// principal has open, and which change each is for (deduplication).
@@ -68,7 +76,7 @@ type Engine struct {
 
 // New returns an Engine over svc.
 func New(svc *incidents.Service, o Options) *Engine {
-	e := &Engine{svc: svc, page: o.Approval, wait: o.ApprovalWait, max: o.MaxPending,
+	e := &Engine{svc: svc, page: o.Approval, wait: o.ApprovalWait, max: o.MaxPending, bulkBudget: o.BulkBudget, bulkMax: o.BulkMaxPerCall,
 		byOwner: map[string][]string{}, byDedup: map[string]string{}, dedupOf: map[string]string{}}
 	if o.Policy != nil {
 		e.policy = *o.Policy
@@ -82,6 +90,9 @@ func New(svc *incidents.Service, o Options) *Engine {
 	}
 	if e.max <= 0 {
 		e.max = DefaultMaxPending
+	}
+	if e.bulkBudget <= 0 {
+		e.bulkBudget = DefaultBulkBudget
 	}
 	return e
 }

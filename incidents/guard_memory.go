@@ -12,6 +12,7 @@ import (
 type MemoryNonces struct {
 	mu   sync.Mutex
 	used map[string]time.Time
+	ops  map[string]memoryOp
 	now  func() time.Time
 	// sweepAt is when expired entries are next removed, so a busy store
 	// prunes about once per minute rather than on every use.
@@ -20,7 +21,31 @@ type MemoryNonces struct {
 
 // NewMemoryNonces returns an empty store.
 func NewMemoryNonces() *MemoryNonces {
-	return &MemoryNonces{used: map[string]time.Time{}, now: time.Now}
+	return &MemoryNonces{used: map[string]time.Time{}, ops: map[string]memoryOp{}, now: time.Now}
+}
+
+type memoryOp struct {
+	body    []byte
+	expires time.Time
+}
+
+// PutOperation implements OperationStore.
+func (m *MemoryNonces) PutOperation(_ context.Context, id string, body []byte, expires time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.ops[id] = memoryOp{body: body, expires: expires}
+	return nil
+}
+
+// GetOperation implements OperationStore.
+func (m *MemoryNonces) GetOperation(_ context.Context, id string) ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	op, ok := m.ops[id]
+	if !ok || !m.now().Before(op.expires) {
+		return nil, nil
+	}
+	return op.body, nil
 }
 
 // Use implements NonceStore.
@@ -32,6 +57,11 @@ func (m *MemoryNonces) Use(_ context.Context, nonce string, expires time.Time) (
 		for n, exp := range m.used {
 			if !now.Before(exp) {
 				delete(m.used, n)
+			}
+		}
+		for id, op := range m.ops {
+			if !now.Before(op.expires) {
+				delete(m.ops, id)
 			}
 		}
 		m.sweepAt = now.Add(time.Minute)

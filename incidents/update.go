@@ -225,6 +225,12 @@ func (s *Service) Apply(ctx context.Context, kind, token, id string, p schema.Pa
 	if err != nil {
 		return nil, err
 	}
+	return s.applyBound(ctx, in, native, kind, b, id, p, who)
+}
+
+// applyBound writes the change b binds, under the incident's lock, at most
+// once per nonce.
+func (s *Service) applyBound(ctx context.Context, in *instance, native, kind string, b *binding, id string, p schema.Patch, who Actor) (*Applied, error) {
 	// Every phase runs within the call's budget: the wait for the lock
 	// (at most half of it, so the write has the rest), the re-read and the
 	// write, whose outcome is unknown when the deadline cuts it.
@@ -258,8 +264,8 @@ func (s *Service) Apply(ctx context.Context, kind, token, id string, p schema.Pa
 		return nil, &schema.Error{Code: schema.CodeUnavailable, Msg: "the confirmation store is unavailable, so this confirmation cannot be checked for single use; nothing was written. Call again shortly with the same confirmation", Err: err}
 	}
 	if !first {
-		return nil, schema.Errorf(schema.CodeFailedPrecondition,
-			"this confirmation was already used; nothing was written by this call. Each confirmation applies at most once: call get_incident on %s to see its state, and update_incident without a confirmation for a new preview if a change is still needed", id)
+		return nil, marked{&schema.Error{Code: schema.CodeFailedPrecondition, Msg: fmt.Sprintf(
+			"this confirmation was already used; nothing was written by this call. Each confirmation applies at most once: call get_incident on %s to see its state, and update_incident without a confirmation for a new preview if a change is still needed", id)}, ErrConfirmationUsed}
 	}
 
 	cur, err := in.Driver.Get(ctx, native)
@@ -268,9 +274,9 @@ func (s *Service) Apply(ctx context.Context, kind, token, id string, p schema.Pa
 	}
 	s.own(in, cur)
 	if !cur.UpdatedAt.Equal(b.Updated) || stateHash(cur) != b.State {
-		return nil, &schema.Error{Code: schema.CodeFailedPrecondition, Msg: fmt.Sprintf(
+		return nil, marked{&schema.Error{Code: schema.CodeFailedPrecondition, Msg: fmt.Sprintf(
 			"%s changed since the preview (now: status %s, severity %s, assignee %s, updated %s); nothing was written. Call update_incident again without the confirmation for a new preview",
-			id, cur.Status, cur.Severity, assigneeOf(cur), cur.UpdatedAt.Format(time.RFC3339))}
+			id, cur.Status, cur.Severity, assigneeOf(cur), cur.UpdatedAt.Format(time.RFC3339))}, ErrChangedSincePreview}
 	}
 	w := &write{in: in, id: id, patch: p, before: cur, kind: kind, who: who, fence: fence, writeID: newWriteID()}
 	if err := s.record(w, audit.Intent, nil, ""); err != nil {

@@ -26,16 +26,18 @@ const elicitID = "confirm"
 
 // UpdateArgs are the arguments of update_incident.
 type UpdateArgs struct {
-	ID                string  `json:"id" jsonschema:"required" jsonschema_description:"The incident id as list_incidents returns it: '<instance>:<native id>'."`
-	Title             *string `json:"title,omitempty" jsonschema_description:"New title."`
-	Description       *string `json:"description,omitempty" jsonschema_description:"New description."`
-	Severity          string  `json:"severity,omitempty" jsonschema_description:"New severity."`
-	Assignee          *string `json:"assignee,omitempty" jsonschema_description:"New assignee, in the form the instance takes (see the tool description); an empty string removes the assignee."`
-	Status            string  `json:"status,omitempty" jsonschema_description:"'closed' closes the incident (needs resolution); 'open' reopens it."`
-	Resolution        string  `json:"resolution,omitempty" jsonschema_description:"Why it is closed, with status 'closed': one of the resolutions the instance accepts (see the tool description)."`
-	Comment           *string `json:"comment,omitempty" jsonschema_description:"A comment; where the instance keeps it is in the tool description."`
-	ConfirmationToken string  `json:"confirmation_token,omitempty" jsonschema_description:"Token flow, second call only: the token from the preview the user approved. Never invent one."`
-	ApprovalID        string  `json:"approval_id,omitempty" jsonschema_description:"From an approval result, once the user decided."`
+	ID                string   `json:"id,omitempty" jsonschema_description:"The incident id as list_incidents returns it: '<instance>:<native id>'."`
+	IDs               []string `json:"ids,omitempty" jsonschema_description:"Bulk, instead of id: up to 50 ids, one change, one confirmation."`
+	Operation         string   `json:"operation,omitempty" jsonschema_description:"Alone: resumes a bulk change a result handed over."`
+	Title             *string  `json:"title,omitempty" jsonschema_description:"New title."`
+	Description       *string  `json:"description,omitempty" jsonschema_description:"New description."`
+	Severity          string   `json:"severity,omitempty" jsonschema_description:"New severity."`
+	Assignee          *string  `json:"assignee,omitempty" jsonschema_description:"New assignee, in the form the instance takes (see the tool description); an empty string removes the assignee."`
+	Status            string   `json:"status,omitempty" jsonschema_description:"'closed' closes the incident (needs resolution); 'open' reopens it."`
+	Resolution        string   `json:"resolution,omitempty" jsonschema_description:"Why it is closed, with status 'closed': one of the resolutions the instance accepts (see the tool description)."`
+	Comment           *string  `json:"comment,omitempty" jsonschema_description:"A comment; where the instance keeps it is in the tool description."`
+	ConfirmationToken string   `json:"confirmation_token,omitempty" jsonschema_description:"Token flow, second call only: the token from the preview the user approved. Never invent one."`
+	ApprovalID        string   `json:"approval_id,omitempty" jsonschema_description:"From an approval result, once the user decided."`
 }
 
 func (a *UpdateArgs) patch() (schema.Patch, error) {
@@ -81,12 +83,24 @@ func (h *updateHandler) handle(ctx context.Context, req mcp.CallToolRequest) (*m
 	if err != nil {
 		return updateError(err), nil
 	}
-	if args.ID == "" {
-		return updateError(schema.ArgError("id", "required: pass an id from list_incidents")), nil
+	if args.Operation != "" {
+		return h.handleResume(ctx, req, args), nil
+	}
+	if args.ID != "" && len(args.IDs) > 0 {
+		return updateError(schema.ArgError("ids", "pass either id (one incident) or ids (a bulk change), not both")), nil
+	}
+	if args.ID == "" && args.IDs == nil {
+		return updateError(schema.ArgError("id", "required: pass an id from list_incidents (or ids for a bulk change)")), nil
 	}
 	patch, err := args.patch()
 	if err != nil {
 		return updateError(err), nil
+	}
+	if args.ID == "" {
+		if len(args.IDs) == 0 {
+			return updateError(schema.ArgError("ids", "empty: pass 1 to %d ids from list_incidents", incidents.MaxBulk)), nil
+		}
+		return h.handleBulk(ctx, req, args, patch), nil
 	}
 	if err := h.svc.MayUpdate(ctx, args.ID, patch); err != nil {
 		return updateError(err), nil // access first: see MayUpdate
@@ -462,6 +476,7 @@ func (h *updateHandler) describe(instances []incidents.InstanceInfo) (string, ap
 	if len(readOnly) > 0 {
 		fmt.Fprintf(&b, " Read-only here: %s.", strings.Join(readOnly, ", "))
 	}
+	b.WriteString(" ids: one confirmation for up to 50.")
 	b.WriteString(" Each confirmation applies at most once; if the outcome is unknown, re-read the incident with get_incident before retrying.")
 	return b.String(), open
 }

@@ -95,3 +95,27 @@ func (s *Store) unlock(ctx context.Context, key, lk string, fence int64, ttl tim
 		s.log.Warn("releasing a write lock failed; it expires on its own", "key", key, "ttl", ttl, "err", err)
 	}
 }
+
+// PutOperation keeps the remainder of a bulk change until expires
+// (incidents.OperationStore), beside the nonces of its items.
+func (s *Store) PutOperation(ctx context.Context, id string, body []byte, expires time.Time) error {
+	if time.Until(expires) < time.Second {
+		expires = time.Now().Add(time.Second)
+	}
+	if err := s.rdb.SetArgs(ctx, s.key("op", id), body, redis.SetArgs{ExpireAt: expires}).Err(); err != nil {
+		return fmt.Errorf("operation store: %w", unavailable(err))
+	}
+	return nil
+}
+
+// GetOperation returns what PutOperation kept, or nil when nothing is.
+func (s *Store) GetOperation(ctx context.Context, id string) ([]byte, error) {
+	b, err := s.rdb.Get(ctx, s.key("op", id)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("operation store: %w", unavailable(err))
+	}
+	return b, nil
+}

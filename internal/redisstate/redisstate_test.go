@@ -179,3 +179,24 @@ func TestLockSerializesWritesAcrossReplicas(t *testing.T) {
 		t.Fatalf("fence %d after a Redis restart is not above %d", f3, f2)
 	}
 }
+
+// TestOperationsAcrossReplicas: the remainder of a bulk change one replica
+// keeps is read by another, and forgotten after its expiry.
+func TestOperationsAcrossReplicas(t *testing.T) {
+	srv := redistest.Start(t)
+	stores := replicas(t, srv, 2, redisstate.Options{})
+	var _ incidents.OperationStore = stores[0]
+	if err := stores[0].PutOperation(t.Context(), "op-1", []byte(`{"m":[]}`), time.Now().Add(1200*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := stores[1].GetOperation(t.Context(), "op-1"); err != nil || string(b) != `{"m":[]}` {
+		t.Fatalf("another replica reads %q, %v", b, err)
+	}
+	if b, err := stores[1].GetOperation(t.Context(), "op-2"); err != nil || b != nil {
+		t.Fatalf("an unknown operation: %q, %v", b, err)
+	}
+	time.Sleep(1300 * time.Millisecond)
+	if b, err := stores[0].GetOperation(t.Context(), "op-1"); err != nil || b != nil {
+		t.Fatalf("an expired operation: %q, %v", b, err)
+	}
+}
