@@ -18,10 +18,13 @@ import (
 )
 
 // The walkthroughs a person follows: each named section's ```sh blocks run
-// verbatim, in order, in one POSIX shell at the repository's root.
-var walkthroughs = []struct{ doc, section string }{
-	{"README.md", "## Five minutes over HTTP"},
-	{"docs/tutorial.md", "## The walkthrough"},
+// verbatim, in order, in one POSIX shell at the repository's root, and
+// close one incident as a false positive, confirmed as confirmedBy says
+// (by demo-approver on the approval page, or with the token path).
+var walkthroughs = []struct{ doc, section, confirmedBy string }{
+	{"README.md", "## Five minutes over HTTP", "approval"},
+	{"docs/tutorial.md", "## The walkthrough", "approval"},
+	{"docs/tutorial.md", "## Over stdio: the confirmation token", "token"},
 }
 
 var shBlock = regexp.MustCompile("(?ms)^( *)```sh\n(.*?)^ *```")
@@ -59,11 +62,12 @@ const approvalHook = `printf '%s\n' "http://127.0.0.1:$PORT/approve/$A" >"$WALKT
 while [ ! -e "$WALKTHROUGH_DIR/approved" ]; do sleep 0.2; done
 `
 
-// walkthroughScript joins a section's blocks into one script. Unless a
-// block approves by itself (posts the page's Approve form), the approval
-// hook follows the first update_incident call without an approval_id.
-func walkthroughScript(blocks []string) (script string, hooked bool) {
-	selfApproves := false
+// walkthroughScript joins a section's blocks into one script. Where a
+// change waits for the approval page (confirm is "approval") and no block
+// approves by itself (posts the page's Approve form), the approval hook
+// follows the first update_incident call without an approval_id.
+func walkthroughScript(blocks []string, confirm string) (script string, hooked bool) {
+	selfApproves := confirm != "approval"
 	for _, b := range blocks {
 		selfApproves = selfApproves || strings.Contains(b, "decision=approve")
 	}
@@ -145,12 +149,12 @@ func TestWalkthrough(t *testing.T) {
 	shim := npxShim(t, inspector, pkg.Version)
 
 	for _, w := range walkthroughs {
-		t.Run(w.doc, func(t *testing.T) {
+		t.Run(w.doc+" "+strings.TrimPrefix(w.section, "## "), func(t *testing.T) {
 			doc, err := os.ReadFile(filepath.Join(root, w.doc))
 			if err != nil {
 				t.Fatal(err)
 			}
-			script, hooked := walkthroughScript(sectionBlocks(t, string(doc), w.section))
+			script, hooked := walkthroughScript(sectionBlocks(t, string(doc), w.section), w.confirmedBy)
 			dir, state := t.TempDir(), t.TempDir()
 			_, port, _ := strings.Cut(freeAddr(t), ":")
 			stdout, stderr := filepath.Join(dir, "stdout"), filepath.Join(dir, "stderr")
@@ -236,17 +240,17 @@ func TestWalkthrough(t *testing.T) {
 			if failed := regexp.MustCompile(`"isError": ?true|"jsonrpc":"2.0",("id":\d+,)?"error"`).Find(o); failed != nil {
 				t.Fatalf("a call of the walkthrough failed (%s)\n%s", failed, show())
 			}
-			id := checkApprovedClose(t, filepath.Join(state, "audit.jsonl"))
-			t.Logf("%s: %s read back as %s (approved on the page by demo-approver; port %s)",
-				w.doc, id, strings.ReplaceAll(strings.TrimSpace(readBack), "\n", ", "), port)
+			id := checkConfirmedClose(t, filepath.Join(state, "audit.jsonl"), w.confirmedBy)
+			t.Logf("%s: %s read back as %s (confirmed by %s; port %s)",
+				w.doc, id, strings.ReplaceAll(strings.TrimSpace(readBack), "\n", ", "), w.confirmedBy, port)
 		})
 	}
 }
 
-// checkApprovedClose finds the one applied write of the demo's audit log:
-// a close as false positive confirmed on the approval page by
-// demo-approver. It returns the incident's id.
-func checkApprovedClose(t *testing.T, path string) string {
+// checkConfirmedClose finds the one applied write of the demo's audit log:
+// a close as false positive confirmed as confirmedBy says, on the approval
+// page by demo-approver for "approval". It returns the incident's id.
+func checkConfirmedClose(t *testing.T, path, confirmedBy string) string {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -270,9 +274,13 @@ func checkApprovedClose(t *testing.T, path string) string {
 		if r.Outcome != "applied" {
 			continue
 		}
+		approvers := ""
+		if confirmedBy == "approval" {
+			approvers = "demo-approver"
+		}
 		if r.Patch["status"] != "closed" || r.Patch["resolution"] != "false_positive" ||
-			r.ConfirmedBy != "approval" || strings.Join(r.ApprovedBy, ",") != "demo-approver" {
-			t.Errorf("applied write %s is not a close as false positive approved by demo-approver: %s", r.ID, sc.Text())
+			r.ConfirmedBy != confirmedBy || strings.Join(r.ApprovedBy, ",") != approvers {
+			t.Errorf("applied write %s is not a close as false positive confirmed by %s %s: %s", r.ID, confirmedBy, approvers, sc.Text())
 		}
 		applied = append(applied, r.ID)
 	}
