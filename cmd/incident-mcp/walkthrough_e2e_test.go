@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -135,7 +136,9 @@ func TestWalkthrough(t *testing.T) {
 	clients := filepath.Join(root, "test", "clients", "node_modules")
 	inspector := filepath.Join(clients, ".bin", "mcp-inspector")
 	needTool(t, inspector, "run npm ci in test/clients")
-	for _, tool := range []string{"sh", "make", "curl", "node"} {
+	// WALKTHROUGH_SHELL=zsh (or bash) runs the same blocks in that shell.
+	shell := cmp.Or(os.Getenv("WALKTHROUGH_SHELL"), "sh")
+	for _, tool := range []string{shell, "make", "curl", "node"} {
 		needTool(t, tool, "install it")
 	}
 	var pkg struct{ Version string }
@@ -169,7 +172,7 @@ func TestWalkthrough(t *testing.T) {
 			}
 			defer errf.Close()
 
-			cmd := exec.Command("sh", "-c", script)
+			cmd := exec.Command(shell, "-c", script)
 			cmd.Dir = root
 			cmd.Env = append(os.Environ(), "PORT="+port, "STATE="+state, "WALKTHROUGH_DIR="+dir,
 				"PATH="+shim+string(os.PathListSeparator)+os.Getenv("PATH"))
