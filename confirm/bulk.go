@@ -164,27 +164,8 @@ func (e *Engine) requestBulkApproval(ctx context.Context, who caller.Identity, b
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	// The same set and change still pending: one request, not two.
-	if aid, ok := e.byDedup[key]; ok {
-		if r, err := store.Get(ctx, aid); err == nil && r.StateAt(e.page.Now()) == approval.StatePending {
-			a := e.view(r)
-			a.Reused = true
-			return a, nil
-		}
-		delete(e.byDedup, key)
-	}
-	var open []string
-	for _, aid := range e.byOwner[who.Key()] {
-		if r, err := store.Get(ctx, aid); err == nil && r.StateAt(e.page.Now()) == approval.StatePending {
-			open = append(open, aid)
-			continue
-		}
-		delete(e.byDedup, e.dedupOf[aid])
-		delete(e.dedupOf, aid)
-	}
-	e.byOwner[who.Key()] = open
-	if len(open) >= e.max {
-		return nil, schema.Errorf(schema.CodeFailedPrecondition,
-			"%s already has %d approval requests waiting for a decision, the most this server keeps per caller; nothing was written and no new request was made. Ask the user to decide (or let expire) the pending ones, then call again", who.Display(), len(open))
+	if a, err := e.pendingSlot(ctx, who, key); a != nil || err != nil {
+		return a, err
 	}
 	first := bp.Items[0]
 	summary := &schema.Incident{ID: fmt.Sprintf("%d incidents", len(bp.Items)), Instance: first.Instance, Vendor: first.Vendor,
@@ -200,9 +181,7 @@ func (e *Engine) requestBulkApproval(ctx context.Context, who caller.Identity, b
 	if err := store.Create(ctx, r); err != nil {
 		return nil, schema.Errorf(schema.CodeUnavailable, "the approval request could not be stored (%v); nothing was written, try again", err)
 	}
-	e.byOwner[who.Key()] = append(open, r.ID)
-	e.byDedup[key] = r.ID
-	e.dedupOf[r.ID] = key
+	e.remember(who, key, r.ID)
 	return e.view(r), nil
 }
 

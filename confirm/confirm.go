@@ -471,30 +471,8 @@ func (e *Engine) requestApproval(ctx context.Context, who caller.Identity, pv *i
 	key := dedupKey(who, pv.ID, p)
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	// Under the lock: a concurrent identical call may have created it.
-	if aid, ok := e.byDedup[key]; ok {
-		if r, err := store.Get(ctx, aid); err == nil && r.StateAt(e.page.Now()) == approval.StatePending {
-			a := e.view(r)
-			a.Reused = true
-			return a, nil
-		}
-		delete(e.byDedup, key)
-	}
-	// The principal's requests still pending; the decided and expired
-	// ones are forgotten here (the store keeps them for their page).
-	var open []string
-	for _, aid := range e.byOwner[who.Key()] {
-		if r, err := store.Get(ctx, aid); err == nil && r.StateAt(e.page.Now()) == approval.StatePending {
-			open = append(open, aid)
-			continue
-		}
-		delete(e.byDedup, e.dedupOf[aid])
-		delete(e.dedupOf, aid)
-	}
-	e.byOwner[who.Key()] = open
-	if len(open) >= e.max {
-		return nil, schema.Errorf(schema.CodeFailedPrecondition,
-			"%s already has %d approval requests waiting for a decision, the most this server keeps per caller; nothing was written and no new request was made. Ask the user to decide (or let expire) the pending ones, then call again", who.Display(), len(open))
+	if a, err := e.pendingSlot(ctx, who, key); a != nil || err != nil {
+		return a, err
 	}
 	token, expires, err := e.svc.Seal(incidents.ConfirmApproval, pv)
 	if err != nil {
@@ -510,9 +488,7 @@ func (e *Engine) requestApproval(ctx context.Context, who caller.Identity, pv *i
 	if err := store.Create(ctx, r); err != nil {
 		return nil, schema.Errorf(schema.CodeUnavailable, "the approval request could not be stored (%v); nothing was written, try again", err)
 	}
-	e.byOwner[who.Key()] = append(open, r.ID)
-	e.byDedup[key] = r.ID
-	e.dedupOf[r.ID] = key
+	e.remember(who, key, r.ID)
 	return e.view(r), nil
 }
 
@@ -587,4 +563,45 @@ func (e *Engine) finishApproval(ctx context.Context, who caller.Identity, cf Con
 		}
 	}
 	return e.apply(ctx, incidents.ConfirmApproval, r.Token, cf, actor(who, c, approvers))
+}
+
+// pendingSlot finds, with e.mu held, the principal's identical request
+// still pending (reused instead of a second one), or refuses a new one when
+// the principal has as many pending as allowed; (nil, nil) leaves room.
+// Decided and expired requests are forgotten here (the store keeps them
+// for their page).
+func (e *Engine) pendingSlot(ctx context.Context, who caller.Identity, key string) (*Approval, error) {
+	store := e.page.Store()
+	// Under the lock: a concurrent identical call may have created it.
+	if aid, ok := e.byDedup[key]; ok {
+		if r, err := store.Get(ctx, aid); err == nil && r.StateAt(e.page.Now()) == approval.StatePending {
+			a := e.view(r)
+			a.Reused = true
+			return a, nil
+		}
+		delete(e.byDedup, key)
+	}
+	var open []string
+	for _, aid := range e.byOwner[who.Key()] {
+		if r, err := store.Get(ctx, aid); err == nil && r.StateAt(e.page.Now()) == approval.StatePending {
+			open = append(open, aid)
+			continue
+		}
+		delete(e.byDedup, e.dedupOf[aid])
+		delete(e.dedupOf, aid)
+	}
+	e.byOwner[who.Key()] = open
+	if len(open) >= e.max {
+		return nil, schema.Errorf(schema.CodeFailedPrecondition,
+			"%s already has %d approval requests waiting for a decision, the most this server keeps per caller; nothing was written and no new request was made. Ask the user to decide (or let expire) the pending ones, then call again", who.Display(), len(open))
+	}
+	return nil, nil
+}
+
+// remember records, with e.mu held, a new pending request of who for its
+// deduplication and the principal's cap (pendingSlot).
+func (e *Engine) remember(who caller.Identity, key, id string) {
+	e.byOwner[who.Key()] = append(e.byOwner[who.Key()], id)
+	e.byDedup[key] = id
+	e.dedupOf[id] = key
 }
