@@ -108,6 +108,23 @@ func (h *updateHandler) handle(ctx context.Context, req mcp.CallToolRequest) (*m
 	who := confirm.Principal(ctx)
 	client := clientOf(ctx, req)
 	cf := confirm.Confirmation{ID: args.ID, Patch: patch}
+	if !confirmationIn(req, args, &cf) {
+		pd, err := h.engine.Propose(ctx, who, args.ID, patch, client)
+		if err != nil {
+			return updateError(err), nil
+		}
+		return renderPending(pd), nil
+	}
+	out, err := h.engine.Confirm(ctx, who, cf, client)
+	if err != nil {
+		return updateError(err), nil
+	}
+	return renderOutcome(out), nil
+}
+
+// confirmationIn reads which confirmation a call carries into cf, single
+// or bulk alike; false means none: the call proposes a change.
+func confirmationIn(req mcp.CallToolRequest, args *UpdateArgs, cf *confirm.Confirmation) bool {
 	state := req.Params.RequestState
 	switch {
 	case strings.HasPrefix(state, approvalStatePrefix):
@@ -127,17 +144,9 @@ func (h *updateHandler) handle(ctx context.Context, req mcp.CallToolRequest) (*m
 	case args.ConfirmationToken != "":
 		cf.Kind, cf.Proof = confirm.KindToken, args.ConfirmationToken
 	default:
-		pd, err := h.engine.Propose(ctx, who, args.ID, patch, client)
-		if err != nil {
-			return updateError(err), nil
-		}
-		return renderPending(pd), nil
+		return false
 	}
-	out, err := h.engine.Confirm(ctx, who, cf, client)
-	if err != nil {
-		return updateError(err), nil
-	}
-	return renderOutcome(out), nil
+	return true
 }
 
 // formAnswer reads the form answer: only an explicit confirm: true is a

@@ -43,21 +43,7 @@ func (h *updateHandler) handleBulk(ctx context.Context, req mcp.CallToolRequest,
 	who := confirm.Principal(ctx)
 	client := clientOf(ctx, req)
 	cf := confirm.Confirmation{Patch: patch}
-	state := req.Params.RequestState
-	switch {
-	case strings.HasPrefix(state, approvalStatePrefix):
-		cf.Kind, cf.Proof = confirm.KindPageOpened, strings.TrimPrefix(state, approvalStatePrefix)
-		if a := server.ElicitationResponse(req.Params.InputResponses, approveID); a != nil && a.Action == mcp.ElicitationResponseActionAccept {
-			cf.Answer = confirm.AnswerConfirmed
-		}
-	case args.ApprovalID != "":
-		cf.Kind, cf.Proof = confirm.KindApproval, args.ApprovalID
-	case len(req.Params.InputResponses) > 0 || state != "":
-		cf.Kind, cf.Proof = confirm.KindElicitation, state
-		cf.Answer = formAnswer(server.ElicitationResponse(req.Params.InputResponses, elicitID))
-	case args.ConfirmationToken != "":
-		cf.Kind, cf.Proof = confirm.KindToken, args.ConfirmationToken
-	default:
+	if !confirmationIn(req, args, &cf) {
 		pd, err := h.engine.ProposeBulk(ctx, who, args.IDs, patch, client)
 		if err != nil {
 			return updateError(err)
