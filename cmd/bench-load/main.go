@@ -665,6 +665,13 @@ func openSessions(ctx context.Context, endpoint string, n int) ([]*client.Client
 			closeSessions(out)
 			return nil, fmt.Errorf("initialize: %w", err)
 		}
+		// The client mirrors x-mcp-header parameters (instance) into
+		// Mcp-Param-* headers only for tools it has listed.
+		if _, err := c.ListTools(ctx, mcp.ListToolsRequest{}); err != nil {
+			c.Close()
+			closeSessions(out)
+			return nil, fmt.Errorf("list tools: %w", err)
+		}
 		out = append(out, c)
 	}
 	return out, nil
