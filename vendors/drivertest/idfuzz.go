@@ -148,3 +148,26 @@ func RandomIDs(valid string, n int, seed uint64) []string {
 	}
 	return out
 }
+
+// FuzzIDs is a driver's fuzz target over ids: seeded with IDSeeds(valid),
+// every input must keep the driver's requests on their routes (CheckID).
+func FuzzIDs(f *testing.F, c *IDFuzz, valid string) {
+	for _, s := range IDSeeds(valid) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, id string) { c.CheckID(t, id) })
+}
+
+// TestIDs checks the seeds and n random ids on every run, so the routes
+// hold in a plain `go test` too, and logs how many requests the ids sent.
+func TestIDs(t *testing.T, c *IDFuzz, valid string, n int) {
+	ids := append(IDSeeds(valid), RandomIDs(valid, n, 1)...)
+	sent, shaped := 0, 0
+	for _, id := range ids {
+		if k := c.CheckID(t, id); k > 0 {
+			sent += k
+			shaped++
+		}
+	}
+	t.Logf("%d ids: %d of the driver's shape sent %d requests, each on its route; the other %d sent none", len(ids), shaped, sent, len(ids)-shaped)
+}

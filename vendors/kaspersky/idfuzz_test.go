@@ -16,24 +16,13 @@ import (
 // sends nothing and is not_found naming id.
 func FuzzIDRoutes(f *testing.F) {
 	c, valid := idFuzz(f)
-	for _, s := range drivertest.IDSeeds(valid) {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, id string) { c.CheckID(t, id) })
+	drivertest.FuzzIDs(f, c, valid)
 }
 
-// TestIDRoutes checks seeds and 3,000 random ids on every run.
+// TestIDRoutes checks the seeds and 3,000 random ids on every run.
 func TestIDRoutes(t *testing.T) {
 	c, valid := idFuzz(t)
-	ids := append(drivertest.IDSeeds(valid), drivertest.RandomIDs(valid, 3000, 1)...)
-	sent, shaped := 0, 0
-	for _, id := range ids {
-		if n := c.CheckID(t, id); n > 0 {
-			sent += n
-			shaped++
-		}
-	}
-	t.Logf("%d ids: %d of the driver's shape sent %d requests, each on its route; the other %d sent none", len(ids), shaped, sent, len(ids)-shaped)
+	drivertest.TestIDs(t, c, valid, 3000)
 }
 
 func idFuzz(f testing.TB) (*drivertest.IDFuzz, string) {
