@@ -122,17 +122,8 @@ func (e *Engine) ProposeBulk(ctx context.Context, who caller.Identity, ids []str
 		return &BulkPending{Preview: bp}, nil
 	}
 	need := e.bulkRequirement(who, bp.IDs(), p)
-	var path approval.Path
-	switch {
-	case c.Form && need.Allows(approval.PathElicitation):
-		path = approval.PathElicitation
-	case c.URL && need.Allows(approval.PathApproval):
-		path = approval.PathApproval
-	case need.Allows(approval.PathToken):
-		path = approval.PathToken
-	case need.Allows(approval.PathApproval):
-		path = approval.PathApproval
-	default:
+	path := choosePath(need, c)
+	if path == "" {
 		return nil, e.noPath(who, bp.Items[0].ID, need)
 	}
 	kind := map[approval.Path]string{approval.PathElicitation: incidents.ConfirmElicitation, approval.PathToken: incidents.ConfirmToken, approval.PathApproval: incidents.ConfirmApproval}[path]

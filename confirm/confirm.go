@@ -266,19 +266,7 @@ func (e *Engine) HasApprovalPage() bool { return e.page != nil }
 func (e *Engine) Propose(ctx context.Context, who caller.Identity, id string, p schema.Patch, c Client) (*Pending, error) {
 	instance, _, _ := schema.SplitID(id)
 	need := e.Requirement(who, instance, approval.KindsOf(p))
-	var path approval.Path
-	switch {
-	case c.Form && need.Allows(approval.PathElicitation):
-		path = approval.PathElicitation
-	case c.URL && need.Allows(approval.PathApproval):
-		path = approval.PathApproval
-	case need.Allows(approval.PathToken):
-		// Where the policy names the token, the operator accepts a
-		// model-relayed confirmation; it spares the user the page.
-		path = approval.PathToken
-	case need.Allows(approval.PathApproval):
-		path = approval.PathApproval
-	}
+	path := choosePath(need, c)
 	if path == approval.PathApproval {
 		if a := e.reuse(ctx, who, id, p); a != nil {
 			return &Pending{Path: path, Approval: a, Expires: a.Expires, OpenPage: c.URL}, nil
@@ -604,4 +592,24 @@ func (e *Engine) remember(who caller.Identity, key, id string) {
 	e.byOwner[who.Key()] = append(e.byOwner[who.Key()], id)
 	e.byDedup[key] = id
 	e.dedupOf[id] = key
+}
+
+// choosePath is the path a change takes, single or bulk alike, in this
+// order: the client's form, the approval page opened by the client (URL
+// elicitation), the token where the operator opened it, the approval page
+// relayed by the model; "" when the policy and the client leave none.
+func choosePath(need approval.Requirement, c Client) approval.Path {
+	switch {
+	case c.Form && need.Allows(approval.PathElicitation):
+		return approval.PathElicitation
+	case c.URL && need.Allows(approval.PathApproval):
+		return approval.PathApproval
+	case need.Allows(approval.PathToken):
+		// Where the policy names the token, the operator accepts a
+		// model-relayed confirmation; it spares the user the page.
+		return approval.PathToken
+	case need.Allows(approval.PathApproval):
+		return approval.PathApproval
+	}
+	return ""
 }
