@@ -27,7 +27,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/incident-mcp/incident-mcp/internal/caller"
+	"github.com/incident-mcp/incident-mcp/caller"
 	"github.com/incident-mcp/incident-mcp/schema"
 )
 

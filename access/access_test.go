@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/incident-mcp/incident-mcp/internal/caller"
+	"github.com/incident-mcp/incident-mcp/caller"
 	"github.com/incident-mcp/incident-mcp/schema"
 )
 

@@ -20,7 +20,7 @@ import (
 
 	"golang.org/x/time/rate"
 
-	"github.com/incident-mcp/incident-mcp/internal/caller"
+	"github.com/incident-mcp/incident-mcp/caller"
 	"github.com/incident-mcp/incident-mcp/schema"
 )
 

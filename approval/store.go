@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/incident-mcp/incident-mcp/incidents"
 	"github.com/incident-mcp/incident-mcp/schema"
 )
 
@@ -81,8 +80,8 @@ const (
 type Request struct {
 	ID string `json:"id"`
 	// Incident is the incident as previewed; Changes the field-by-field diff.
-	Incident *schema.Incident   `json:"incident"`
-	Changes  []incidents.Change `json:"changes"`
+	Incident *schema.Incident     `json:"incident"`
+	Changes  []schema.FieldChange `json:"changes"`
 	// Patch is the change as asked; a later call must name the same one.
 	Patch schema.Patch `json:"patch"`
 	// Token is the sealed change: what the MCP side applies once approved.
@@ -104,9 +103,9 @@ type Request struct {
 
 // Item is one incident of a bulk change as previewed.
 type Item struct {
-	ID      string             `json:"id"`
-	Title   string             `json:"title"`
-	Changes []incidents.Change `json:"changes"`
+	ID      string               `json:"id"`
+	Title   string               `json:"title"`
+	Changes []schema.FieldChange `json:"changes"`
 }
 
 // StateAt is the request's state at now: a pending request past its expiry

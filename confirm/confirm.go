@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/incident-mcp/incident-mcp/approval"
+	"github.com/incident-mcp/incident-mcp/caller"
 	"github.com/incident-mcp/incident-mcp/incidents"
-	"github.com/incident-mcp/incident-mcp/internal/caller"
 	"github.com/incident-mcp/incident-mcp/schema"
 )
 
@@ -144,7 +144,7 @@ type Approval struct {
 	// Reused is set when an identical pending request of the same
 	// principal was returned instead of a new one.
 	Reused  bool
-	Changes []incidents.Change
+	Changes []schema.FieldChange
 	// Incident is the incident as it was previewed.
 	Incident *schema.Incident
 }

@@ -6,7 +6,7 @@ import (
 	"slices"
 
 	"github.com/incident-mcp/incident-mcp/approval"
-	"github.com/incident-mcp/incident-mcp/internal/caller"
+	"github.com/incident-mcp/incident-mcp/caller"
 	"github.com/incident-mcp/incident-mcp/schema"
 )
 

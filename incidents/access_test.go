@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/incident-mcp/incident-mcp/access"
+	"github.com/incident-mcp/incident-mcp/caller"
 	"github.com/incident-mcp/incident-mcp/incidents"
-	"github.com/incident-mcp/incident-mcp/internal/caller"
 	"github.com/incident-mcp/incident-mcp/schema"
 )
 

@@ -268,7 +268,7 @@ func (bp *BulkPreview) IDs() []string {
 
 // PatchChanges lists what p sets, without the values it replaces: the
 // change of a bulk request as a whole.
-func PatchChanges(p schema.Patch) []Change {
+func PatchChanges(p schema.Patch) []schema.FieldChange {
 	ch := diff(&schema.Incident{}, p)
 	for i := range ch {
 		ch[i].From = nil

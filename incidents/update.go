@@ -32,21 +32,14 @@ const (
 // call, then its outcome.
 func WithAudit(log *audit.Log) Option { return func(s *Service) { s.audit = log } }
 
-// Change is one field of a preview: its value now and after the write.
-type Change struct {
-	Field string `json:"field"`
-	From  any    `json:"from,omitempty"`
-	To    any    `json:"to"`
-}
-
 // Preview is a validated, not yet applied change.
 type Preview struct {
-	ID       string           `json:"id"`
-	Instance string           `json:"instance"`
-	Vendor   string           `json:"vendor"`
-	Title    string           `json:"title"`
-	Changes  []Change         `json:"changes"`
-	Current  *schema.Incident `json:"-"`
+	ID       string               `json:"id"`
+	Instance string               `json:"instance"`
+	Vendor   string               `json:"vendor"`
+	Title    string               `json:"title"`
+	Changes  []schema.FieldChange `json:"changes"`
+	Current  *schema.Incident     `json:"-"`
 	// Requester is the Key of the principal who asked for the change; Seal
 	// binds the confirmation to it, and only an Actor with the same
 	// Requester can apply it.
@@ -89,10 +82,10 @@ type Actor struct {
 type Applied struct {
 	ID string `json:"id"`
 	// Outcome is audit.Applied, Partial, Failed or Unknown.
-	Outcome  string           `json:"outcome"`
-	Changes  []Change         `json:"changes"`
-	Steps    []driver.Step    `json:"vendor_calls"`
-	Incident *schema.Incident `json:"incident,omitempty"`
+	Outcome  string               `json:"outcome"`
+	Changes  []schema.FieldChange `json:"changes"`
+	Steps    []driver.Step        `json:"vendor_calls"`
+	Incident *schema.Incident     `json:"incident,omitempty"`
 }
 
 // writable returns the instance of id when it accepts writes, and the
@@ -440,11 +433,11 @@ func joinFields(fs []schema.PatchField) string {
 }
 
 // diff lists what p changes on cur; values already in place are left out.
-func diff(cur *schema.Incident, p schema.Patch) []Change {
-	var out []Change
+func diff(cur *schema.Incident, p schema.Patch) []schema.FieldChange {
+	var out []schema.FieldChange
 	add := func(field string, from, to any) {
 		if from != to {
-			out = append(out, Change{Field: field, From: from, To: to})
+			out = append(out, schema.FieldChange{Field: field, From: from, To: to})
 		}
 	}
 	if p.Title != nil {
@@ -466,7 +459,7 @@ func diff(cur *schema.Incident, p schema.Patch) []Change {
 		add("resolution", string(cur.Resolution), string(*p.Resolution))
 	}
 	if p.Comment != nil {
-		out = append(out, Change{Field: "comment", To: *p.Comment})
+		out = append(out, schema.FieldChange{Field: "comment", To: *p.Comment})
 	}
 	return out
 }

@@ -47,3 +47,11 @@ func (p Patch) Fields() []PatchField {
 	add(p.Comment != nil, PatchComment)
 	return out
 }
+
+// FieldChange is one field of a proposed change: its value now and after the
+// write, as previews, approvals and audit records show it.
+type FieldChange struct {
+	Field string `json:"field"`
+	From  any    `json:"from,omitempty"`
+	To    any    `json:"to"`
+}

@@ -172,15 +172,15 @@ func formAnswer(a *mcp.ElicitationResult) confirm.Answer {
 // updateResult is update_incident's structured result; its JSON is the
 // tool's output contract.
 type updateResult struct {
-	Applied           bool               `json:"applied"`
-	ID                string             `json:"id,omitempty"`
-	Reason            string             `json:"reason,omitempty"`
-	Preview           *incidents.Preview `json:"preview,omitempty"`
-	ConfirmationToken string             `json:"confirmation_token,omitempty"`
-	ExpiresAt         *time.Time         `json:"expires_at,omitempty"`
-	Approval          *approvalResult    `json:"approval,omitempty"`
-	Changes           []incidents.Change `json:"changes,omitempty"`
-	Result            *incidents.Applied `json:"result,omitempty"`
+	Applied           bool                 `json:"applied"`
+	ID                string               `json:"id,omitempty"`
+	Reason            string               `json:"reason,omitempty"`
+	Preview           *incidents.Preview   `json:"preview,omitempty"`
+	ConfirmationToken string               `json:"confirmation_token,omitempty"`
+	ExpiresAt         *time.Time           `json:"expires_at,omitempty"`
+	Approval          *approvalResult      `json:"approval,omitempty"`
+	Changes           []schema.FieldChange `json:"changes,omitempty"`
+	Result            *incidents.Applied   `json:"result,omitempty"`
 	outcome           string
 }
 
@@ -318,7 +318,7 @@ func renderOutcome(o *confirm.Outcome) *mcp.CallToolResult {
 		fmt.Sprintf("NOT APPLIED: %s; nothing was written to %s.", o.Reason, o.ID))
 }
 
-func writeChanges(b *strings.Builder, changes []incidents.Change) {
+func writeChanges(b *strings.Builder, changes []schema.FieldChange) {
 	for _, c := range changes {
 		fmt.Fprintf(b, "- %s: %s → %s\n", c.Field, showField(c.Field, c.From), showField(c.Field, c.To))
 	}

@@ -109,9 +109,9 @@ type bulkResult struct {
 func (r *bulkResult) WriteOutcome() string { return r.outcome }
 
 type bulkPreviewItem struct {
-	ID      string             `json:"id"`
-	Title   string             `json:"title"`
-	Changes []incidents.Change `json:"changes"`
+	ID      string               `json:"id"`
+	Title   string               `json:"title"`
+	Changes []schema.FieldChange `json:"changes"`
 }
 
 // bulkPreviewText lists one line per incident: its diff, or why it is

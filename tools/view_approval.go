@@ -38,14 +38,14 @@ type ViewDecideArgs struct {
 
 // viewApprovalResult is what the change view shows of a request.
 type viewApprovalResult struct {
-	Approval   approvalResult     `json:"approval"`
-	Incident   *schema.Incident   `json:"incident"`
-	Changes    []incidents.Change `json:"changes"`
-	Requester  string             `json:"requester"`
-	Mine       bool               `json:"mine"`
-	MayApprove bool               `json:"may_approve"`
-	MayReject  bool               `json:"may_reject"`
-	WhyNot     string             `json:"why_not,omitempty"`
+	Approval   approvalResult       `json:"approval"`
+	Incident   *schema.Incident     `json:"incident"`
+	Changes    []schema.FieldChange `json:"changes"`
+	Requester  string               `json:"requester"`
+	Mine       bool                 `json:"mine"`
+	MayApprove bool                 `json:"may_approve"`
+	MayReject  bool                 `json:"may_reject"`
+	WhyNot     string               `json:"why_not,omitempty"`
 }
 
 // withViewApproval adds the change view's approval tools when the operator

@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/incident-mcp/incident-mcp/internal/caller"
+	"github.com/incident-mcp/incident-mcp/caller"
 )
 
 // Authenticator checks a bearer token.

@@ -5,5 +5,5 @@
 // reaping, TLS with certificate reload, and a graceful shutdown that lets
 // in-flight calls finish.
 //
-// The authenticated caller reaches the tools through internal/caller.
+// The authenticated caller reaches the tools through package caller.
 package httpserve

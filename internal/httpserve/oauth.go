@@ -16,7 +16,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/mark3labs/mcp-go/server"
 
-	"github.com/incident-mcp/incident-mcp/internal/caller"
+	"github.com/incident-mcp/incident-mcp/caller"
 )
 
 // OAuthConfig configures the OAuth 2.1 resource-server mode: access tokens

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/incident-mcp/incident-mcp/internal/caller"
+	"github.com/incident-mcp/incident-mcp/caller"
 	"github.com/incident-mcp/incident-mcp/internal/httpserve"
 	"github.com/incident-mcp/incident-mcp/internal/httpserve/oauthtest"
 )

@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/time/rate"
 
-	"github.com/incident-mcp/incident-mcp/internal/caller"
+	"github.com/incident-mcp/incident-mcp/caller"
 )
 
 // CallLimiter bounds the request rate of each principal.
