@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/incident-mcp/incident-mcp/filter"
 	"github.com/incident-mcp/incident-mcp/schema"
 )
 
@@ -67,7 +68,7 @@ func (s *Service) Count(ctx context.Context, r ListRequest, names []string, by [
 		return nil, schema.ArgError("cursor", "counts are not paged: leave cursor out with count_by")
 	}
 	now := s.now().UTC().Truncate(time.Second)
-	prog, err := schema.Compile(r.Filter, r.Where, now)
+	prog, err := filter.Compile(r.Filter, r.Where, now)
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/incident-mcp/incident-mcp/filter"
 	"github.com/incident-mcp/incident-mcp/schema"
 )
 
@@ -176,7 +177,7 @@ func (s *Service) ListMany(ctx context.Context, r ListRequest, names []string) (
 		now = cur.Now
 	}
 	// Validate once, so that a bad filter is one error, not one per instance.
-	prog, err := schema.Compile(r.Filter, r.Where, now)
+	prog, err := filter.Compile(r.Filter, r.Where, now)
 	if err != nil {
 		return nil, err
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/incident-mcp/incident-mcp/access"
 	"github.com/incident-mcp/incident-mcp/audit"
+	"github.com/incident-mcp/incident-mcp/filter"
 	"github.com/incident-mcp/incident-mcp/schema"
 	"github.com/incident-mcp/incident-mcp/vendors/driver"
 )
@@ -304,7 +305,7 @@ func (s *Service) List(ctx context.Context, r ListRequest) (*ListResult, error) 
 		}
 		now = cur.Now
 	}
-	prog, err := schema.Compile(r.Filter, r.Where, now)
+	prog, err := filter.Compile(r.Filter, r.Where, now)
 	if err != nil {
 		return nil, err
 	}
@@ -370,7 +371,7 @@ func (s *Service) List(ctx context.Context, r ListRequest) (*ListResult, error) 
 type scanJob struct {
 	in       *instance
 	plan     *driver.Plan
-	prog     *schema.Program
+	prog     *filter.Program
 	hydrate  bool // read each candidate in full: the filter uses a field lists omit
 	pageSize int
 	budget   Budget
@@ -635,7 +636,7 @@ func nativeCriteria(c schema.Criteria, instance string) schema.Criteria {
 // records per request keep a scan of a few thousand records within the
 // request budget. A continued listing keeps the size it started with, since
 // positions may count in pages.
-func planPages(d driver.Driver, q driver.Query, pageSize, vendorMax int, prog *schema.Program, resumed bool, resumeSize int) (*driver.Plan, error) {
+func planPages(d driver.Driver, q driver.Query, pageSize, vendorMax int, prog *filter.Program, resumed bool, resumeSize int) (*driver.Plan, error) {
 	if resumed {
 		q.PageSize = resumeSize
 		return d.Plan(q)
@@ -651,7 +652,7 @@ func planPages(d driver.Driver, q driver.Query, pageSize, vendorMax int, prog *s
 
 // everyRecordMatches reports whether each record plan selects passes the
 // local check: the vendor's selection is exact and there is no `where`.
-func everyRecordMatches(plan *driver.Plan, prog *schema.Program) bool {
+func everyRecordMatches(plan *driver.Plan, prog *filter.Program) bool {
 	return plan.Exact && prog.Where == ""
 }
 

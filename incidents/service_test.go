@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/incident-mcp/incident-mcp/filter"
 	"github.com/incident-mcp/incident-mcp/incidents"
 	"github.com/incident-mcp/incident-mcp/schema"
 	"github.com/incident-mcp/incident-mcp/vendors/driver"
@@ -78,7 +79,7 @@ func newFixtureOf(t *testing.T, cfg memdriver.Config, names []string, n int, opt
 // service, from the driver's records and the filter alone.
 func (f *fixture) want(t *testing.T, r incidents.ListRequest, names ...string) []string {
 	t.Helper()
-	prog, err := schema.Compile(r.Filter, r.Where, now)
+	prog, err := filter.Compile(r.Filter, r.Where, now)
 	if err != nil {
 		t.Fatal(err)
 	}

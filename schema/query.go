@@ -85,14 +85,14 @@ func (f *Filter) Resolve(now time.Time) (Criteria, error) {
 	for _, s := range f.Severity {
 		v, ok := ParseSeverity(s)
 		if !ok {
-			return c, ArgError("severity", "unknown severity %q; use any of %s", s, joinQuoted(Severities))
+			return c, ArgError("severity", "unknown severity %q; use any of %s", s, QuoteList(Severities))
 		}
 		allowed[v] = true
 	}
 	if f.MinSeverity != "" {
 		minSev, ok := ParseSeverity(f.MinSeverity)
 		if !ok {
-			return c, ArgError("min_severity", "unknown severity %q; use one of %s", f.MinSeverity, joinQuoted(Severities))
+			return c, ArgError("min_severity", "unknown severity %q; use one of %s", f.MinSeverity, QuoteList(Severities))
 		}
 		for _, s := range Severities {
 			if s.Rank() >= minSev.Rank() && (len(f.Severity) == 0 || allowed[s]) {
@@ -110,7 +110,7 @@ func (f *Filter) Resolve(now time.Time) (Criteria, error) {
 	for _, s := range f.Status {
 		v, ok := ParseStatus(s)
 		if !ok {
-			return c, ArgError("status", "unknown status %q; use any of %s", s, joinQuoted(Statuses))
+			return c, ArgError("status", "unknown status %q; use any of %s", s, QuoteList(Statuses))
 		}
 		if !slices.Contains(c.Statuses, v) {
 			c.Statuses = append(c.Statuses, v)
@@ -276,7 +276,7 @@ func ParseOrder(s string) (Order, error) {
 		dir = "asc"
 	}
 	if !slices.Contains(OrderValues, key+" "+dir) {
-		return Order{}, ArgError("order_by", "unknown order %q; use one of %s", s, joinQuoted(OrderValues))
+		return Order{}, ArgError("order_by", "unknown order %q; use one of %s", s, QuoteList(OrderValues))
 	}
 	return Order{Key: OrderKey(key), Desc: dir == "desc"}, nil
 }
@@ -308,7 +308,9 @@ func (o Order) Compare(a, b *Incident) int {
 	return c
 }
 
-func joinQuoted[T ~string](vals []T) string {
+// QuoteList quotes each value and joins them with commas, as error messages list
+// the values an argument accepts.
+func QuoteList[T ~string](vals []T) string {
 	q := make([]string, len(vals))
 	for i, v := range vals {
 		q[i] = strconv.Quote(string(v))

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/incident-mcp/incident-mcp/filter"
 	"github.com/incident-mcp/incident-mcp/schema"
 	"github.com/incident-mcp/incident-mcp/vendors/drivertest"
 )
@@ -47,7 +48,7 @@ func TestEquivalence(t *testing.T) {
 			for _, name := range slices.Sorted(maps.Keys(cases)) {
 				tc := cases[name]
 				t.Run(name, func(t *testing.T) {
-					prog, err := schema.Compile(tc.filter, tc.where, fixtureNow)
+					prog, err := filter.Compile(tc.filter, tc.where, fixtureNow)
 					if err != nil {
 						t.Fatal(err)
 					}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/incident-mcp/incident-mcp/filter"
 	"github.com/incident-mcp/incident-mcp/incidents"
 	"github.com/incident-mcp/incident-mcp/internal/demo"
 	"github.com/incident-mcp/incident-mcp/schema"
@@ -54,7 +55,7 @@ func fanoutCases(t *testing.T, f *fixture) (map[string]equivCase, []schema.Incid
 
 func want(t *testing.T, all []schema.Incident, tc equivCase) []string {
 	t.Helper()
-	prog, err := schema.Compile(tc.filter, tc.where, fixtureNow)
+	prog, err := filter.Compile(tc.filter, tc.where, fixtureNow)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/incident-mcp/incident-mcp/filter"
 	"github.com/incident-mcp/incident-mcp/schema"
 	"github.com/incident-mcp/incident-mcp/tools"
 )
@@ -109,7 +110,7 @@ func TestTitleInjection(t *testing.T) {
 		t.Fatal("the dataset has a title with that text; none found")
 	}
 	for _, inc := range all {
-		if !schema.ContainsFold(inc["title"].(string), needle) {
+		if !filter.ContainsFold(inc["title"].(string), needle) {
 			t.Errorf("%s: title %q does not contain %q", inc["id"], inc["title"], needle)
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/incident-mcp/incident-mcp/filter"
 	"github.com/incident-mcp/incident-mcp/schema"
 	"github.com/incident-mcp/incident-mcp/vendors/driver"
 )
@@ -336,7 +337,7 @@ func testPushdown(t *testing.T, h Harness) {
 	for _, name := range slices.Sorted(maps.Keys(filters)) {
 		f := filters[name]
 		t.Run(name, func(t *testing.T) {
-			prog, err := schema.Compile(f, "", now)
+			prog, err := filter.Compile(f, "", now)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -385,7 +386,7 @@ func testPushdown(t *testing.T, h Harness) {
 	}
 }
 
-func usesOmitted(p *schema.Program, info driver.Info) bool {
+func usesOmitted(p *filter.Program, info driver.Info) bool {
 	return slices.ContainsFunc(info.ListOmits, p.Uses)
 }
 

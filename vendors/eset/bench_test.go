@@ -12,6 +12,7 @@ import (
 
 	"cel.dev/cel-go/cel"
 
+	"github.com/incident-mcp/incident-mcp/filter"
 	"github.com/incident-mcp/incident-mcp/schema"
 	"github.com/incident-mcp/incident-mcp/vendors/driver"
 	"github.com/incident-mcp/incident-mcp/vendors/eset/esetsim"
@@ -70,7 +71,7 @@ func BenchmarkCompileAndPlan(b *testing.B) {
 	f := schema.Filter{MinSeverity: "high", Status: []string{"open", "in_progress"}, CreatedAfter: "3d", TitleContains: "ransom", DeviceIDs: []string{"5f2b9a43-0d5c-4a8e-9f6e-3b1c2d4e5f60"}}
 	b.ReportAllocs()
 	for b.Loop() {
-		p, err := schema.Compile(f, "", now)
+		p, err := filter.Compile(f, "", now)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/incident-mcp/incident-mcp/filter"
 	"github.com/incident-mcp/incident-mcp/incidents"
 	"github.com/incident-mcp/incident-mcp/schema"
 	"github.com/incident-mcp/incident-mcp/vendors/driver"
@@ -117,7 +118,7 @@ func TestTitleLiteralsEndToEnd(t *testing.T) {
 		t.Run(needle, func(t *testing.T) {
 			var want []string
 			for _, in := range data {
-				if schema.ContainsFold(in.Name, needle) {
+				if filter.ContainsFold(in.Name, needle) {
 					want = append(want, in.InternalID)
 				}
 			}
@@ -190,7 +191,7 @@ func TestEquivalenceThroughService(t *testing.T) {
 		f := filters[name]
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			prog, err := schema.Compile(f, "", simNow)
+			prog, err := filter.Compile(f, "", simNow)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,6 +1,7 @@
-package schema
+package filter
 
 import (
+	"github.com/incident-mcp/incident-mcp/schema"
 	"slices"
 	"strings"
 	"time"
@@ -16,7 +17,7 @@ type recheck struct {
 	impossible bool
 	// severities has bit r set for each allowed rank r; 0 means any.
 	severities uint8
-	statuses   []Status
+	statuses   []schema.Status
 	tenant     string
 	unassigned bool
 	assignee   string
@@ -30,7 +31,7 @@ type recheck struct {
 }
 
 // newRecheck prepares c's checks and names the incident fields they read.
-func newRecheck(c *Criteria) (recheck, map[string]bool) {
+func newRecheck(c *schema.Criteria) (recheck, map[string]bool) {
 	r := recheck{
 		impossible: c.Impossible, statuses: c.Statuses, tenant: c.Tenant,
 		unassigned: c.Unassigned, assignee: c.Assignee,
@@ -46,7 +47,7 @@ func newRecheck(c *Criteria) (recheck, map[string]bool) {
 		}
 	}
 	// All five severities constrain nothing (an unrated record matches too).
-	if len(c.Severities) > 0 && len(c.Severities) < len(Severities) {
+	if len(c.Severities) > 0 && len(c.Severities) < len(schema.Severities) {
 		for _, s := range c.Severities {
 			r.severities |= 1 << s.Rank()
 		}
@@ -66,7 +67,7 @@ func newRecheck(c *Criteria) (recheck, map[string]bool) {
 	return r, fields
 }
 
-func (r *recheck) match(inc *Incident) bool {
+func (r *recheck) match(inc *schema.Incident) bool {
 	if r.impossible {
 		return false
 	}
@@ -115,7 +116,7 @@ func (r *recheck) match(inc *Incident) bool {
 	return r.title == "" || containsLower(inc.Title, r.title)
 }
 
-func anyRef(refs []Ref, ids []string) bool {
+func anyRef(refs []schema.Ref, ids []string) bool {
 	for i := range refs {
 		if slices.Contains(ids, refs[i].ID) {
 			return true

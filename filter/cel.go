@@ -1,8 +1,9 @@
-package schema
+package filter
 
 import (
 	"context"
 	"fmt"
+	"github.com/incident-mcp/incident-mcp/schema"
 	"maps"
 	"reflect"
 	"slices"
@@ -80,9 +81,9 @@ type celMitre struct {
 	Techniques []string `cel:"techniques"`
 }
 
-// FilterFields lists the incident fields a `where` expression can use, with
+// Fields lists the incident fields a `where` expression can use, with
 // their CEL types, for error messages and tool descriptions.
-var FilterFields = func() []string {
+var Fields = func() []string {
 	var out []string
 	t := reflect.TypeFor[celIncident]()
 	for i := range t.NumField() {
@@ -115,13 +116,13 @@ func celTypeName(t reflect.Type) string {
 // filterConstants are the identifiers a `where` expression may use for enums.
 var filterConstants = func() map[string]ref.Val {
 	m := map[string]ref.Val{}
-	for _, s := range Severities {
+	for _, s := range schema.Severities {
 		m[strings.ToUpper(string(s))] = types.Int(s.Rank())
 	}
-	for _, s := range Statuses {
+	for _, s := range schema.Statuses {
 		m[strings.ToUpper(string(s))] = types.String(s)
 	}
-	for _, r := range Resolutions {
+	for _, r := range schema.Resolutions {
 		m[strings.ToUpper(string(r))] = types.String(r)
 	}
 	return m
@@ -158,7 +159,7 @@ var whereEnv = sync.OnceValues(func() (*cel.Env, error) {
 	opts := []cel.EnvOption{
 		ext.NativeTypes(reflect.TypeFor[celIncident](), ext.ParseStructTags(true)),
 		ext.Strings(),
-		cel.Variable(varIncident, cel.ObjectType("schema.celIncident")),
+		cel.Variable(varIncident, cel.ObjectType("filter.celIncident")),
 		cel.Variable(varNow, cel.TimestampType),
 		cel.Function("icontains",
 			cel.MemberOverload("string_icontains_string", []*cel.Type{cel.StringType, cel.StringType}, cel.BoolType,
@@ -206,7 +207,7 @@ func ContainsFold(s, sub string) bool {
 // the whole query as one CEL program: the reference the differential tests
 // hold Match to.
 type Program struct {
-	Criteria Criteria
+	Criteria schema.Criteria
 	Where    string
 	Now      time.Time
 	check    recheck
@@ -225,7 +226,7 @@ type Program struct {
 // Compile validates the structured filter and the `where` expression, with
 // relative times resolved against now. Only `where` is compiled (and only
 // on its first use: programs are cached by their text).
-func Compile(f Filter, where string, now time.Time) (*Program, error) {
+func Compile(f schema.Filter, where string, now time.Time) (*Program, error) {
 	now = now.UTC()
 	crit, err := f.Resolve(now)
 	if err != nil {
@@ -277,7 +278,7 @@ func compileWhere(where string) (*whereProgram, error) {
 	if err != nil {
 		// Planning fails on what checking cannot see: a constant regular
 		// expression that does not compile.
-		return nil, ArgError("where", "%s", explainCELError(err.Error()))
+		return nil, schema.ArgError("where", "%s", explainCELError(err.Error()))
 	}
 	wp := &whereProgram{prg: prg, ast: checked, fields: referencedFields(checked.NativeRep())}
 	programCache.put(where, wp)
@@ -286,7 +287,7 @@ func compileWhere(where string) (*whereProgram, error) {
 
 // referenceSource is the whole query as one CEL expression over bound
 // argument variables, and the values of those variables.
-func referenceSource(crit *Criteria, where string, now time.Time) (string, map[string]any) {
+func referenceSource(crit *schema.Criteria, where string, now time.Time) (string, map[string]any) {
 	args := map[string]any{varNow: now}
 	var terms []string
 	add := func(term, arg string, val any) {
@@ -298,7 +299,7 @@ func referenceSource(crit *Criteria, where string, now time.Time) (string, map[s
 	if crit.Impossible {
 		add("false", "", nil)
 	}
-	if len(crit.Severities) > 0 && len(crit.Severities) < len(Severities) {
+	if len(crit.Severities) > 0 && len(crit.Severities) < len(schema.Severities) {
 		ranks := make([]int64, len(crit.Severities))
 		for i, s := range crit.Severities {
 			ranks[i] = s.Rank()
@@ -362,7 +363,7 @@ func referenceSource(crit *Criteria, where string, now time.Time) (string, map[s
 // MatchCEL evaluates the whole query, structured criteria included, as one
 // CEL program compiled from referenceSource. It is the slow reference that
 // Match must agree with; the differential tests use it, the service does not.
-func (p *Program) MatchCEL(ctx context.Context, inc *Incident) (bool, error) {
+func (p *Program) MatchCEL(ctx context.Context, inc *schema.Incident) (bool, error) {
 	p.ref.once.Do(func() {
 		env, err := fullEnv()
 		if err != nil {
@@ -408,18 +409,18 @@ func (p *Program) ReferenceFields() ([]string, error) {
 // into the text the model wrote, and enforces the language's limits.
 func checkWhere(env *cel.Env, where string) (*cel.Ast, error) {
 	if n := len([]rune(where)); n > MaxWhereLen {
-		return nil, ArgError("where", "expression is %d characters long, the limit is %d; move conditions into the structured arguments", n, MaxWhereLen)
+		return nil, schema.ArgError("where", "expression is %d characters long, the limit is %d; move conditions into the structured arguments", n, MaxWhereLen)
 	}
 	checked, iss := env.Compile(where)
 	if iss.Err() != nil {
-		return nil, &Error{Code: CodeInvalidArgument, Arg: "where", Msg: explainCELError(iss.Err().Error())}
+		return nil, &schema.Error{Code: schema.CodeInvalidArgument, Arg: "where", Msg: explainCELError(iss.Err().Error())}
 	}
 	if checked.OutputType() != cel.BoolType {
-		return nil, ArgError("where", "the expression yields %s, it must yield a bool (true keeps the incident)", checked.OutputType())
+		return nil, schema.ArgError("where", "the expression yields %s, it must yield a bool (true keeps the incident)", checked.OutputType())
 	}
 	native := checked.NativeRep()
 	if n := countNodes(native.Expr()); n > maxNodes {
-		return nil, ArgError("where", "expression has %d nodes, the limit is %d; simplify it", n, maxNodes)
+		return nil, schema.ArgError("where", "expression has %d nodes, the limit is %d; simplify it", n, maxNodes)
 	}
 	if err := checkEnumLiterals(native); err != nil {
 		return nil, err
@@ -429,10 +430,10 @@ func checkWhere(env *cel.Env, where string) (*cel.Ast, error) {
 	}
 	est, err := env.EstimateCost(checked, sizeEstimator{})
 	if err != nil {
-		return nil, ArgError("where", "cannot estimate the cost of the expression: %v", err)
+		return nil, schema.ArgError("where", "cannot estimate the cost of the expression: %v", err)
 	}
 	if est.Max > maxEstimatedCost {
-		return nil, ArgError("where", "expression is too costly (estimated %d, limit %d): avoid nested comprehensions over lists", est.Max, maxEstimatedCost)
+		return nil, schema.ArgError("where", "expression is too costly (estimated %d, limit %d): avoid nested comprehensions over lists", est.Max, maxEstimatedCost)
 	}
 	return checked, nil
 }
@@ -451,7 +452,7 @@ func checkConstantRegexes(a *ast.AST) error {
 			return
 		}
 		if pat := args[len(args)-1]; pat.Kind() != ast.LiteralKind {
-			bad = ArgError("where", "the pattern of matches() must be a string literal, like incident.title.matches(\"^(?i)ransom\"); a pattern built from fields or arguments is not supported")
+			bad = schema.ArgError("where", "the pattern of matches() must be a string literal, like incident.title.matches(\"^(?i)ransom\"); a pattern built from fields or arguments is not supported")
 		}
 	}))
 	return bad
@@ -461,11 +462,11 @@ func explainCELError(msg string) string {
 	msg = strings.ReplaceAll(msg, "ERROR: <input>:", "at ")
 	switch {
 	case strings.Contains(msg, "undefined field"):
-		msg += "\nvalid fields of incident: " + strings.Join(FilterFields, ", ")
+		msg += "\nvalid fields of incident: " + strings.Join(Fields, ", ")
 	case strings.Contains(msg, "undeclared reference"):
 		msg += "\nthe expression may use `incident.<field>`, `now` (the request time), and the constants " +
 			strings.Join(slices.Sorted(maps.Keys(filterConstants)), ", ") +
-			"; valid fields of incident: " + strings.Join(FilterFields, ", ")
+			"; valid fields of incident: " + strings.Join(Fields, ", ")
 	case strings.Contains(msg, "no matching overload") && (strings.Contains(msg, "int, string") || strings.Contains(msg, "string, int")):
 		msg += "\nincident.severity is ordered: compare it with INFORMATIONAL, LOW, MEDIUM, HIGH or CRITICAL, e.g. incident.severity >= HIGH"
 	}
@@ -480,8 +481,8 @@ func countNodes(e ast.Expr) int {
 
 // enumFields are the string fields whose values form a closed set.
 var enumFields = map[string][]string{
-	"status":     stringsOf(Statuses),
-	"resolution": stringsOf(Resolutions),
+	"status":     stringsOf(schema.Statuses),
+	"resolution": stringsOf(schema.Resolutions),
 }
 
 // checkEnumLiterals rejects comparisons of enum fields with values outside
@@ -511,7 +512,7 @@ func checkEnumLiterals(a *ast.AST) error {
 		for _, arg := range args {
 			for _, lit := range stringLiterals(arg) {
 				if !slices.Contains(allowed, lit) {
-					bad = ArgError("where", "incident.%s is never %q; its values are %s", field, lit, joinQuoted(allowed))
+					bad = schema.ArgError("where", "incident.%s is never %q; its values are %s", field, lit, schema.QuoteList(allowed))
 				}
 			}
 		}
@@ -578,7 +579,7 @@ func (p *Program) Fields() []string { return slices.Sorted(maps.Keys(p.fields)) 
 // at runtime (the error names the incident and the place in the
 // expression), runs out of its cost budget, or ctx ends; never for a plain
 // mismatch.
-func (p *Program) Match(ctx context.Context, inc *Incident) (bool, error) {
+func (p *Program) Match(ctx context.Context, inc *schema.Incident) (bool, error) {
 	if !p.check.match(inc) {
 		return false, nil
 	}
@@ -593,18 +594,18 @@ func (p *Program) Match(ctx context.Context, inc *Incident) (bool, error) {
 	return ok && b, nil
 }
 
-func (p *Program) evalError(ctx context.Context, inc *Incident, err error) error {
+func (p *Program) evalError(ctx context.Context, inc *schema.Incident, err error) error {
 	switch {
 	case ctx.Err() != nil:
-		return &Error{Code: CodeDeadlineExceeded, Msg: "the call ended while `where` was being evaluated", Err: ctx.Err()}
+		return &schema.Error{Code: schema.CodeDeadlineExceeded, Msg: "the call ended while `where` was being evaluated", Err: ctx.Err()}
 	case strings.Contains(err.Error(), "cost limit"):
-		return ArgError("where", "evaluation exceeded its budget on %s; simplify the expression", inc.ID)
+		return schema.ArgError("where", "evaluation exceeded its budget on %s; simplify the expression", inc.ID)
 	}
 	at := ""
 	if ce, ok := err.(*types.Err); ok && ce.NodeID() != 0 {
 		at = " " + p.where.position(p.Where, ce.NodeID())
 	}
-	return ArgError("where", "evaluation failed on incident %s%s: %v; guard the expression (e.g. `x != 0 && y / x > 2`, `has(...)`) so that it cannot fail", inc.ID, at, err)
+	return schema.ArgError("where", "evaluation failed on incident %s%s: %v; guard the expression (e.g. `x != 0 && y / x > 2`, `has(...)`) so that it cannot fail", inc.ID, at, err)
 }
 
 // position describes where node id is in the source text: line and column,
@@ -642,7 +643,7 @@ func (a *activation) ResolveName(name string) (any, bool) {
 
 func (a *activation) Parent() interpreter.Activation { return nil }
 
-func toCEL(inc *Incident) *celIncident {
+func toCEL(inc *schema.Incident) *celIncident {
 	c := &celIncident{
 		ID: inc.ID, Instance: inc.Instance, Vendor: inc.Vendor, Tenant: inc.Tenant, Number: inc.Number,
 		Title: inc.Title, Description: inc.Description, Severity: inc.Severity.Rank(),
@@ -673,7 +674,7 @@ func toCEL(inc *Incident) *celIncident {
 	return c
 }
 
-func refs(rs []Ref) []celRef {
+func refs(rs []schema.Ref) []celRef {
 	if len(rs) == 0 {
 		return nil
 	}

@@ -1,7 +1,8 @@
-package schema
+package filter
 
 import (
 	"fmt"
+	"github.com/incident-mcp/incident-mcp/schema"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -9,7 +10,7 @@ import (
 )
 
 func TestWhereErrors(t *testing.T) {
-	inc := &Incident{ID: "eset:abc", Title: "Ransomware on HOST", Severity: SeverityHigh, Status: StatusOpen, CreatedAt: benchNow}
+	inc := &schema.Incident{ID: "eset:abc", Title: "Ransomware on HOST", Severity: schema.SeverityHigh, Status: schema.StatusOpen, CreatedAt: benchNow}
 	tests := []struct {
 		name, where string
 		compile     string // substring of the compile error, "" when it compiles
@@ -25,9 +26,9 @@ func TestWhereErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := Compile(Filter{}, tc.where, benchNow)
+			p, err := Compile(schema.Filter{}, tc.where, benchNow)
 			if tc.compile != "" {
-				if err == nil || CodeOf(err) != CodeInvalidArgument || !strings.Contains(err.Error(), tc.compile) || !strings.HasPrefix(err.Error(), "where: ") {
+				if err == nil || schema.CodeOf(err) != schema.CodeInvalidArgument || !strings.Contains(err.Error(), tc.compile) || !strings.HasPrefix(err.Error(), "where: ") {
 					t.Fatalf("Compile(%q) = %v, want an invalid_argument naming where with %q", tc.where, err, tc.compile)
 				}
 				return
@@ -42,7 +43,7 @@ func TestWhereErrors(t *testing.T) {
 				}
 				return
 			}
-			if err == nil || CodeOf(err) != CodeInvalidArgument {
+			if err == nil || schema.CodeOf(err) != schema.CodeInvalidArgument {
 				t.Fatalf("Match = %v, want an invalid_argument error", err)
 			}
 			for _, want := range []string{tc.match, "eset:abc", "line 1, column", "where: "} {
@@ -56,11 +57,11 @@ func TestWhereErrors(t *testing.T) {
 
 func TestCompileCachesWhere(t *testing.T) {
 	where := `size(incident.tags) > 7 // cache test`
-	a, err := Compile(Filter{Status: []string{"open"}}, where, benchNow)
+	a, err := Compile(schema.Filter{Status: []string{"open"}}, where, benchNow)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := Compile(Filter{Severity: []string{"low"}}, "  "+where+"\n", benchNow.Add(time.Hour))
+	b, err := Compile(schema.Filter{Severity: []string{"low"}}, "  "+where+"\n", benchNow.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,8 +100,8 @@ func TestParseTimeEdges(t *testing.T) {
 		{in: "2026-11-01T08:00:00.5+01:00", want: time.Date(2026, 11, 1, 7, 0, 0, 5e8, time.UTC)},
 		{in: "2026-11-01", want: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)},
 		{in: "7d", want: now.AddDate(0, 0, -7)},
-		{in: "1970-01-01T00:00:00Z", want: MinTime},
-		{in: "9999-12-31T00:00:00Z", want: MaxTime},
+		{in: "1970-01-01T00:00:00Z", want: schema.MinTime},
+		{in: "9999-12-31T00:00:00Z", want: schema.MaxTime},
 		{in: "0001-01-01T00:00:00Z", err: "outside the times"},
 		{in: "0000-01-01", err: "outside the times"},
 		{in: "1969-12-31T23:59:59Z", err: "outside the times"},
@@ -114,7 +115,7 @@ func TestParseTimeEdges(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {
-			got, err := ParseTime(tc.in, now)
+			got, err := schema.ParseTime(tc.in, now)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("ParseTime(%q) = %v, %v; want an error with %q", tc.in, got, err, tc.err)
@@ -131,7 +132,7 @@ func TestParseTimeEdges(t *testing.T) {
 // TestZeroBeforeIsRefused: the zero time must never pass for a bound; it is
 // what Criteria uses for "unset".
 func TestZeroBeforeIsRefused(t *testing.T) {
-	_, err := Compile(Filter{CreatedBefore: "0001-01-01T00:00:00Z"}, "", benchNow)
+	_, err := Compile(schema.Filter{CreatedBefore: "0001-01-01T00:00:00Z"}, "", benchNow)
 	if err == nil || !strings.HasPrefix(err.Error(), "created_before: ") {
 		t.Fatalf("Compile = %v, want a created_before error", err)
 	}
@@ -146,27 +147,27 @@ func TestRecheckAgreesWithCEL(t *testing.T) {
 	pickOf := func(vals ...string) string { return vals[rng.IntN(len(vals))] }
 	titles := []string{"Ransomware on FIN-01", "ransomWARE", "Straße İstanbul KELVIN", "Ǆungla", "plain", ""}
 	ids := []string{"a", "b", "c", ""}
-	var recs []Incident
+	var recs []schema.Incident
 	for i := range 300 {
-		inc := Incident{
+		inc := schema.Incident{
 			ID: fmt.Sprintf("x:%d", i), Title: titles[rng.IntN(len(titles))], Tenant: pickOf("t1", "t2", ""),
-			Severity: Severity(pickOf("", "informational", "low", "medium", "high", "critical")),
-			Status:   Status(pickOf("", "open", "in_progress", "on_hold", "resolved", "closed")),
+			Severity: schema.Severity(pickOf("", "informational", "low", "medium", "high", "critical")),
+			Status:   schema.Status(pickOf("", "open", "in_progress", "on_hold", "resolved", "closed")),
 		}
 		if rng.IntN(4) > 0 {
 			inc.CreatedAt = benchNow.Add(-time.Duration(rng.IntN(2000)) * time.Hour)
 			inc.UpdatedAt = inc.CreatedAt.Add(time.Duration(rng.IntN(200)) * time.Hour)
 		}
 		if a := pickOf("u1", "u2", "", "none"); a != "none" {
-			inc.Assignee = &Ref{ID: a, Name: "N"}
+			inc.Assignee = &schema.Ref{ID: a, Name: "N"}
 		}
 		if p := pickOf("p1", "p2", "none"); p != "none" {
-			inc.Policy = &Ref{ID: p}
+			inc.Policy = &schema.Ref{ID: p}
 		}
 		for range rng.IntN(3) {
 			inc.Tags = append(inc.Tags, pickOf("pii", "urgent", "x"))
-			inc.Devices = append(inc.Devices, Ref{ID: pickOf(ids...)})
-			inc.Users = append(inc.Users, Ref{ID: pickOf(ids...)})
+			inc.Devices = append(inc.Devices, schema.Ref{ID: pickOf(ids...)})
+			inc.Users = append(inc.Users, schema.Ref{ID: pickOf(ids...)})
 		}
 		recs = append(recs, inc)
 	}
@@ -180,7 +181,7 @@ func TestRecheckAgreesWithCEL(t *testing.T) {
 		return out
 	}
 	for i := range 300 {
-		var f Filter
+		var f schema.Filter
 		for range 1 + rng.IntN(4) {
 			switch rng.IntN(13) {
 			case 0:

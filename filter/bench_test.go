@@ -1,7 +1,8 @@
-package schema
+package filter
 
 import (
 	"fmt"
+	"github.com/incident-mcp/incident-mcp/schema"
 	"syscall"
 	"testing"
 	"time"
@@ -25,14 +26,14 @@ var benchNow = time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
 
 // typicalFilter is "high-severity open incidents from the last 3 days on a
 // host, about ransomware".
-var typicalFilter = Filter{MinSeverity: "high", Status: []string{"open", "in_progress"}, CreatedAfter: "3d", TitleContains: "ransom", DeviceIDs: []string{"d-42"}}
+var typicalFilter = schema.Filter{MinSeverity: "high", Status: []string{"open", "in_progress"}, CreatedAfter: "3d", TitleContains: "ransom", DeviceIDs: []string{"d-42"}}
 
 const benchWhere = `"ransomware" in incident.tags || incident.severity == CRITICAL`
 
-var benchIncident = &Incident{
-	ID: "eset:1", Title: "Ransomware behavior detected on FIN-LAPTOP-042", Severity: SeverityHigh, Status: StatusOpen,
+var benchIncident = &schema.Incident{
+	ID: "eset:1", Title: "Ransomware behavior detected on FIN-LAPTOP-042", Severity: schema.SeverityHigh, Status: schema.StatusOpen,
 	CreatedAt: benchNow.Add(-time.Hour), Tags: []string{"ransomware", "urgent"},
-	Devices: []Ref{{ID: "d-1"}, {ID: "d-42"}},
+	Devices: []schema.Ref{{ID: "d-1"}, {ID: "d-42"}},
 }
 
 // BenchmarkCompile is a list call's compile when its `where` is cached (the

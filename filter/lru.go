@@ -1,4 +1,4 @@
-package schema
+package filter
 
 import (
 	"container/list"

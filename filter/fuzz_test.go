@@ -1,6 +1,7 @@
-package schema
+package filter
 
 import (
+	"github.com/incident-mcp/incident-mcp/schema"
 	"testing"
 )
 
@@ -13,16 +14,16 @@ func FuzzCompile(f *testing.F) {
 	} {
 		f.Add(s, "ransom")
 	}
-	inc := &Incident{ID: "x:1", Title: "Ransomware on HOST", Severity: SeverityHigh, Status: StatusOpen, Tags: []string{"a"}, CreatedAt: benchNow}
+	inc := &schema.Incident{ID: "x:1", Title: "Ransomware on HOST", Severity: schema.SeverityHigh, Status: schema.StatusOpen, Tags: []string{"a"}, CreatedAt: benchNow}
 	f.Fuzz(func(t *testing.T, where, title string) {
-		p, err := Compile(Filter{TitleContains: title}, where, benchNow)
+		p, err := Compile(schema.Filter{TitleContains: title}, where, benchNow)
 		if err != nil {
-			if CodeOf(err) != CodeInvalidArgument {
+			if schema.CodeOf(err) != schema.CodeInvalidArgument {
 				t.Fatalf("Compile(%q) = %v, want an invalid-argument error", where, err)
 			}
 			return
 		}
-		if _, err := p.Match(t.Context(), inc); err != nil && CodeOf(err) != CodeInvalidArgument {
+		if _, err := p.Match(t.Context(), inc); err != nil && schema.CodeOf(err) != schema.CodeInvalidArgument {
 			t.Fatalf("Match: %v", err)
 		}
 	})
