@@ -96,11 +96,11 @@ golden: ## rewrite golden files (tools/list snapshot, README tools table) after 
 
 .PHONY: bench
 bench: ## benchmarks: filter compile and check, decode+normalize, one list call (prints ns/op, allocs/op)
-	$(GO) test -run '^$$' -bench . -benchmem ./schema ./vendors/... ./tools
+	$(GO) test -run '^$$' -bench . -benchmem ./filter ./vendors/... ./tools
 
 .PHONY: fuzz
 fuzz: ## fuzz the filter compiler and the ESET literal escaping (FUZZTIME=1m each)
-	$(GO) test -run '^$$' -fuzz FuzzCompile -fuzztime $${FUZZTIME:-1m} ./schema
+	$(GO) test -run '^$$' -fuzz FuzzCompile -fuzztime $${FUZZTIME:-1m} ./filter
 	$(GO) test -run '^$$' -fuzz FuzzStringLit -fuzztime $${FUZZTIME:-1m} ./vendors/eset
 
 .PHONY: release
