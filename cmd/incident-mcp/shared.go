@@ -91,8 +91,9 @@ type redisCalls struct {
 }
 
 func newRedisCalls(s *redisstate.Store, perSecond float64) *redisCalls {
-	// The shared limiter spaces requests evenly (GCRA); a request may wait
-	// up to a second for its slot, so about one second's worth queues up.
+	// The shared limiter admits n requests in any second (a sliding
+	// window); a request may wait up to a second for its place, so about
+	// one second's worth queues up.
 	n := max(int(perSecond+0.5), 1)
 	return &redisCalls{s: s, rate: redisstate.Rate{Limit: n, Per: time.Second}, l: map[string]*redisstate.Limiter{}}
 }

@@ -2,6 +2,7 @@ package redisstate
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -41,6 +42,9 @@ type Store struct {
 	probe  time.Duration
 	lease  time.Duration
 	log    *slog.Logger
+	// instance tells this Store's entries in shared schedules from other
+	// replicas': random, made at New.
+	instance string
 
 	mu     sync.Mutex
 	limits map[string]interface{ Stats() LimiterStats }
@@ -81,7 +85,7 @@ func New(rdb redis.UniversalClient, o Options) *Store {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Store{rdb: rdb, prefix: o.Prefix, n: o.Replicas, probe: o.ProbeInterval, lease: o.SemaphoreLease, log: o.Logger}
+	return &Store{rdb: rdb, prefix: o.Prefix, n: o.Replicas, probe: o.ProbeInterval, lease: o.SemaphoreLease, log: o.Logger, instance: rand.Text()[:12]}
 }
 
 // Stats returns the counters of every limiter ("rate:<name>") and
