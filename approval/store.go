@@ -99,6 +99,10 @@ type Request struct {
 	// Items are the incidents of a bulk change, each with its diff; empty
 	// for a change of one incident. Incident then summarizes the set.
 	Items []Item `json:"items,omitempty"`
+	// Dedup names the change as its requester asked it (principal, incident
+	// or incidents, patch): while the request is pending, the same change
+	// asked again gets this request (Store.Open).
+	Dedup string `json:"dedup,omitempty"`
 }
 
 // Item is one incident of a bulk change as previewed.
@@ -153,6 +157,9 @@ var (
 	ErrSameApprover = errors.New("this approver already approved; another approver is needed")
 	// ErrSelfApproval: the approver asked for the change (see IsRequester).
 	ErrSelfApproval = errors.New("you asked for this change, so you cannot approve it; another approver must")
+	// ErrTooMany: the requester already has as many pending requests as
+	// allowed (Store.Open).
+	ErrTooMany = errors.New("too many pending approval requests")
 )
 
 // Store keeps approval requests. Decide must be atomic: of concurrent
@@ -170,6 +177,15 @@ type Store interface {
 	// the same approver (ErrSameApprover) or by the requester
 	// (ErrSelfApproval).
 	Decide(ctx context.Context, id string, d Decision, approve bool) (*Request, error)
+	// Open stores r, a new request, unless its requester (r.Requester.Key)
+	// already has a request pending at r.Created under the same r.Dedup:
+	// that one is returned instead, with reused true. It refuses, storing
+	// nothing, when the requester already has limit pending requests
+	// (ErrTooMany). Both hold across every process sharing the store.
+	Open(ctx context.Context, r *Request, limit int) (got *Request, reused bool, err error)
+	// Lookup returns the request pending at now under dedup, or
+	// ErrNotFound.
+	Lookup(ctx context.Context, dedup string, now time.Time) (*Request, error)
 }
 
 // NewID returns a fresh, unguessable request id (128 random bits).
@@ -209,6 +225,48 @@ func (m *MemStore) Create(_ context.Context, r *Request) error {
 	c.State = StatePending
 	m.reqs[r.ID] = c
 	return nil
+}
+
+// Open implements Store.
+func (m *MemStore) Open(_ context.Context, r *Request, limit int) (*Request, bool, error) {
+	if r.ID == "" {
+		return nil, false, errors.New("approval request without an id")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sweep(r.Created)
+	open := 0
+	for _, o := range m.reqs {
+		if o.Requester.Key != r.Requester.Key || o.StateAt(r.Created) != StatePending {
+			continue
+		}
+		if r.Dedup != "" && o.Dedup == r.Dedup {
+			return o.clone(), true, nil
+		}
+		open++
+	}
+	if open >= limit {
+		return nil, false, fmt.Errorf("%w: %d", ErrTooMany, open)
+	}
+	if _, dup := m.reqs[r.ID]; dup {
+		return nil, false, fmt.Errorf("approval request %s exists", r.ID)
+	}
+	c := r.clone()
+	c.State = StatePending
+	m.reqs[r.ID] = c
+	return c.clone(), false, nil
+}
+
+// Lookup implements Store.
+func (m *MemStore) Lookup(_ context.Context, dedup string, now time.Time) (*Request, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, o := range m.reqs {
+		if dedup != "" && o.Dedup == dedup && o.StateAt(now) == StatePending {
+			return o.clone(), nil
+		}
+	}
+	return nil, ErrNotFound
 }
 
 // sweep forgets requests long past their expiry.

@@ -150,14 +150,6 @@ func (e *Engine) ProposeBulk(ctx context.Context, who caller.Identity, ids []str
 // requestBulkApproval parks a bulk change on the approval page, within the
 // principal's cap of pending requests.
 func (e *Engine) requestBulkApproval(ctx context.Context, who caller.Identity, bp *incidents.BulkPreview, token string, expires time.Time, need approval.Requirement, c Client) (*Approval, error) {
-	store := e.page.Store()
-	key := dedupKey(who, strings.Join(bp.IDs(), "\n"), bp.Patch)
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	// The same set and change still pending: one request, not two.
-	if a, err := e.pendingSlot(ctx, who, key); a != nil || err != nil {
-		return a, err
-	}
 	first := bp.Items[0]
 	summary := &schema.Incident{ID: fmt.Sprintf("%d incidents", len(bp.Items)), Instance: first.Instance, Vendor: first.Vendor,
 		Title: "One change to " + strings.Join(bp.IDs(), ", ")}
@@ -165,15 +157,13 @@ func (e *Engine) requestBulkApproval(ctx context.Context, who caller.Identity, b
 		ID: approval.NewID(), Incident: summary, Changes: incidents.PatchChanges(bp.Patch), Patch: bp.Patch, Token: token,
 		Requester: approval.Requester{Client: c.Name, Session: c.Session, Caller: who.Name, Method: who.Method, Key: who.Key()},
 		Created:   e.page.Now(), Expires: expires, Required: need.Approvers,
+		// The same set and change still pending: one request, not two.
+		Dedup: dedupKey(who, strings.Join(bp.IDs(), "\n"), bp.Patch),
 	}
 	for _, pv := range bp.Items {
 		r.Items = append(r.Items, approval.Item{ID: pv.ID, Title: pv.Title, Changes: pv.Changes})
 	}
-	if err := store.Create(ctx, r); err != nil {
-		return nil, schema.Errorf(schema.CodeUnavailable, "the approval request could not be stored (%v); nothing was written, try again", err)
-	}
-	e.remember(who, key, r.ID)
-	return e.view(r), nil
+	return e.open(ctx, who, r)
 }
 
 // ConfirmBulk applies a bulk change once its one confirmation holds, each

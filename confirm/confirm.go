@@ -10,7 +10,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/incident-mcp/incident-mcp/approval"
@@ -65,19 +64,11 @@ type Engine struct {
 
 	bulkBudget time.Duration
 	bulkMax    int
-
-	// mu serializes the approval bookkeeping: which requests each
-	// principal has open, and which change each is for (deduplication).
-	mu      sync.Mutex
-	byOwner map[string][]string // principal key → approval ids
-	byDedup map[string]string   // principal key + id + patch → approval id
-	dedupOf map[string]string   // approval id → its byDedup key
 }
 
 // New returns an Engine over svc.
 func New(svc *incidents.Service, o Options) *Engine {
-	e := &Engine{svc: svc, page: o.Approval, wait: o.ApprovalWait, max: o.MaxPending, bulkBudget: o.BulkBudget, bulkMax: o.BulkMaxPerCall,
-		byOwner: map[string][]string{}, byDedup: map[string]string{}, dedupOf: map[string]string{}}
+	e := &Engine{svc: svc, page: o.Approval, wait: o.ApprovalWait, max: o.MaxPending, bulkBudget: o.BulkBudget, bulkMax: o.BulkMaxPerCall}
 	if o.Policy != nil {
 		e.policy = *o.Policy
 	}
@@ -432,19 +423,14 @@ func dedupKey(who caller.Identity, id string, p schema.Patch) string {
 }
 
 // reuse returns the principal's pending approval request for exactly this
-// change, if there is one: a model that asks twice gets one request.
+// change, if there is one: a model that asks twice gets one request, on
+// whichever replica it asks.
 func (e *Engine) reuse(ctx context.Context, who caller.Identity, id string, p schema.Patch) *Approval {
 	if e.page == nil {
 		return nil
 	}
-	e.mu.Lock()
-	aid, ok := e.byDedup[dedupKey(who, id, p)]
-	e.mu.Unlock()
-	if !ok {
-		return nil
-	}
-	r, err := e.page.Store().Get(ctx, aid)
-	if err != nil || r.StateAt(e.page.Now()) != approval.StatePending || r.Requester.Key != who.Key() {
+	r, err := e.page.Store().Lookup(ctx, dedupKey(who, id, p), e.page.Now())
+	if err != nil || r.Requester.Key != who.Key() {
 		return nil
 	}
 	a := e.view(r)
@@ -455,13 +441,6 @@ func (e *Engine) reuse(ctx context.Context, who caller.Identity, id string, p sc
 // requestApproval parks the previewed change on the approval page, unless
 // the principal already has as many pending requests as allowed.
 func (e *Engine) requestApproval(ctx context.Context, who caller.Identity, pv *incidents.Preview, p schema.Patch, need approval.Requirement, c Client) (*Approval, error) {
-	store := e.page.Store()
-	key := dedupKey(who, pv.ID, p)
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if a, err := e.pendingSlot(ctx, who, key); a != nil || err != nil {
-		return a, err
-	}
 	token, expires, err := e.svc.Seal(incidents.ConfirmApproval, pv)
 	if err != nil {
 		return nil, fmt.Errorf("seal approval: %w", err)
@@ -471,13 +450,26 @@ func (e *Engine) requestApproval(ctx context.Context, who caller.Identity, pv *i
 	r := &approval.Request{
 		ID: approval.NewID(), Incident: &inc, Changes: pv.Changes, Patch: p, Token: token,
 		Requester: approval.Requester{Client: c.Name, Session: c.Session, Caller: who.Name, Method: who.Method, Key: who.Key()},
-		Created:   e.page.Now(), Expires: expires, Required: need.Approvers,
+		Created:   e.page.Now(), Expires: expires, Required: need.Approvers, Dedup: dedupKey(who, pv.ID, p),
 	}
-	if err := store.Create(ctx, r); err != nil {
+	return e.open(ctx, who, r)
+}
+
+// open stores r on the approval page's store, which gives back the
+// principal's identical pending request instead, or refuses a new one when
+// the principal has as many pending as allowed, across every replica.
+func (e *Engine) open(ctx context.Context, who caller.Identity, r *approval.Request) (*Approval, error) {
+	got, reused, err := e.page.Store().Open(ctx, r, e.max)
+	switch {
+	case errors.Is(err, approval.ErrTooMany):
+		return nil, schema.Errorf(schema.CodeFailedPrecondition,
+			"%s already has %d approval requests waiting for a decision, the most this server keeps per caller; nothing was written and no new request was made. Ask the user to decide (or let expire) the pending ones, then call again", who.Display(), e.max)
+	case err != nil:
 		return nil, schema.Errorf(schema.CodeUnavailable, "the approval request could not be stored (%v); nothing was written, try again", err)
 	}
-	e.remember(who, key, r.ID)
-	return e.view(r), nil
+	a := e.view(got)
+	a.Reused = reused
+	return a, nil
 }
 
 func (e *Engine) view(r *approval.Request) *Approval {
@@ -551,47 +543,6 @@ func (e *Engine) finishApproval(ctx context.Context, who caller.Identity, cf Con
 		}
 	}
 	return e.apply(ctx, incidents.ConfirmApproval, r.Token, cf, actor(who, c, approvers))
-}
-
-// pendingSlot finds, with e.mu held, the principal's identical request
-// still pending (reused instead of a second one), or refuses a new one when
-// the principal has as many pending as allowed; (nil, nil) leaves room.
-// Decided and expired requests are forgotten here (the store keeps them
-// for their page).
-func (e *Engine) pendingSlot(ctx context.Context, who caller.Identity, key string) (*Approval, error) {
-	store := e.page.Store()
-	// Under the lock: a concurrent identical call may have created it.
-	if aid, ok := e.byDedup[key]; ok {
-		if r, err := store.Get(ctx, aid); err == nil && r.StateAt(e.page.Now()) == approval.StatePending {
-			a := e.view(r)
-			a.Reused = true
-			return a, nil
-		}
-		delete(e.byDedup, key)
-	}
-	var open []string
-	for _, aid := range e.byOwner[who.Key()] {
-		if r, err := store.Get(ctx, aid); err == nil && r.StateAt(e.page.Now()) == approval.StatePending {
-			open = append(open, aid)
-			continue
-		}
-		delete(e.byDedup, e.dedupOf[aid])
-		delete(e.dedupOf, aid)
-	}
-	e.byOwner[who.Key()] = open
-	if len(open) >= e.max {
-		return nil, schema.Errorf(schema.CodeFailedPrecondition,
-			"%s already has %d approval requests waiting for a decision, the most this server keeps per caller; nothing was written and no new request was made. Ask the user to decide (or let expire) the pending ones, then call again", who.Display(), len(open))
-	}
-	return nil, nil
-}
-
-// remember records, with e.mu held, a new pending request of who for its
-// deduplication and the principal's cap (pendingSlot).
-func (e *Engine) remember(who caller.Identity, key, id string) {
-	e.byOwner[who.Key()] = append(e.byOwner[who.Key()], id)
-	e.byDedup[key] = id
-	e.dedupOf[id] = key
 }
 
 // choosePath is the path a change takes, single or bulk alike, in this

@@ -2,9 +2,12 @@ package redisstate
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -32,6 +35,148 @@ func (s *Store) Approvals() *Approvals { return &Approvals{s} }
 var _ approval.Store = (*Approvals)(nil)
 
 func (a *Approvals) key(id string) string { return a.s.key("approval", id) }
+
+// dedupKey holds the id of the request pending under one dedup name;
+// ownerKey the ids of one requester's requests, scored by expiry (ms).
+func (a *Approvals) dedupKey(dedup string) string { return a.s.key("approval-dedup", dedup) }
+
+func (a *Approvals) ownerKey(requester string) string {
+	sum := sha256.Sum256([]byte(requester)) // no caller names in key names
+	return a.s.key("approval-owner", hex.EncodeToString(sum[:16]))
+}
+
+// maxOpenTries bounds the retries of an Open that lost a race.
+const maxOpenTries = 20
+
+// Open implements approval.Store: an optimistic transaction over the
+// request's dedup name and its requester's set, so that of concurrent
+// opens on any replicas each sees the ones before.
+func (a *Approvals) Open(ctx context.Context, r *approval.Request, limit int) (*approval.Request, bool, error) {
+	if r.ID == "" {
+		return nil, false, errors.New("approval request without an id")
+	}
+	c := *r
+	c.State = approval.StatePending
+	body, err := json.Marshal(&c)
+	if err != nil {
+		return nil, false, fmt.Errorf("approval store: %w", err)
+	}
+	owner := a.ownerKey(r.Requester.Key)
+	watch := []string{owner}
+	if r.Dedup != "" {
+		watch = append(watch, a.dedupKey(r.Dedup))
+	}
+	for range maxOpenTries {
+		var (
+			got    *approval.Request
+			reused bool
+			refuse error
+		)
+		err := a.s.rdb.Watch(ctx, func(tx *redis.Tx) error {
+			if r.Dedup != "" {
+				p, err := a.pendingUnder(ctx, tx, r.Dedup, r.Created)
+				if err != nil {
+					return err
+				}
+				if p != nil {
+					got, reused = p, true
+					return nil
+				}
+			}
+			ids, err := tx.ZRangeByScore(ctx, owner, &redis.ZRangeBy{Min: strconv.FormatInt(r.Created.UnixMilli()+1, 10), Max: "+inf"}).Result()
+			if err != nil {
+				return err
+			}
+			open := 0
+			if len(ids) > 0 {
+				keys := make([]string, len(ids))
+				for i, id := range ids {
+					keys[i] = a.key(id)
+				}
+				vals, err := tx.MGet(ctx, keys...).Result()
+				if err != nil {
+					return err
+				}
+				for _, v := range vals {
+					b, ok := v.(string)
+					if !ok {
+						continue
+					}
+					if o, err := decodeRequest([]byte(b)); err == nil && o.StateAt(r.Created) == approval.StatePending {
+						open++
+					}
+				}
+			}
+			if open >= limit {
+				refuse = fmt.Errorf("%w: %d", approval.ErrTooMany, open)
+				return nil
+			}
+			ttl := ttlUntil(r.Expires)
+			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				p.Set(ctx, a.key(r.ID), body, ttl)
+				if r.Dedup != "" {
+					p.Set(ctx, a.dedupKey(r.Dedup), r.ID, ttl)
+				}
+				p.ZRemRangeByScore(ctx, owner, "-inf", strconv.FormatInt(r.Created.Add(-approvalKeep).UnixMilli(), 10))
+				p.ZAdd(ctx, owner, redis.Z{Score: float64(r.Expires.UnixMilli()), Member: r.ID})
+				p.Expire(ctx, owner, ttl)
+				return nil
+			})
+			if err == nil {
+				got = &c
+			}
+			return err
+		}, watch...)
+		switch {
+		case errors.Is(err, redis.TxFailedErr):
+			continue // another open came first: count again
+		case err != nil:
+			return nil, false, fmt.Errorf("approval store: %w", unavailable(err))
+		case refuse != nil:
+			return nil, false, refuse
+		}
+		return got, reused, nil
+	}
+	return nil, false, errors.New("approval store: too many concurrent requests, try again")
+}
+
+// pendingUnder reads the request pending at now under dedup, or nil.
+func (a *Approvals) pendingUnder(ctx context.Context, rdb redis.Cmdable, dedup string, now time.Time) (*approval.Request, error) {
+	id, err := rdb.Get(ctx, a.dedupKey(dedup)).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	b, err := rdb.Get(ctx, a.key(id)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	p, err := decodeRequest(b)
+	if err != nil || p.StateAt(now) != approval.StatePending || p.Dedup != dedup {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Lookup implements approval.Store.
+func (a *Approvals) Lookup(ctx context.Context, dedup string, now time.Time) (*approval.Request, error) {
+	if dedup == "" {
+		return nil, approval.ErrNotFound
+	}
+	p, err := a.pendingUnder(ctx, a.s.rdb, dedup, now)
+	if err != nil {
+		return nil, fmt.Errorf("approval store: %w", unavailable(err))
+	}
+	if p == nil {
+		return nil, approval.ErrNotFound
+	}
+	return p, nil
+}
 
 // Create implements approval.Store.
 func (a *Approvals) Create(ctx context.Context, r *approval.Request) error {

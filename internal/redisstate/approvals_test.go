@@ -150,3 +150,90 @@ func TestSessionsSharedAndCapped(t *testing.T) {
 		t.Errorf("never-issued id owned by %q", owner)
 	}
 }
+
+// openAll runs store.Open for every request at once, one goroutine each,
+// and returns how many were stored new, reused and refused.
+func openAll(t *testing.T, stores []*redisstate.Approvals, reqs []*approval.Request, limit int) (created, reused, refused int, ids map[string]bool) {
+	t.Helper()
+	var (
+		mu sync.Mutex
+		wg sync.WaitGroup
+	)
+	ids = map[string]bool{}
+	for i, r := range reqs {
+		wg.Go(func() {
+			got, re, err := stores[i%len(stores)].Open(t.Context(), r, limit)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case errors.Is(err, approval.ErrTooMany):
+				refused++
+			case err != nil:
+				t.Error(err)
+			case re:
+				reused++
+				ids[got.ID] = true
+			default:
+				created++
+				ids[got.ID] = true
+			}
+		})
+	}
+	wg.Wait()
+	return created, reused, refused, ids
+}
+
+// The same change asked on three replicas at once is one approval request,
+// and a principal's cap of pending requests holds across the replicas: an
+// attacker spreading requests over replicas gets no more than the cap.
+func TestApprovalsDedupAndCapAcrossReplicas(t *testing.T) {
+	srv := redistest.Start(t)
+	st := replicas(t, srv, 3, redisstate.Options{})
+	stores := []*redisstate.Approvals{st[0].Approvals(), st[1].Approvals(), st[2].Approvals()}
+
+	same := make([]*approval.Request, 30)
+	for i := range same {
+		same[i] = newApproval(1)
+		same[i].Requester.Key = "token:ann"
+		same[i].Dedup = "ann/eset:1/renamed"
+	}
+	created, reused, refused, ids := openAll(t, stores, same, 5)
+	if created != 1 || reused != 29 || refused != 0 || len(ids) != 1 {
+		t.Errorf("30 identical requests over 3 replicas: %d created, %d reused, %d refused, %d ids; want 1 request", created, reused, refused, len(ids))
+	}
+
+	distinct := make([]*approval.Request, 30)
+	for i := range distinct {
+		distinct[i] = newApproval(1)
+		distinct[i].Requester.Key = "token:mallory"
+		distinct[i].Dedup = fmt.Sprintf("mallory/eset:%d", i)
+	}
+	created, _, refused, _ = openAll(t, stores, distinct, 5)
+	if created != 5 || refused != 25 {
+		t.Errorf("30 distinct requests of one principal over 3 replicas, cap 5: %d created, %d refused; want 5 and 25", created, refused)
+	}
+	// Another principal is not held to mallory's cap.
+	other := newApproval(1)
+	other.Requester.Key = "token:bob"
+	if _, _, err := stores[2].Open(t.Context(), other, 5); err != nil {
+		t.Errorf("bob refused because of mallory's requests: %v", err)
+	}
+	// A decided request leaves the cap and its dedup name.
+	for _, r := range distinct {
+		if _, err := stores[0].Get(t.Context(), r.ID); err == nil {
+			if _, err := stores[1].Decide(t.Context(), r.ID, approval.Decision{By: "carol", At: time.Now()}, false); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	again := newApproval(1)
+	again.Requester.Key = "token:mallory"
+	again.Dedup = "mallory/new"
+	if _, re, err := stores[1].Open(t.Context(), again, 5); err != nil || re {
+		t.Errorf("after one rejection mallory should have room for one more: reused %v, %v", re, err)
+	}
+	if got, err := stores[2].Lookup(t.Context(), "ann/eset:1/renamed", time.Now()); err != nil || !ids[got.ID] {
+		t.Errorf("Lookup of ann's pending change on another replica: %v %v", got, err)
+	}
+}
