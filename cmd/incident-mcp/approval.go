@@ -34,6 +34,7 @@ type approvalFlags struct {
 	// change view of an MCP Apps host.
 	viewApprovers string
 	maxPending    int
+	bulkBudget    time.Duration
 	approvers     string
 	addr          string
 	publicURL     string

@@ -274,3 +274,77 @@ func TestBulkKillMidway(t *testing.T) {
 	t.Logf("kill -9 after %d of 30 vendor writes; after restart the same confirmation: %v; vendor writes %d, doubles %d, without intent %d, intents left pending by the kill %d, torn lines %d",
 		atKill, counts, total, total-30, withoutIntent, len(audit.Pending(recs)), torn)
 }
+
+// TestBulkResumesPastItsBudget: over the built binary with --bulk-budget
+// 300ms and a vendor taking 40ms a request, a bulk close of 20 DLP
+// incidents cannot finish in one call: each call hands back an operation,
+// and calling with only that operation carries on until every incident is
+// closed. Every incident is written exactly once, each write with its
+// audit pair, and a finished operation replayed writes nothing.
+func TestBulkResumesPastItsBudget(t *testing.T) {
+	v := startDLP(t, 40*time.Millisecond)
+	srv := startServer(t, true, nil, "--config", v.config(t), "--bulk-budget", "300ms")
+	c := srv.connect(t, "2026-07-28", nil)
+	ids := openDLP(t, c, 20)
+	args := map[string]any{"ids": ids, "status": "closed", "resolution": "false_positive"}
+	res, sc := callTool(t, c, "update_incident", args)
+	token, _ := sc["confirmation_token"].(string)
+	if token == "" {
+		t.Fatalf("no confirmation token: %s", resultText(res))
+	}
+	args["confirmation_token"] = token
+	res, sc = callTool(t, c, "update_incident", args)
+	calls, applied := 1, 0
+	for {
+		if res.IsError {
+			t.Fatalf("call %d: %s", calls, resultText(res))
+		}
+		counts, _ := sc["counts"].(map[string]any)
+		n, _ := counts["applied"].(float64)
+		applied += int(n)
+		op, _ := sc["operation"].(string)
+		if op == "" {
+			break
+		}
+		if calls > 40 {
+			t.Fatalf("still not finished after %d calls: %s", calls, resultText(res))
+		}
+		res, sc = callTool(t, c, "update_incident", map[string]any{"operation": op})
+		calls++
+	}
+	if calls < 2 {
+		t.Errorf("20 items at 40ms a request finished in one call of a 300ms budget: the budget was not applied")
+	}
+	total, most := v.writes()
+	if applied != 20 || total != 20 || most != 1 {
+		t.Errorf("applied %d over %d calls; vendor writes %d, at most %d per incident; want 20, 20, 1", applied, calls, total, most)
+	}
+	// The confirmation replayed after the end: nothing more.
+	res, sc = callTool(t, c, "update_incident", args)
+	if counts, _ := sc["counts"].(map[string]any); counts["already_done"] != float64(20) {
+		t.Errorf("replay after the end: %s", resultText(res))
+	}
+	if total2, _ := v.writes(); total2 != 20 {
+		t.Errorf("the replay wrote %d more times", total2-20)
+	}
+	recs, _, err := audit.Read(srv.audit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pairs := map[string]int{}
+	for _, r := range recs {
+		if r.Outcome == audit.Intent || r.Outcome == audit.Applied {
+			pairs[r.ID]++
+		}
+	}
+	complete := 0
+	for _, id := range ids {
+		if pairs[id.(string)] == 2 {
+			complete++
+		}
+	}
+	if complete != 20 {
+		t.Errorf("%d of 20 incidents have exactly one intent and one outcome in the audit log", complete)
+	}
+	t.Logf("bulk close of 20 with --bulk-budget 300ms and 40ms per vendor request: %d calls, %d applied, %d vendor writes, %d audit pairs", calls, applied, total, complete)
+}

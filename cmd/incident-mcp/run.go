@@ -67,6 +67,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.approval.viewApprovers, "view-approvers", "", "the callers who may approve or reject a pending change inside the change view of an MCP Apps host, comma-separated: NAME, group:NAME, scope:NAME or * (default: none; approvals happen on the approval page). Each also needs the approve right, and never approves their own change; see docs/mcp-apps.md for what this proves")
 	fs.StringVar(&o.approval.elicitationBy, "elicitation-by", "", "over HTTP, the callers whose elicitation answer counts as a person's confirmation, comma-separated: NAME, group:NAME, scope:NAME or * (default: none; everyone else's writes go to the approval page). On stdio the local user's always counts")
 	fs.IntVar(&o.approval.maxPending, "max-pending-approvals", confirm.DefaultMaxPending, "the most approval requests one caller may have waiting for a decision")
+	fs.DurationVar(&o.approval.bulkBudget, "bulk-budget", confirm.DefaultBulkBudget, "how long one update_incident call applies the items of a bulk change before it hands back an operation to continue with")
 	fs.StringVar(&o.approval.approvers, "approvers", "", "approvers of the approval page: a `FILE` of name:bcrypt-or-argon2id-hash lines (default $INCIDENT_MCP_APPROVERS_FILE; in --demo the demo approvers)")
 	fs.StringVar(&o.approval.addr, "approval-addr", "127.0.0.1:0", "stdio mode: the loopback `ADDR` of the approval page's own listener")
 	fs.StringVar(&o.approval.publicURL, "approval-url", "", "the `URL` under which users' browsers reach this server's approval page (default: from --http or --approval-addr)")
@@ -288,7 +289,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err := checkReplicas(env, shared, page); err != nil {
 		return err
 	}
-	mcpServer := tools.NewServer(svc, version, log, tools.Options{ReadOnly: o.readOnly, Update: tools.UpdateOptions{Policy: policy, Approval: page, MaxPending: o.approval.maxPending},
+	mcpServer := tools.NewServer(svc, version, log, tools.Options{ReadOnly: o.readOnly, Update: tools.UpdateOptions{Policy: policy, Approval: page, MaxPending: o.approval.maxPending, BulkBudget: o.approval.bulkBudget},
 		Apps: !o.noApps, PrivateLists: o.http.authenticates()})
 	for _, in := range instances {
 		metrics.Health().Register(in.Name)
