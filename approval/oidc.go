@@ -253,15 +253,11 @@ func (p *Page) startSession(w http.ResponseWriter, r *http.Request, id caller.Id
 	key := make([]byte, 32)
 	randRead(key)
 	sid := randomString(32)
-	p.mu.Lock()
-	now := p.now()
-	for k, s := range p.sessions {
-		if !now.Before(s.expires) {
-			delete(p.sessions, k)
-		}
+	if err := p.sessions.PutSession(r.Context(), sid, Session{Who: id, Key: key, Expires: p.now().Add(p.cfg.SessionTTL)}); err != nil {
+		p.log.Error("approver session store unavailable: sign-in not recorded", "err", err)
+		http.Error(w, "The sign-in could not be recorded; try again shortly.", http.StatusServiceUnavailable)
+		return
 	}
-	p.sessions[sid] = &session{approver: id.Name, who: id, key: key, expires: now.Add(p.cfg.SessionTTL)}
-	p.mu.Unlock()
 	p.log.Info("approver signed in", "approver", id.Name, "method", id.Method, "issuer", id.Issuer)
 	http.SetCookie(w, p.cookie(loginCookie, "", -1))
 	http.SetCookie(w, p.cookie(sessionCookie, sid, p.cfg.SessionTTL))

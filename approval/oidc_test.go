@@ -55,11 +55,12 @@ func TestOIDCSignIn(t *testing.T) {
 		if got.Approvers()[0] != "carol@example.com" {
 			t.Errorf("approved by %v", got.Approvers())
 		}
-		f.page.mu.Lock()
-		defer f.page.mu.Unlock()
-		for _, s := range f.page.sessions {
-			if s.who.Method != "oauth" || s.who.Issuer != is.URL || !s.who.InGroup("approvers") {
-				t.Errorf("approver principal %+v", s.who)
+		mem := f.page.sessions.(*memSessions)
+		mem.mu.Lock()
+		defer mem.mu.Unlock()
+		for _, s := range mem.m {
+			if s.Who.Method != "oauth" || s.Who.Issuer != is.URL || !s.Who.InGroup("approvers") {
+				t.Errorf("approver principal %+v", s.Who)
 			}
 		}
 	})

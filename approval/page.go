@@ -60,6 +60,10 @@ type Config struct {
 	Secure bool
 	// SessionTTL bounds an approver's login (default 1h).
 	SessionTTL time.Duration
+	// Sessions keeps the approvers' sessions; nil keeps them in this
+	// process. Replicas behind a load balancer share one (Redis), so an
+	// approver signed in on one is signed in on all.
+	Sessions SessionStore
 	// OnDecision runs after each recorded decision, e.g. to tell the MCP
 	// client that a URL elicitation completed.
 	OnDecision func(r *Request)
@@ -79,8 +83,7 @@ type Page struct {
 	logins   *rate.Limiter
 	backoff  *backoff
 	oidc     *oidcLogin // nil without an OIDC issuer
-	mu       sync.Mutex
-	sessions map[string]*session
+	sessions SessionStore
 }
 
 // session is one logged-in approver. Its key derives the CSRF token of each
@@ -90,6 +93,60 @@ type session struct {
 	who      caller.Identity // the approver as a principal
 	key      []byte
 	expires  time.Time
+}
+
+// Session is a signed-in approver as a SessionStore keeps it.
+type Session struct {
+	Who     caller.Identity `json:"who"`
+	Key     []byte          `json:"key"`
+	Expires time.Time       `json:"expires"`
+}
+
+// SessionStore keeps the approvers' sessions by session id (the cookie's
+// value, a bearer secret: a shared store should key by a hash of it).
+type SessionStore interface {
+	PutSession(ctx context.Context, id string, s Session) error
+	// Session returns the session, or ErrNotFound (also once expired).
+	Session(ctx context.Context, id string, now time.Time) (*Session, error)
+	DeleteSession(ctx context.Context, id string) error
+}
+
+// memSessions is the SessionStore of one process.
+type memSessions struct {
+	now func() time.Time
+	mu  sync.Mutex
+	m   map[string]Session
+}
+
+func (m *memSessions) PutSession(_ context.Context, id string, s Session) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	for k, o := range m.m {
+		if !now.Before(o.Expires) {
+			delete(m.m, k)
+		}
+	}
+	m.m[id] = s
+	return nil
+}
+
+func (m *memSessions) Session(_ context.Context, id string, now time.Time) (*Session, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.m[id]
+	if !ok || !now.Before(s.Expires) {
+		delete(m.m, id)
+		return nil, ErrNotFound
+	}
+	return &s, nil
+}
+
+func (m *memSessions) DeleteSession(_ context.Context, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.m, id)
+	return nil
 }
 
 // NewPage returns the approval page over cfg.Store.
@@ -105,7 +162,7 @@ func NewPage(cfg Config) (*Page, error) {
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = time.Hour
 	}
-	p := &Page{cfg: cfg, log: cfg.Logger, now: cfg.Now, sessions: map[string]*session{},
+	p := &Page{cfg: cfg, log: cfg.Logger, now: cfg.Now, sessions: cfg.Sessions,
 		// Password guessing is slow by the hash; this caps it for all
 		// names together.
 		logins: rate.NewLimiter(rate.Every(200*time.Millisecond), 10)}
@@ -114,6 +171,9 @@ func NewPage(cfg Config) (*Page, error) {
 	}
 	if p.now == nil {
 		p.now = time.Now
+	}
+	if p.sessions == nil {
+		p.sessions = &memSessions{now: p.now, m: map[string]Session{}}
 	}
 	p.backoff = newBackoff(p.now)
 	if err := p.setupOIDC(); err != nil {
@@ -228,14 +288,14 @@ func (p *Page) current(r *http.Request) *session {
 	if err != nil {
 		return nil
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	s := p.sessions[c.Value]
-	if s == nil || !p.now().Before(s.expires) {
-		delete(p.sessions, c.Value)
+	st, err := p.sessions.Session(r.Context(), c.Value, p.now())
+	if err != nil {
+		if !errors.Is(err, ErrNotFound) {
+			p.log.Error("approver session store unavailable", "err", err)
+		}
 		return nil
 	}
-	return s
+	return &session{approver: st.Who.Name, who: st.Who, key: st.Key, expires: st.Expires}
 }
 
 func (s *session) csrf(requestID string) string {
@@ -429,9 +489,9 @@ func randRead(b []byte) { rand.Read(b) }
 
 func (p *Page) logout(w http.ResponseWriter, r *http.Request, v *view) {
 	if c, err := r.Cookie(sessionCookie); err == nil {
-		p.mu.Lock()
-		delete(p.sessions, c.Value)
-		p.mu.Unlock()
+		if err := p.sessions.DeleteSession(r.Context(), c.Value); err != nil {
+			p.log.Error("approver session store unavailable: the session was not deleted", "err", err)
+		}
 	}
 	http.SetCookie(w, p.cookie(sessionCookie, "", -1))
 	p.render(w, http.StatusOK, v, "Signed out.", false)

@@ -1,6 +1,7 @@
 package approval
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -171,12 +172,13 @@ func TestPageApproveFlow(t *testing.T) {
 
 // csrfFor reads the token the page gives b's session for request id.
 func csrfFor(f *fixture, b *browser, id string) string {
-	f.page.mu.Lock()
-	defer f.page.mu.Unlock()
 	u, _ := url.Parse(f.srv.URL)
 	for _, c := range b.c.Jar.Cookies(u) {
-		if s := f.page.sessions[c.Value]; c.Name == sessionCookie && s != nil {
-			return s.csrf(id)
+		if c.Name != sessionCookie {
+			continue
+		}
+		if s, err := f.page.sessions.Session(context.Background(), c.Value, f.page.now()); err == nil {
+			return (&session{key: s.Key}).csrf(id)
 		}
 	}
 	return ""

@@ -79,6 +79,27 @@ func (a *Approver) Decide(pageURL string, approve bool) (int, string, error) {
 	return a.Post(pageURL, tok, approve)
 }
 
+// SignedIn tells whether the page at pageURL greets this approver as
+// signed in.
+func (a *Approver) SignedIn(pageURL string) (bool, error) {
+	_, body, err := a.get(pageURL)
+	return err == nil && strings.Contains(body, "Signed in as"), err
+}
+
+// SignOut presses "Sign out" on the server that serves pageURL.
+func (a *Approver) SignOut(pageURL string) error {
+	u, err := url.Parse(pageURL)
+	if err != nil {
+		return err
+	}
+	u.Path, u.RawQuery = "/approval/logout", ""
+	code, body, err := a.post(u.String(), url.Values{})
+	if err == nil && (code != http.StatusOK || !strings.Contains(body, "Signed out")) {
+		err = fmt.Errorf("sign out: status %d: %s", code, body)
+	}
+	return err
+}
+
 // Approve signs in and approves in one go.
 func Approve(pageURL, name, password string) error {
 	a, _, err := SignIn(pageURL, name, password)

@@ -191,6 +191,11 @@ func approvalPage(ctx context.Context, o *options, pol *approval.Policy, env env
 		}
 	}
 	cfg := approval.Config{Store: store, Approvers: who, OIDC: sso, Logger: log.With("part", "approval"), BaseURL: o.approval.publicURL}
+	if sessions, ok := store.(approval.SessionStore); ok {
+		// The shared store (Redis) keeps the approvers' sessions too: an
+		// approver signed in on one replica is signed in on all of them.
+		cfg.Sessions = sessions
+	}
 	if rules != nil {
 		cfg.MayApprove = rules.MayApprove
 	}

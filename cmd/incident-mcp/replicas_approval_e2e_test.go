@@ -72,3 +72,48 @@ func TestReplicasWithoutRedisRefused(t *testing.T) {
 	// With the approval page off there is nothing to share: it starts.
 	startHTTPEnv(t, "", []string{"INCIDENT_MCP_REPLICAS=2"}, "--demo", "--confirm-paths", "token")
 }
+
+// TestApproverSessionAcrossReplicas: behind a load balancer without sticky
+// routing an approver's requests land on any replica. Signed in on A's page,
+// the approver's form (its CSRF token bound to the session) is posted to
+// B: B knows the session from Redis and records the decision.
+func TestApproverSessionAcrossReplicas(t *testing.T) {
+	rd := redistest.Start(t)
+	v := startVendor(t, 30)
+	env := append(v.env(), "INCIDENT_MCP_REDIS_URL="+rd.URL(), "INCIDENT_MCP_REPLICAS=2")
+	approvers := approversFile(t)
+	a := startServer(t, true, env, "--confirm-paths", "approval", "--approvers", approvers)
+	b := startServer(t, true, env, "--confirm-paths", "approval", "--approvers", approvers)
+	ca := a.connect(t, "2025-11-25", nil)
+
+	id := firstOpen(t, ca, 0)["id"].(string)
+	args := map[string]any{"id": id, "title": "signed in on A, approved on B"}
+	res, sc := callTool(t, ca, "update_incident", args)
+	approvalID, pageURL := approvalOf(t, res, sc)
+	onB := b.url + strings.TrimPrefix(pageURL, a.url)
+
+	who, _, err := approvaltest.SignIn(pageURL, approval.DemoApprover, approval.DemoPassword)
+	if err != nil {
+		t.Fatalf("sign in on A: %v", err)
+	}
+	token, err := who.Token(pageURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, body, err := who.Post(onB, token, true)
+	if err != nil || code != 200 || !strings.Contains(body, "Approved") {
+		t.Fatalf("A's form posted to B: %d %v\n%s", code, err, body)
+	}
+	args["approval_id"] = approvalID
+	if res, _ := callTool(t, ca, "update_incident", args); !strings.Contains(resultText(res), "APPLIED to "+id) {
+		t.Fatalf("collect on A: %s", resultText(res))
+	}
+	// Signed out on B: signed out on A too.
+	if err := who.SignOut(onB); err != nil {
+		t.Fatalf("sign out on B: %v", err)
+	}
+	if in, err := who.SignedIn(pageURL); err != nil || in {
+		t.Errorf("still signed in on A after signing out on B (%v)", err)
+	}
+	t.Logf("approver signed in on A, decision posted to B: applied once (%d vendor write)", v.total())
+}

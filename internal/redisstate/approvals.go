@@ -271,3 +271,53 @@ func (a *Approvals) Decide(ctx context.Context, id string, d approval.Decision, 
 	}
 	return nil, fmt.Errorf("approval store: request %s: too many concurrent decisions, try again", id)
 }
+
+// The approvers' page sessions, so that an approver signed in on one
+// replica is signed in on every one (no sticky routing needed). Keys hold a
+// hash of the session id, never the id: the id is the cookie, a bearer
+// secret, and a copy of Redis must not hand out live sessions.
+var _ approval.SessionStore = (*Approvals)(nil)
+
+func (a *Approvals) sessionKey(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return a.s.key("approver-session", hex.EncodeToString(sum[:]))
+}
+
+// PutSession implements approval.SessionStore.
+func (a *Approvals) PutSession(ctx context.Context, id string, s approval.Session) error {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("approver sessions: %w", err)
+	}
+	if err := a.s.rdb.Set(ctx, a.sessionKey(id), b, max(time.Until(s.Expires), time.Second)).Err(); err != nil {
+		return fmt.Errorf("approver sessions: %w", unavailable(err))
+	}
+	return nil
+}
+
+// Session implements approval.SessionStore.
+func (a *Approvals) Session(ctx context.Context, id string, now time.Time) (*approval.Session, error) {
+	b, err := a.s.rdb.Get(ctx, a.sessionKey(id)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, approval.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("approver sessions: %w", unavailable(err))
+	}
+	var s approval.Session
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("approver sessions: stored session: %w", err)
+	}
+	if !now.Before(s.Expires) {
+		return nil, approval.ErrNotFound
+	}
+	return &s, nil
+}
+
+// DeleteSession implements approval.SessionStore.
+func (a *Approvals) DeleteSession(ctx context.Context, id string) error {
+	if err := a.s.rdb.Del(ctx, a.sessionKey(id)).Err(); err != nil {
+		return fmt.Errorf("approver sessions: %w", unavailable(err))
+	}
+	return nil
+}
