@@ -493,14 +493,24 @@ func errNoRequest(id string) error {
 
 // own reads approval request id when who asked for it.
 func (e *Engine) own(ctx context.Context, who caller.Identity, id string) (*approval.Request, error) {
+	r, err := e.read(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if r.Requester.Key != who.Key() {
+		return nil, errNoRequest(id)
+	}
+	return r, nil
+}
+
+// read reads approval request id from the page's store, whoever asks.
+func (e *Engine) read(ctx context.Context, id string) (*approval.Request, error) {
 	r, err := e.page.Store().Get(ctx, id)
 	switch {
 	case errors.Is(err, approval.ErrNotFound):
 		return nil, errNoRequest(id)
 	case err != nil:
 		return nil, schema.Errorf(schema.CodeUnavailable, "the approval store cannot be read (%v); nothing was written, try again", err)
-	case r.Requester.Key != who.Key():
-		return nil, errNoRequest(id)
 	}
 	return r, nil
 }
