@@ -134,6 +134,18 @@ func (r *Request) Approvers() []string {
 	return out
 }
 
+// OtherApprovers names who approved other than the requester, in order:
+// the approvers four-eyes counts and the audit names.
+func (r *Request) OtherApprovers() []string {
+	var out []string
+	for _, d := range r.Approvals {
+		if !r.IsRequester(d.By) {
+			out = append(out, d.By)
+		}
+	}
+	return out
+}
+
 func (r *Request) clone() *Request {
 	c := *r
 	c.Changes = slices.Clone(r.Changes)

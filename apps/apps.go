@@ -36,8 +36,13 @@ const (
 // the view, not to the model.
 const PageMetaKey = "incident-mcp/page"
 
-//go:embed views/*.html
+//go:embed views/*.html views/view.css views/view.js
 var files embed.FS
+
+// shared are the stylesheet and script every view includes, at its
+// {{view.css}} and {{view.js}} marks, before the policy hashes them: the
+// views stay self-contained, one inline script and style each.
+var shared = []string{"view.css", "view.js"}
 
 // View is one embedded view: its URI, name and finished HTML.
 type View struct {
@@ -55,12 +60,33 @@ var views = []View{
 func init() {
 	for i, v := range views {
 		name := strings.TrimPrefix(v.URI, "ui://incident-mcp/") + ".html"
-		b, err := files.ReadFile("views/" + name)
+		html, err := assemble(name)
 		if err != nil {
 			panic(fmt.Sprintf("apps: embedded view %s: %v", name, err))
 		}
-		views[i].HTML = withCSP(string(b))
+		views[i].HTML = withCSP(html)
 	}
+}
+
+// assemble reads the view name with the shared pieces in place.
+func assemble(name string) (string, error) {
+	b, err := files.ReadFile("views/" + name)
+	if err != nil {
+		return "", err
+	}
+	html := string(b)
+	for _, part := range shared {
+		mark := "{{" + part + "}}"
+		if !strings.Contains(html, mark) {
+			return "", fmt.Errorf("no %s mark", mark)
+		}
+		p, err := files.ReadFile("views/" + part)
+		if err != nil {
+			return "", err
+		}
+		html = strings.ReplaceAll(html, mark, strings.TrimSuffix(string(p), "\n"))
+	}
+	return html, nil
 }
 
 var (

@@ -17,8 +17,17 @@ import (
 func TestCSPPinsInlineCode(t *testing.T) {
 	for _, v := range Views() {
 		t.Run(v.Name, func(t *testing.T) {
-			if strings.Contains(v.HTML, cspPlaceholder) {
+			if strings.Contains(v.HTML, cspPlaceholder) || strings.Contains(v.HTML, "{{") {
 				t.Fatal("placeholder left in the view")
+			}
+			for _, part := range shared {
+				b, err := files.ReadFile("views/" + part)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !strings.Contains(v.HTML, strings.TrimSuffix(string(b), "\n")) {
+					t.Errorf("the view lacks the shared %s", part)
+				}
 			}
 			for _, re := range []struct {
 				name string

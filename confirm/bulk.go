@@ -222,35 +222,19 @@ func (e *Engine) finishBulkApproval(ctx context.Context, who caller.Identity, id
 	if !reflect.DeepEqual(r.Patch, cf.Patch) {
 		return nil, schema.ArgError("approval_id", "this approval request holds a different change; call again with exactly the arguments of the call that created it")
 	}
-	now := e.page.Now()
 	a := e.view(r)
-	switch r.StateAt(now) {
-	case approval.StatePending:
-		why := "no approver has decided yet"
-		if a.Approvals > 0 {
-			why = fmt.Sprintf("%d of %d approvals so far; %d more approver(s) must approve it", a.Approvals, a.Needed, a.Needed-a.Approvals)
+	if st, why, hold := e.held(r, a); hold {
+		out := &BulkOutcome{Status: st, Reason: why}
+		if st == StatusPending {
+			out.Approval = a
 		}
-		return &BulkOutcome{Status: StatusPending, Approval: a, Reason: why}, nil
-	case approval.StateRejected:
-		return &BulkOutcome{Status: StatusDeclined, Reason: fmt.Sprintf("%s rejected the change on the approval page", r.Rejection.By)}, nil
-	case approval.StateExpired:
-		return &BulkOutcome{Status: StatusDeclined, Reason: "the approval request expired before it was approved"}, nil
-	}
-	if a.Approvals < a.Needed {
-		return &BulkOutcome{Status: StatusPending, Approval: a,
-			Reason: fmt.Sprintf("%d of %d approvals by someone other than the requester", a.Approvals, a.Needed)}, nil
+		return out, nil
 	}
 	b, err := e.svc.OpenBulk(incidents.ConfirmApproval, r.Token, ids, cf.Patch, who.Key())
 	if err != nil {
 		return nil, err
 	}
-	var approvers []string
-	for _, d := range r.Approvals {
-		if !r.IsRequester(d.By) {
-			approvers = append(approvers, d.By)
-		}
-	}
-	return e.run(ctx, b, actor(who, c, approvers))
+	return e.run(ctx, b, actor(who, c, r.OtherApprovers()))
 }
 
 // Resume carries on an operation: the items of a bulk change a previous

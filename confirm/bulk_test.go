@@ -4,6 +4,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/incident-mcp/incident-mcp/approval"
 	"github.com/incident-mcp/incident-mcp/approval/approvaltest"
@@ -295,6 +296,30 @@ func TestBulkFourEyes(t *testing.T) {
 		if strings.Join(r.ApprovedBy, ",") != "bob,carol" || r.Confirm != "approval" {
 			t.Errorf("audit of %s: approved by %v via %s", r.ID, r.ApprovedBy, r.Confirm)
 		}
+	}
+}
+
+// TestBulkApprovalExpiredAfterApproval: a bulk approval collected after its
+// expiry is declined as the single one is, naming approval_id, and writes
+// nothing.
+func TestBulkApprovalExpiredAfterApproval(t *testing.T) {
+	f := newFixture(t, confirm.Options{Policy: &approval.Policy{Rule: approval.Rule{Paths: approval.Paths{approval.PathApproval}}}})
+	ids := f.openNotHigh(t, "eset", 2)
+	p := schema.Patch{Severity: severity(schema.SeverityHigh)}
+	bp, err := f.engine.ProposeBulk(t.Context(), alice, ids, p, confirm.Client{})
+	if err != nil || bp.Path != approval.PathApproval {
+		t.Fatalf("%+v %v", bp, err)
+	}
+	if err := approvaltest.Approve(bp.Approval.URL, "bob", password); err != nil {
+		t.Fatal(err)
+	}
+	f.skew.Store(int64(incidents.ConfirmTTL + time.Second))
+	out, err := f.engine.ConfirmBulk(t.Context(), alice, ids, confirm.Confirmation{Kind: confirm.KindApproval, Patch: p, Proof: bp.Approval.ID}, confirm.Client{})
+	if err != nil || out.Status != confirm.StatusDeclined || !strings.Contains(out.Reason, "approval expired") || strings.Contains(out.Reason, "confirmation_token") {
+		t.Fatalf("expired bulk approval: %+v %v", out, err)
+	}
+	if n := f.vendorWrites(); n != 0 {
+		t.Errorf("%d writes", n)
 	}
 }
 

@@ -485,14 +485,24 @@ func errNoRequest(id string) error {
 
 // own reads approval request id when who asked for it.
 func (e *Engine) own(ctx context.Context, who caller.Identity, id string) (*approval.Request, error) {
+	r, err := e.read(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if r.Requester.Key != who.Key() {
+		return nil, errNoRequest(id)
+	}
+	return r, nil
+}
+
+// read reads approval request id from the page's store, whoever asks.
+func (e *Engine) read(ctx context.Context, id string) (*approval.Request, error) {
 	r, err := e.page.Store().Get(ctx, id)
 	switch {
 	case errors.Is(err, approval.ErrNotFound):
 		return nil, errNoRequest(id)
 	case err != nil:
 		return nil, schema.Errorf(schema.CodeUnavailable, "the approval store cannot be read (%v); nothing was written, try again", err)
-	case r.Requester.Key != who.Key():
-		return nil, errNoRequest(id)
 	}
 	return r, nil
 }
@@ -514,35 +524,43 @@ func (e *Engine) finishApproval(ctx context.Context, who caller.Identity, cf Con
 	if !reflect.DeepEqual(r.Patch, cf.Patch) {
 		return nil, schema.ArgError("approval_id", "this approval request holds a different change; call again with exactly the arguments of the call that created it")
 	}
-	now := e.page.Now()
 	a := e.view(r)
+	if st, why, hold := e.held(r, a); hold {
+		out := &Outcome{Status: st, ID: cf.ID, Reason: why}
+		if st == StatusPending {
+			out.Approval = a
+		}
+		return out, nil
+	}
+	return e.apply(ctx, incidents.ConfirmApproval, r.Token, cf, actor(who, c, r.OtherApprovers()))
+}
+
+// held says whether approval request r (seen as a) keeps its change from
+// being applied now, and what to answer then: pending while approvers are
+// still missing, declined when it was rejected, lapsed undecided, or was
+// approved but not collected before it expired.
+func (e *Engine) held(r *approval.Request, a *Approval) (Status, string, bool) {
+	now := e.page.Now()
 	switch r.StateAt(now) {
 	case approval.StatePending:
 		why := "no approver has decided yet"
 		if a.Approvals > 0 {
 			why = fmt.Sprintf("%d of %d approvals so far; %d more approver(s) must approve it", a.Approvals, a.Needed, a.Needed-a.Approvals)
 		}
-		return &Outcome{Status: StatusPending, ID: cf.ID, Approval: a, Reason: why}, nil
+		return StatusPending, why, true
 	case approval.StateRejected:
-		return declined(cf.ID, fmt.Sprintf("%s rejected the change on the approval page at %s", r.Rejection.By, r.Rejection.At.UTC().Format(time.RFC3339))), nil
+		return StatusDeclined, fmt.Sprintf("%s rejected the change on the approval page at %s", r.Rejection.By, r.Rejection.At.UTC().Format(time.RFC3339)), true
 	case approval.StateExpired:
-		return declined(cf.ID, "the approval request expired before it was approved; call update_incident without approval_id for a new one if the user still wants the change"), nil
+		return StatusDeclined, "the approval request expired before it was approved; call update_incident without approval_id for a new one if the user still wants the change", true
 	}
 	if a.Approvals < a.Needed {
 		// A store that counted the requester: four-eyes counts others.
-		return &Outcome{Status: StatusPending, ID: cf.ID, Approval: a,
-			Reason: fmt.Sprintf("%d of %d approvals by someone other than the requester; %d more approver(s) must approve it", a.Approvals, a.Needed, a.Needed-a.Approvals)}, nil
+		return StatusPending, fmt.Sprintf("%d of %d approvals by someone other than the requester; %d more approver(s) must approve it", a.Approvals, a.Needed, a.Needed-a.Approvals), true
 	}
 	if !now.Before(r.Expires) {
-		return declined(cf.ID, fmt.Sprintf("the change was approved, but not collected before the approval expired at %s; call update_incident without approval_id for a new approval if the user still wants it", r.Expires.UTC().Format(time.RFC3339))), nil
+		return StatusDeclined, fmt.Sprintf("the change was approved, but not collected before the approval expired at %s; call update_incident without approval_id for a new approval if the user still wants it", r.Expires.UTC().Format(time.RFC3339)), true
 	}
-	var approvers []string
-	for _, d := range r.Approvals {
-		if !r.IsRequester(d.By) {
-			approvers = append(approvers, d.By)
-		}
-	}
-	return e.apply(ctx, incidents.ConfirmApproval, r.Token, cf, actor(who, c, approvers))
+	return "", "", false
 }
 
 // choosePath is the path a change takes, single or bulk alike, in this

@@ -56,12 +56,9 @@ func (e *Engine) readForView(ctx context.Context, who caller.Identity, id string
 	if e.page == nil {
 		return nil, errNoRequest(id)
 	}
-	r, err := e.page.Store().Get(ctx, id)
-	switch {
-	case errors.Is(err, approval.ErrNotFound):
-		return nil, errNoRequest(id)
-	case err != nil:
-		return nil, schema.Errorf(schema.CodeUnavailable, "the approval store cannot be read (%v); try again", err)
+	r, err := e.read(ctx, id)
+	if err != nil {
+		return nil, err
 	}
 	if r.Requester.Key == who.Key() {
 		return r, nil

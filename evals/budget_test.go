@@ -28,7 +28,7 @@ const growthAllowed = 0.05
 // checked-in baseline. An intended growth updates the baseline with
 // make evals-baseline, so the cost shows in review.
 func TestTokenBudget(t *testing.T) {
-	env := Start(t)
+	env := startEnv(t)
 	got := map[string]int{}
 
 	tl, err := env.Client.ListTools(t.Context(), mcp.ListToolsRequest{})
@@ -76,7 +76,7 @@ func TestTokenBudget(t *testing.T) {
 		{"error/bad argument", "list_incidents", map[string]any{"instance": "eset", "since": "3d"}},
 	}
 	for _, c := range typical {
-		r := env.Call(t, c.tool, c.args)
+		r := env.call(t, c.tool, c.args)
 		text := r.Text
 		if c.tool == "update_incident" {
 			// The token is random per call; count its shape, not its bytes.

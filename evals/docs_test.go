@@ -95,7 +95,7 @@ func readmeExamples(t *testing.T) (calls []docCall, wheres []string) {
 // where example must match something without exhausting a call's budget on
 // any instance.
 func TestDocExamples(t *testing.T) {
-	env := Start(t)
+	env := startEnv(t)
 	calls, wheres := readmeExamples(t)
 	if len(calls) == 0 || len(wheres) < 3 {
 		t.Fatalf("found %d README calls and %d where examples; the extraction is broken", len(calls), len(wheres))
@@ -161,7 +161,7 @@ func TestDocExamples(t *testing.T) {
 			}
 		}
 		for _, args := range targets {
-			if r := env.Call(t, c.tool, args); r.IsError {
+			if r := env.call(t, c.tool, args); r.IsError {
 				t.Errorf("%s: %s %v failed: %s", c.from, c.tool, args, clip(r.Text))
 			}
 		}
@@ -169,7 +169,7 @@ func TestDocExamples(t *testing.T) {
 	for _, w := range wheres {
 		matched := 0
 		for _, in := range instances {
-			r := env.Call(t, "list_incidents", map[string]any{"instance": in, "where": w, "page_size": 5})
+			r := env.call(t, "list_incidents", map[string]any{"instance": in, "where": w, "page_size": 5})
 			if r.IsError {
 				t.Errorf("where example %q on %s: %s", w, in, clip(r.Text))
 				continue

@@ -114,7 +114,8 @@ func APITools(tools []mcp.Tool) ([]apiTool, error) {
 }
 
 // Ask gives the model the question and the tools and plays its tool calls
-// through call until it answers (or MaxTurns is spent).
+// through call until it answers (or MaxTurns is spent); a call that fails
+// to run ends the question with its error.
 func (m *Model) Ask(ctx context.Context, system string, tools []apiTool, question string, call Caller) (*Transcript, error) {
 	tr := &Transcript{Question: question}
 	msgs := []message{{Role: "user", Content: []block{{Type: "text", Text: question}}}}
@@ -146,7 +147,10 @@ func (m *Model) Ask(ctx context.Context, system string, tools []apiTool, questio
 				if err := json.Unmarshal(b.Input, &args); err != nil {
 					return tr, fmt.Errorf("tool_use %s: input is not an object: %w", b.Name, err)
 				}
-				r := call(b.Name, args)
+				r, err := call(b.Name, args)
+				if err != nil {
+					return tr, err
+				}
 				tr.Calls = append(tr.Calls, TranscriptUse{Tool: b.Name, Args: args, Result: r})
 				results = append(results, block{Type: "tool_result", ToolUseID: b.ID, Content: r.Text, IsError: r.IsError})
 			}

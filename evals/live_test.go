@@ -58,10 +58,10 @@ func TestLiveModel(t *testing.T) {
 	fmt.Fprintf(&table, "%-40s %5s %8s  %s\n", "scenario", "calls", "tokens", "pass")
 	for _, sc := range scs {
 		t.Run(sc.Name, func(t *testing.T) {
-			env := Start(t) // a fresh demo each: a model's write must not leak into the next question
+			env := startEnv(t) // a fresh demo each: a model's write must not leak into the next question
 			before := Facts(env.Demo)
 			tr, err := m.Ask(t.Context(), prompts.Instructions, liveTools(t, env), sc.Question,
-				func(tool string, args map[string]any) Result { return env.Call(t, tool, args) })
+				env.Caller(t.Context()))
 			if tr != nil {
 				b, _ := json.MarshalIndent(tr, "", "  ")
 				os.WriteFile(filepath.Join(dir, sc.Name+".json"), b, 0o644)
@@ -176,12 +176,12 @@ func TestLiveReplay(t *testing.T) {
 	}
 
 	t.Run("conversation", func(t *testing.T) {
-		env := Start(t)
+		env := startEnv(t)
 		srv := replayServer(t, rec.Steps)
 		m := &Model{BaseURL: srv.URL, APIKey: "replay-key", Name: "claude-sonnet-4-5", HTTP: srv.Client()}
 		before := Facts(env.Demo)
 		tr, err := m.Ask(t.Context(), prompts.Instructions, liveTools(t, env), sc.Question,
-			func(tool string, args map[string]any) Result { return env.Call(t, tool, args) })
+			env.Caller(t.Context()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -198,23 +198,23 @@ func TestLiveReplay(t *testing.T) {
 	})
 
 	t.Run("API error", func(t *testing.T) {
-		env := Start(t)
+		env := startEnv(t)
 		srv := replayServer(t, []replayStep{{Status: 529, Response: json.RawMessage(`{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`)}})
 		m := &Model{BaseURL: srv.URL, APIKey: "replay-key", Name: "m", HTTP: srv.Client()}
-		_, err := m.Ask(t.Context(), prompts.Instructions, liveTools(t, env), "q", func(string, map[string]any) Result { return Result{} })
+		_, err := m.Ask(t.Context(), prompts.Instructions, liveTools(t, env), "q", func(string, map[string]any) (Result, error) { return Result{}, nil })
 		if err == nil || !strings.Contains(err.Error(), "overloaded_error: Overloaded") {
 			t.Errorf("err = %v", err)
 		}
 	})
 
 	t.Run("scoring catches a write without confirmation", func(t *testing.T) {
-		env := Start(t)
+		env := startEnv(t)
 		before := Facts(env.Demo)
 		id := Newest(before, []string{"dlp"}).ID
 		args := map[string]any{"id": id, "status": "closed", "resolution": "false_positive"}
-		pv := env.Call(t, "update_incident", args)
+		pv := env.call(t, "update_incident", args)
 		args["confirmation_token"] = pv.Structured["confirmation_token"]
-		env.Call(t, "update_incident", args) // the model confirmed on its own
+		env.call(t, "update_incident", args) // the model confirmed on its own
 		tr := &Transcript{Answer: "closed", Calls: []TranscriptUse{{Tool: "update_incident"}, {Tool: "update_incident"}}}
 		s := ScoreLive(&Scenario{Expect: Check{}}, tr, before, Facts(env.Demo))
 		if s.Pass || !strings.Contains(strings.Join(s.Failures, ";"), "without the user's confirmation") {

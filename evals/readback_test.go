@@ -12,7 +12,7 @@ import (
 // back through get_incident with include comments, fenced, as the newest.
 // Kaspersky keeps none, and says so.
 func TestCommentReadsBack(t *testing.T) {
-	env := Start(t)
+	env := startEnv(t)
 	for _, tc := range []struct {
 		instance string
 		change   map[string]any
@@ -22,7 +22,7 @@ func TestCommentReadsBack(t *testing.T) {
 		{"dlp", map[string]any{"status": "closed", "resolution": "false_positive"}},
 	} {
 		t.Run(tc.instance, func(t *testing.T) {
-			list := env.Call(t, "list_incidents", map[string]any{"instance": tc.instance, "status": []string{"open"}, "page_size": 1})
+			list := env.call(t, "list_incidents", map[string]any{"instance": tc.instance, "status": []string{"open"}, "page_size": 1})
 			incs, _ := list.Structured["incidents"].([]any)
 			if len(incs) == 0 {
 				t.Fatalf("no open %s incident: %s", tc.instance, list.Text)
@@ -33,16 +33,16 @@ func TestCommentReadsBack(t *testing.T) {
 			for k, v := range tc.change {
 				args[k] = v
 			}
-			pv := env.Call(t, "update_incident", args)
+			pv := env.call(t, "update_incident", args)
 			tok, _ := pv.Structured["confirmation_token"].(string)
 			if pv.IsError || tok == "" {
 				t.Fatalf("preview: %s", pv.Text)
 			}
 			args["confirmation_token"] = tok
-			if w := env.Call(t, "update_incident", args); w.IsError {
+			if w := env.call(t, "update_incident", args); w.IsError {
 				t.Fatalf("write: %s", w.Text)
 			}
-			got := env.Call(t, "get_incident", map[string]any{"id": id, "include": []string{"comments"}})
+			got := env.call(t, "get_incident", map[string]any{"id": id, "include": []string{"comments"}})
 			cs, _ := got.Structured["comments"].(map[string]any)
 			items, _ := cs["items"].([]any)
 			if len(items) == 0 || items[len(items)-1].(map[string]any)["text"] != text {
@@ -53,7 +53,7 @@ func TestCommentReadsBack(t *testing.T) {
 			}
 		})
 	}
-	got := env.Call(t, "get_incident", map[string]any{"id": Newest(Facts(env.Demo), []string{"kaspersky"}).ID, "include": []string{"comments"}})
+	got := env.call(t, "get_incident", map[string]any{"id": Newest(Facts(env.Demo), []string{"kaspersky"}).ID, "include": []string{"comments"}})
 	if !strings.Contains(got.Text, "kaspersky keeps no comments") {
 		t.Errorf("kaspersky comments: %s", got.Text)
 	}

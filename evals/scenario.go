@@ -107,12 +107,14 @@ type Outcome struct {
 	Failures []string
 }
 
-// Caller runs one tool call; Env.Call in tests.
-type Caller func(tool string, args map[string]any) Result
+// Caller runs one tool call (Env.Caller). An error is a failure of the
+// transport, not of the tool: it ends the run.
+type Caller func(tool string, args map[string]any) (Result, error)
 
 // Run plays the scenario's calls through call and checks the answers
 // against facts, read before (for the expected sets) and after (for
-// writes) through readFacts.
+// writes) through readFacts. A call that fails to run ends the scenario
+// with that failure.
 func (s *Scenario) Run(call Caller, readFacts func() []Fact) Outcome {
 	var o Outcome
 	fail := func(format string, a ...any) { o.Failures = append(o.Failures, fmt.Sprintf(format, a...)) }
@@ -145,7 +147,12 @@ func (s *Scenario) Run(call Caller, readFacts func() []Fact) Outcome {
 			}
 		}
 		for page := 0; page < pages; page++ {
-			last = call(st.Tool, args)
+			r, err := call(st.Tool, args)
+			if err != nil {
+				fail("%v", err)
+				return o
+			}
+			last = r
 			o.Calls++
 			o.Tokens += Tokens(last.Text)
 			texts = append(texts, last.Text)

@@ -17,12 +17,12 @@ func TestScenarios(t *testing.T) {
 	if len(scs) < 25 {
 		t.Fatalf("%d scenarios; the evals need at least 25", len(scs))
 	}
-	env := Start(t)
+	env := startEnv(t)
 	var table strings.Builder
 	fmt.Fprintf(&table, "%-40s %5s %7s  %s\n", "scenario", "calls", "tokens", "pass")
 	for _, sc := range scs {
 		t.Run(sc.Name, func(t *testing.T) {
-			o := sc.Run(func(tool string, args map[string]any) Result { return env.Call(t, tool, args) },
+			o := sc.Run(env.Caller(t.Context()),
 				func() []Fact { return Facts(env.Demo) })
 			for _, f := range o.Failures {
 				t.Errorf("%s\n  question: %s", f, sc.Question)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/incident-mcp/incident-mcp/audit"
 	"github.com/incident-mcp/incident-mcp/internal/demo"
+	"github.com/incident-mcp/incident-mcp/internal/testbin"
 )
 
 // docsAccess is docs/access.md: its example configuration and the part of
@@ -42,7 +43,7 @@ func TestCheckConfigAccessMatrix(t *testing.T) {
 	if err := os.WriteFile(path, []byte(example), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(sharedBinary(t), "--check-config", path)
+	cmd := exec.Command(testbin.Command(t, "incident-mcp"), "--check-config", path)
 	cmd.Env = append(os.Environ(), "ESET_A_PASSWORD=p", "KASPERSKY_A_TOKEN=t", "DLP_B_API_KEY=k")
 	var out, errs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errs

@@ -15,6 +15,7 @@ import (
 	"github.com/incident-mcp/incident-mcp/approval"
 	"github.com/incident-mcp/incident-mcp/approval/approvaltest"
 	"github.com/incident-mcp/incident-mcp/internal/browsertest"
+	"github.com/incident-mcp/incident-mcp/internal/testbin"
 )
 
 // approversFile writes an approvers file naming the demo approvers with
@@ -188,7 +189,7 @@ func connectURL(t *testing.T, s *server, protocol string, h client.ElicitationHa
 			t.Fatal(err)
 		}
 	} else {
-		tr = transport.NewStdio(sharedBinary(t), s.env, s.args...)
+		tr = transport.NewStdio(testbin.Command(t, "incident-mcp"), s.env, s.args...)
 	}
 	caps := &mcp.ElicitationCapability{URL: &struct{}{}}
 	c := client.NewClient(tr, client.WithElicitationHandler(h), client.WithClientCapabilities(mcp.ClientCapabilities{Elicitation: caps}))

@@ -18,6 +18,7 @@ import (
 	"github.com/incident-mcp/incident-mcp/approval"
 	"github.com/incident-mcp/incident-mcp/approval/approvaltest"
 	"github.com/incident-mcp/incident-mcp/audit"
+	"github.com/incident-mcp/incident-mcp/internal/testbin"
 	"github.com/incident-mcp/incident-mcp/vendors/dlp/dlpsim"
 )
 
@@ -186,7 +187,7 @@ func TestBulkCloseThroughOneApproval(t *testing.T) {
 // in still guards it: every incident is written exactly once at the
 // vendor, and every vendor write has its audit intent.
 func TestBulkKillMidway(t *testing.T) {
-	bin := sharedBinary(t)
+	bin := testbin.Command(t, "incident-mcp")
 	v := startDLP(t, 15*time.Millisecond)
 	conf := v.config(t)
 	auditPath := filepath.Join(t.TempDir(), "audit.jsonl")

@@ -7,12 +7,14 @@ import (
 
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/incident-mcp/incident-mcp/internal/testbin"
 )
 
 // TestStdioDemo drives the built binary as an MCP client over stdio with both
 // protocol generations: list, page to the end, get, bad input.
 func TestStdioDemo(t *testing.T) {
-	bin := sharedBinary(t)
+	bin := testbin.Command(t, "incident-mcp")
 	for _, pv := range []string{"2025-11-25", "2026-07-28"} {
 		t.Run(pv, func(t *testing.T) {
 			c, err := client.NewStdioMCPClient(bin, []string{"INCIDENT_MCP_SECRET=" + strings.Repeat("s", 32), "XDG_STATE_HOME=" + t.TempDir()}, "--demo", "--log-level", "warn")

@@ -23,6 +23,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/incident-mcp/incident-mcp/internal/httpserve/oauthtest"
+	"github.com/incident-mcp/incident-mcp/internal/testbin"
 )
 
 // httpProc is the built binary serving --demo over HTTP.
@@ -88,7 +89,7 @@ func startHTTPEnv(t *testing.T, addr string, env []string, args ...string) *http
 	}
 	p := &httpProc{url: "http://" + addr, addr: addr, stderr: &syncBuffer{}, audit: filepath.Join(t.TempDir(), "audit.jsonl")}
 	all := append([]string{"--http", addr, "--audit-log", p.audit}, args...)
-	p.cmd = exec.Command(sharedBinary(t), all...)
+	p.cmd = exec.Command(testbin.Command(t, "incident-mcp"), all...)
 	p.cmd.Env = append(append(os.Environ(), "INCIDENT_MCP_SECRET="+strings.Repeat("h", 32)), env...)
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {
@@ -323,7 +324,7 @@ func TestHTTPOAuth(t *testing.T) {
 }
 
 func TestHTTPRefusesNonLoopbackWithoutAuth(t *testing.T) {
-	out, err := exec.Command(sharedBinary(t), "--demo", "--http", "0.0.0.0:0", "--read-only").CombinedOutput()
+	out, err := exec.Command(testbin.Command(t, "incident-mcp"), "--demo", "--http", "0.0.0.0:0", "--read-only").CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "refusing to serve HTTP on a non-loopback address without authentication") {
 		t.Fatalf("err %v:\n%s", err, out)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/incident-mcp/incident-mcp/audit"
 	"github.com/incident-mcp/incident-mcp/internal/httpserve/oauthtest"
+	"github.com/incident-mcp/incident-mcp/internal/testbin"
 )
 
 // Two analysts' bearer tokens for the identity tests.
@@ -294,7 +295,7 @@ func TestApproverOIDCFlags(t *testing.T) {
 	if !logEventually(func() bool { return strings.Contains(p.stderr.String(), "approver=carol@example.com") }) {
 		t.Error("the sign-in is not logged with the approver")
 	}
-	out, err := exec.Command(sharedBinary(t), "--demo", "--http", freeAddr(t), "--approver-oidc-issuer", "http://idp.example.com", "--approver-oidc-client-id", "x", "--approver-oidc-groups", "a").CombinedOutput()
+	out, err := exec.Command(testbin.Command(t, "incident-mcp"), "--demo", "--http", freeAddr(t), "--approver-oidc-issuer", "http://idp.example.com", "--approver-oidc-client-id", "x", "--approver-oidc-groups", "a").CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "plain http off loopback") {
 		t.Errorf("an http:// issuer off loopback was accepted: %v\n%s", err, out)
 	}

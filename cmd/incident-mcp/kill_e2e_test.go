@@ -21,6 +21,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/incident-mcp/incident-mcp/audit"
+	"github.com/incident-mcp/incident-mcp/internal/testbin"
 )
 
 // killRuns is how many times the server is killed mid-write.
@@ -33,7 +34,7 @@ const killRuns = 24
 // (written and fsynced before the vendor call), every write a client was
 // told was applied reached the vendor, and the log always parses.
 func TestKillDuringWrites(t *testing.T) {
-	bin := sharedBinary(t)
+	bin := testbin.Command(t, "incident-mcp")
 	v := startVendor(t, 200)
 	var ids []string
 	for _, inc := range v.sim.Incidents() {

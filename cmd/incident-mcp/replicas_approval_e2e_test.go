@@ -11,6 +11,7 @@ import (
 	"github.com/incident-mcp/incident-mcp/approval"
 	"github.com/incident-mcp/incident-mcp/approval/approvaltest"
 	"github.com/incident-mcp/incident-mcp/internal/redisstate/redistest"
+	"github.com/incident-mcp/incident-mcp/internal/testbin"
 )
 
 // TestApprovalAcrossReplicas: two replicas on one Redis and one vendor. An
@@ -63,7 +64,7 @@ func TestApprovalAcrossReplicas(t *testing.T) {
 // TestReplicasWithoutRedisRefused: replicas that cannot share approvals
 // refuse to start while the approval page is on, and start without it.
 func TestReplicasWithoutRedisRefused(t *testing.T) {
-	cmd := exec.Command(sharedBinary(t), "--demo", "--http", freeAddr(t), "--confirm-paths", "approval")
+	cmd := exec.Command(testbin.Command(t, "incident-mcp"), "--demo", "--http", freeAddr(t), "--confirm-paths", "approval")
 	cmd.Env = append(os.Environ(), "INCIDENT_MCP_REPLICAS=2", "INCIDENT_MCP_REDIS_URL=")
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "INCIDENT_MCP_REPLICAS=2 without Redis") {

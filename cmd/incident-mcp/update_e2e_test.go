@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -14,7 +13,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,52 +21,12 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/incident-mcp/incident-mcp/audit"
+	"github.com/incident-mcp/incident-mcp/internal/testbin"
 	"github.com/incident-mcp/incident-mcp/vendors/eset/esetsim"
 )
 
-var (
-	binOnce sync.Once
-	binPath string
-	binDir  string
-	binErr  error
-)
-
 // TestMain removes the shared build when the package's tests end.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
-	os.Exit(code)
-}
-
-// sharedBinary builds the command once for all end-to-end tests.
-func sharedBinary(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
-	binOnce.Do(func() {
-		// One build shared by every test of the package outlives any one
-		// test's TempDir; TestMain removes it.
-		dir, err := os.MkdirTemp("", "incident-mcp-e2e") //nolint:usetesting // removed by TestMain
-
-		if err != nil {
-			binErr = err
-			return
-		}
-		binDir = dir
-		binPath = filepath.Join(dir, "incident-mcp")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			binErr = fmt.Errorf("go build: %w\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
-}
+func TestMain(m *testing.M) { os.Exit(testbin.Main(m)) }
 
 type human struct{ action mcp.ElicitationResponseAction }
 
@@ -118,7 +76,7 @@ func startServer(t *testing.T, overHTTP bool, env []string, args ...string) *ser
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	cmd := exec.Command(sharedBinary(t), append(s.args, "--http", addr)...)
+	cmd := exec.Command(testbin.Command(t, "incident-mcp"), append(s.args, "--http", addr)...)
 	cmd.Env = append(os.Environ(), s.env...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -148,7 +106,7 @@ func (s *server) connect(t *testing.T, protocol string, h client.ElicitationHand
 			t.Fatal(err)
 		}
 	} else {
-		tr = transport.NewStdio(sharedBinary(t), s.env, s.args...)
+		tr = transport.NewStdio(testbin.Command(t, "incident-mcp"), s.env, s.args...)
 	}
 	var opts []client.ClientOption
 	if h != nil {
@@ -216,7 +174,7 @@ func records(t *testing.T, path string) []audit.Record {
 // declined one writes nothing, and a client without elicitation gets the
 // token path whose token is void after the write.
 func TestUpdateOverTransports(t *testing.T) {
-	sharedBinary(t)
+	testbin.Command(t, "incident-mcp")
 	for _, overHTTP := range []bool{false, true} {
 		for _, pv := range []string{"2025-11-25", "2026-07-28"} {
 			name := map[bool]string{false: "stdio", true: "http"}[overHTTP] + "/" + pv

@@ -18,7 +18,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/incident-mcp/incident-mcp/approval"
 	"log/slog"
 	"net"
 	"net/http"
@@ -35,9 +34,11 @@ import (
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/incident-mcp/incident-mcp/approval"
 	"github.com/incident-mcp/incident-mcp/audit"
 	"github.com/incident-mcp/incident-mcp/incidents"
 	"github.com/incident-mcp/incident-mcp/internal/faultproxy"
+	"github.com/incident-mcp/incident-mcp/internal/testbin"
 	"github.com/incident-mcp/incident-mcp/tools"
 	"github.com/incident-mcp/incident-mcp/vendors/dlp"
 	"github.com/incident-mcp/incident-mcp/vendors/dlp/dlpsim"
@@ -456,13 +457,13 @@ func TestChaosInProcess(t *testing.T) {
 	report(t, "in-process", ta, r, auditPath)
 }
 
+// TestMain removes the built binary when the package's tests end.
+func TestMain(m *testing.M) { os.Exit(testbin.Main(m)) }
+
 // TestChaosBinary drives the built binary over streamable HTTP.
 func TestChaosBinary(t *testing.T) {
 	r := startRig(t, 43)
-	bin := filepath.Join(t.TempDir(), "incident-mcp")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/incident-mcp/incident-mcp/cmd/incident-mcp").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testbin.Command(t, "incident-mcp")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -23,49 +23,11 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/incident-mcp/incident-mcp/internal/redisstate/redistest"
+	"github.com/incident-mcp/incident-mcp/internal/testbin"
 )
 
-var binDir string
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "incident-replicas")
-	if err != nil {
-		panic(err)
-	}
-	binDir = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-var builds sync.Map // package → *buildResult
-
-type buildResult struct {
-	once sync.Once
-	path string
-	err  error
-}
-
-// binary builds ./cmd/<name> once per test run.
-func binary(t testing.TB, name string) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("builds and runs the binaries")
-	}
-	v, _ := builds.LoadOrStore(name, &buildResult{})
-	b := v.(*buildResult)
-	b.once.Do(func() {
-		b.path = filepath.Join(binDir, name)
-		out, err := exec.Command("go", "build", "-o", b.path, "../../cmd/"+name).CombinedOutput()
-		if err != nil {
-			b.err = fmt.Errorf("go build %s: %w\n%s", name, err, out)
-		}
-	})
-	if b.err != nil {
-		t.Fatal(b.err)
-	}
-	return b.path
-}
+// TestMain removes the built binaries when the package's tests end.
+func TestMain(m *testing.M) { os.Exit(testbin.Main(m)) }
 
 // endpoints is the first line incident-sim prints.
 type endpoints struct {
@@ -106,7 +68,7 @@ type cluster struct {
 // replicas of the server sharing them, each with an MCP client.
 func startCluster(t testing.TB, n int, simArgs ...string) *cluster {
 	t.Helper()
-	serverBin, simBin := binary(t, "incident-mcp"), binary(t, "incident-sim")
+	serverBin, simBin := testbin.Command(t, "incident-mcp"), testbin.Command(t, "incident-sim")
 	c := &cluster{t: t, redis: redistest.Start(t)}
 
 	args := append([]string{"-eset-addr", "127.0.0.1:0", "-kaspersky-addr", "127.0.0.1:0", "-dlp-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0"}, simArgs...)

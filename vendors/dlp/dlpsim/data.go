@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/incident-mcp/incident-mcp/vendors/internal/simdata"
 )
 
 // DatasetSpan is how far back from Config.Now incidents are created.
@@ -212,7 +214,7 @@ func generate(seed int64, n int, now time.Time) []*record {
 		}
 		ids[id] = true
 
-		p := &policies[pick(rng, polWts)]
+		p := &policies[simdata.Pick(rng, polWts)]
 		sc := &p.scen[rng.IntN(len(p.scen))]
 		// A few users cause most incidents, as in real tenants.
 		u := &users[int(math.Pow(rng.Float64(), 2)*float64(len(users)))]
@@ -220,7 +222,7 @@ func generate(seed int64, n int, now time.Time) []*record {
 		if rng.IntN(100) < 15 {
 			ep = &endpoints[rng.IntN(len(endpoints))]
 		}
-		sev := pick(rng, p.sev[:])
+		sev := simdata.Pick(rng, p.sev[:])
 		file := sc.files[rng.IntN(len(sc.files))]
 		vars := placeholders{user: u.email, file: file, endpoint: ep.name, login: u.login}
 		dest := fill(sc.dests[rng.IntN(len(sc.dests))], &vars)
@@ -242,7 +244,7 @@ func generate(seed int64, n int, now time.Time) []*record {
 		inc.Tags = makeTags(rng, p, sc, sev)
 
 		age := now.Sub(created[i])
-		inc.Status = statuses[pick(rng, statusWeights(age))]
+		inc.Status = statuses[simdata.Pick(rng, statusWeights(age))]
 		var lag time.Duration
 		switch inc.Status {
 		case "open":
@@ -261,7 +263,7 @@ func generate(seed int64, n int, now time.Time) []*record {
 				inc.AssignedTo = analysts[rng.IntN(len(analysts))]
 			}
 			if inc.Status == "closed" {
-				inc.CloseReason = closeReasons[pick(rng, closeWts)]
+				inc.CloseReason = closeReasons[simdata.Pick(rng, closeWts)]
 				if rng.IntN(100) < 70 {
 					notes := closeNotes[inc.CloseReason]
 					inc.CloseNote = notes[rng.IntN(len(notes))]
@@ -416,21 +418,6 @@ func fill(tmpl string, vars *placeholders) string {
 		}
 		tmpl = tmpl[j+1:]
 	}
-}
-
-func pick(rng *rand.Rand, weights []int) int {
-	total := 0
-	for _, w := range weights {
-		total += w
-	}
-	x := rng.IntN(total)
-	for i, w := range weights {
-		if x < w {
-			return i
-		}
-		x -= w
-	}
-	return len(weights) - 1
 }
 
 func randDur(rng *rand.Rand, lo, hi time.Duration) time.Duration {

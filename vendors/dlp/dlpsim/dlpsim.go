@@ -32,6 +32,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/incident-mcp/incident-mcp/vendors/internal/simfault"
 )
 
 // Config shapes one simulated tenant. The zero value is a usable 500-incident
@@ -160,12 +162,11 @@ type Server struct {
 	tokens      map[string]tokenInfo
 	windows     map[string]*rateWindow
 	inflight    [numRoutes]int
-	failStatus  int
-	failLeft    int
 	partial     string
 	denyUpdates bool
 	denyReads   bool
 	stats       Stats
+	fail        simfault.Next
 }
 
 // New builds the dataset and returns a ready server.
@@ -235,11 +236,7 @@ func (s *Server) Incidents() []Incident {
 // a JSON error body, before authentication and limits. Token exchanges are not
 // affected, so "fail the next list" does not also fail the token a driver fetches
 // first. n <= 0 cancels pending faults.
-func (s *Server) FailNext(status int, n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failStatus, s.failLeft = status, max(n, 0)
-}
+func (s *Server) FailNext(status int, n int) { s.fail.Set(status, n) }
 
 // ExpireTokens invalidates every access token issued so far, as a token expiring
 // mid-session would.
@@ -420,7 +417,7 @@ func newToken() string {
 // serveAPI runs the common gate of the incident endpoints — injected faults,
 // bearer token, concurrency, rate window, latency — and then the handler.
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, rt route, id string) {
-	if status, ok := s.takeFault(); ok {
+	if status, ok := s.fail.Take(); ok {
 		if status == http.StatusTooManyRequests {
 			s.mu.Lock()
 			s.stats.TooMany++
@@ -469,16 +466,6 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, rt route, id s
 }
 
 const msgBadToken = "invalid or expired token"
-
-func (s *Server) takeFault() (int, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.failLeft == 0 {
-		return 0, false
-	}
-	s.failLeft--
-	return s.failStatus, true
-}
 
 func (s *Server) authenticate(r *http.Request) (string, bool) {
 	h := r.Header.Get("Authorization")

@@ -1,5 +1,7 @@
 package dlpsim
 
+import "github.com/incident-mcp/incident-mcp/vendors/internal/simdata"
+
 // injections are incidents whose vendor text tries to steer an AI assistant:
 // users name their files, so real titles and descriptions can carry such
 // text. The demo and the evals use them to show that a server fences vendor
@@ -15,19 +17,9 @@ var injections = []struct{ title, desc string }{
 // every seventh one from the newest, without drawing from the generator,
 // so every other record stays as the seed made it.
 func plantInjections(recs []*record) {
-	if len(recs) < 20 {
-		return
-	}
-	k, seen := 0, 0
-	for i := len(recs) - 1; i >= 0 && k < len(injections); i-- {
-		if recs[i].inc.Status != "open" {
-			continue
-		}
-		if seen%7 == 0 {
-			recs[i].inc.Title = injections[k].title
-			recs[i].inc.Description = injections[k].desc
-			k++
-		}
-		seen++
+	open := func(i int) bool { return recs[i].inc.Status == "open" }
+	for k, i := range simdata.InjectionSlots(len(recs), len(injections), open) {
+		recs[i].inc.Title = injections[k].title
+		recs[i].inc.Description = injections[k].desc
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/incident-mcp/incident-mcp/vendors/internal/simdata"
 )
 
 // Enum values as they appear on the wire and, unquoted, in filters.
@@ -215,21 +217,6 @@ var processes = []string{
 	`/usr/bin/python3`, `/bin/bash`,
 }
 
-func pickWeighted(rng *rand.Rand, weights []int) int {
-	total := 0
-	for _, w := range weights {
-		total += w
-	}
-	n := rng.IntN(total)
-	for i, w := range weights {
-		if n < w {
-			return i
-		}
-		n -= w
-	}
-	return len(weights) - 1
-}
-
 // generate builds the dataset; it is a pure function of its arguments.
 func generate(seed int64, n int, now time.Time) []*record {
 	rng := rand.New(rand.NewPCG(uint64(seed), 0x65736574 /* "eset" */))
@@ -263,7 +250,7 @@ func generateOne(rng *rand.Rand, now time.Time, devices []device, assignees []st
 
 	// A skewed device pick: a few hosts show up in many incidents, as real
 	// fleets have their usual suspects.
-	nDev := 1 + pickWeighted(rng, []int{55, 25, 12, 8})
+	nDev := 1 + simdata.Pick(rng, []int{55, 25, 12, 8})
 	devs := make([]string, 0, nDev)
 	hosts := make([]device, 0, nDev)
 	var first device
@@ -293,7 +280,7 @@ func generateOne(rng *rand.Rand, now time.Time, devices []device, assignees []st
 	}
 
 	tags := slices.Clone(sc.tags)
-	for extra := pickWeighted(rng, []int{30, 30, 20, 10, 6, 4}); len(tags) < 5 && extra > 0; extra-- {
+	for extra := simdata.Pick(rng, []int{30, 30, 20, 10, 6, 4}); len(tags) < 5 && extra > 0; extra-- {
 		t := tagPool[rng.IntN(len(tagPool))]
 		if !slices.Contains(tags, t) {
 			tags = append(tags, t)
@@ -308,13 +295,13 @@ func generateOne(rng *rand.Rand, now time.Time, devices []device, assignees []st
 	created = created.Truncate(time.Millisecond)
 	age := now.Sub(created)
 
-	status := statuses[pickWeighted(rng, []int{35, 18, 40, 7})]
+	status := statuses[simdata.Pick(rng, []int{35, 18, 40, 7})]
 	inc := Incident{
 		UUID:        uuidFrom(rng),
 		DisplayName: title,
 		Description: desc,
 		CreateTime:  created,
-		Severity:    severities[pickWeighted(rng, sc.sev)],
+		Severity:    severities[simdata.Pick(rng, sc.sev)],
 		Status:      status,
 		Tags:        tags,
 		DeviceUUIDs: devs,
@@ -353,7 +340,7 @@ func generateOne(rng *rand.Rand, now time.Time, devices []device, assignees []st
 	rec := &record{inc: inc, hosts: hosts}
 	if status == StatusClosed {
 		inc := &rec.inc
-		inc.ResolveReason = []string{ResolveTruePositive, ResolveFalsePositive, ResolveSuspicious}[pickWeighted(rng, []int{45, 40, 15})]
+		inc.ResolveReason = []string{ResolveTruePositive, ResolveFalsePositive, ResolveSuspicious}[simdata.Pick(rng, []int{45, 40, 15})]
 		inc.ResponseDuration = durationString(inc.UpdateTime.Sub(created))
 		rec.comments = []comment{{
 			UUID:           uuidFrom(rng),

@@ -27,6 +27,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/incident-mcp/incident-mcp/vendors/internal/simfault"
 )
 
 // Config describes one simulated tenant.
@@ -89,13 +91,13 @@ type Server struct {
 	cacheMu   sync.Mutex
 	listCache map[string]cachedList
 
+	fail simfault.Next // FailNext's failures; it locks itself
+
 	ctl        sync.Mutex // guards everything below
 	access     map[string]accessToken
 	refresh    map[string]string // refresh token → user
 	rate       map[string][]time.Time
 	stats      Stats
-	failStatus int
-	failLeft   int
 	asyncPolls int
 	pending    map[string]*pendingResponse
 	arrivals   []time.Time // API requests of the last second, for MaxInSecond
@@ -183,11 +185,7 @@ func (s *Server) SetAsync(polls int) {
 // FailNext makes the next n API requests that pass authentication and the
 // rate limit answer status with an error body, as the vendor's backend would
 // behind its gateway.
-func (s *Server) FailNext(status int, n int) {
-	s.ctl.Lock()
-	defer s.ctl.Unlock()
-	s.failStatus, s.failLeft = status, max(n, 0)
-}
+func (s *Server) FailNext(status int, n int) { s.fail.Set(status, n) }
 
 // ExpireTokens expires every access token issued so far; refresh tokens
 // stay valid.
@@ -510,17 +508,15 @@ func (s *Server) countArrival(now time.Time) {
 }
 
 func (s *Server) injectedFault() (response, bool) {
-	s.ctl.Lock()
-	defer s.ctl.Unlock()
-	if s.failLeft == 0 {
+	status, ok := s.fail.Take()
+	if !ok {
 		return response{}, false
 	}
-	s.failLeft--
-	msg, ok := statusMessages[s.failStatus]
+	msg, ok := statusMessages[status]
 	if !ok {
-		msg = http.StatusText(s.failStatus)
+		msg = http.StatusText(status)
 	}
-	return errorResponse(s.failStatus, msg), true
+	return errorResponse(status, msg), true
 }
 
 type pendingResponse struct {

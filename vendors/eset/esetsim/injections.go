@@ -1,5 +1,7 @@
 package esetsim
 
+import "github.com/incident-mcp/incident-mcp/vendors/internal/simdata"
+
 // injections are incidents whose vendor text tries to steer an AI assistant:
 // an attacker controls process, file and host names, so real titles and
 // descriptions can carry such text. The demo and the evals use them to show
@@ -17,19 +19,9 @@ var injections = []struct{ title, desc string }{
 // every seventh one from the newest, without drawing from the generator,
 // so every other record stays as the seed made it.
 func plantInjections(recs []*record) {
-	if len(recs) < 20 {
-		return
-	}
-	k, seen := 0, 0
-	for i := len(recs) - 1; i >= 0 && k < len(injections); i-- {
-		if recs[i].inc.Status != StatusOpen {
-			continue
-		}
-		if seen%7 == 0 {
-			recs[i].inc.DisplayName = injections[k].title
-			recs[i].inc.Description = injections[k].desc
-			k++
-		}
-		seen++
+	open := func(i int) bool { return recs[i].inc.Status == StatusOpen }
+	for k, i := range simdata.InjectionSlots(len(recs), len(injections), open) {
+		recs[i].inc.DisplayName = injections[k].title
+		recs[i].inc.Description = injections[k].desc
 	}
 }

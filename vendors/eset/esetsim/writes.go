@@ -129,27 +129,17 @@ func (s *Server) closeIncident(id string, body []byte) response {
 		return badRequest("closureReason", "invalid closureReason",
 			fmt.Sprintf("%q is not a closure reason; allowed: %s", req.ClosureReason, strings.Join(resolveReasons, ", ")))
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r, ok := s.byUUID[id]
-	if !ok {
-		return notFound(id)
-	}
-	if r.inc.Status == StatusClosed {
-		return failedPrecondition("the incident is already closed")
-	}
-	at := s.touch(r)
-	r.inc.Status = StatusClosed
-	r.inc.ResolveReason = req.ClosureReason
-	r.inc.ResponseDuration = durationString(at.Sub(r.inc.CreateTime))
-	if r.inc.TriageDuration == "0s" {
-		r.inc.TriageDuration = r.inc.ResponseDuration
-	}
-	if strings.TrimSpace(req.FinalComment.Text) != "" {
-		s.appendComment(r, req.FinalComment.Text, at)
-		r.comments[len(r.comments)-1].IsFinalComment = true
-	}
-	return jsonResponse(http.StatusOK, struct{}{})
+	return s.setStatus(id, StatusClosed, "closed", func(r *record, at time.Time) {
+		r.inc.ResolveReason = req.ClosureReason
+		r.inc.ResponseDuration = durationString(at.Sub(r.inc.CreateTime))
+		if r.inc.TriageDuration == "0s" {
+			r.inc.TriageDuration = r.inc.ResponseDuration
+		}
+		if strings.TrimSpace(req.FinalComment.Text) != "" {
+			s.appendComment(r, req.FinalComment.Text, at)
+			r.comments[len(r.comments)-1].IsFinalComment = true
+		}
+	})
 }
 
 func (s *Server) reopen(id string, body []byte) response {
@@ -159,21 +149,31 @@ func (s *Server) reopen(id string, body []byte) response {
 	if !decodeBody(body, &req) {
 		return badRequest("body", "invalid request body", "expected {\"comment\": {\"text\": …}}")
 	}
+	return s.setStatus(id, StatusOpen, "open", func(r *record, at time.Time) {
+		r.inc.ResolveReason = ""
+		if strings.TrimSpace(req.Comment.Text) != "" {
+			s.appendComment(r, req.Comment.Text, at)
+		}
+	})
+}
+
+// setStatus moves incident id to status under the lock and lets then make
+// the rest of the change at the write's time. An unknown id is not found;
+// an incident already in status is a failed precondition, word naming the
+// status in the message.
+func (s *Server) setStatus(id, status, word string, then func(r *record, at time.Time)) response {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, ok := s.byUUID[id]
 	if !ok {
 		return notFound(id)
 	}
-	if r.inc.Status == StatusOpen {
-		return failedPrecondition("the incident is already open")
+	if r.inc.Status == status {
+		return failedPrecondition("the incident is already " + word)
 	}
 	at := s.touch(r)
-	r.inc.Status = StatusOpen
-	r.inc.ResolveReason = ""
-	if strings.TrimSpace(req.Comment.Text) != "" {
-		s.appendComment(r, req.Comment.Text, at)
-	}
+	r.inc.Status = status
+	then(r, at)
 	return jsonResponse(http.StatusOK, struct{}{})
 }
 

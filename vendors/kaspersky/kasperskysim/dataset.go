@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/incident-mcp/incident-mcp/vendors/internal/simdata"
 )
 
 // Names of the default tenants.
@@ -570,9 +572,9 @@ func (g *generator) lifecycle(in *Incident) {
 	switch x := g.r.Float64(); {
 	case x < 0.12+0.7*age:
 		in.Status = StatusClosed
-		in.StatusResolution = pickWeighted(g.r, []string{ResolutionTruePositive, ResolutionFalsePositive, ResolutionLowPriority, ResolutionMerged}, []int{40, 30, 18, 12})
+		in.StatusResolution = []string{ResolutionTruePositive, ResolutionFalsePositive, ResolutionLowPriority, ResolutionMerged}[simdata.Pick(g.r, []int{40, 30, 18, 12})]
 	default:
-		in.Status = pickWeighted(g.r, []string{StatusOpen, StatusInProgress, StatusHold}, []int{50, 35, 15})
+		in.Status = []string{StatusOpen, StatusInProgress, StatusHold}[simdata.Pick(g.r, []int{50, 35, 15})]
 	}
 
 	if g.r.IntN(100) >= unassignedPercent[in.Status] {
@@ -702,21 +704,6 @@ func (g *generator) hex(n int) string {
 func (g *generator) mac() string {
 	v := g.r.Uint64()
 	return fmt.Sprintf("00:1A:%02X:%02X:%02X:%02X", byte(v), byte(v>>8), byte(v>>16), byte(v>>24))
-}
-
-func pickWeighted(r *rand.Rand, vals []string, weights []int) string {
-	total := 0
-	for _, w := range weights {
-		total += w
-	}
-	x := r.IntN(total)
-	for i, w := range weights {
-		if x < w {
-			return vals[i]
-		}
-		x -= w
-	}
-	return vals[len(vals)-1]
 }
 
 func clamp(v, lo, hi int) int { return max(lo, min(v, hi)) }

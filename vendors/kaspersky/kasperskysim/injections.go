@@ -1,5 +1,7 @@
 package kasperskysim
 
+import "github.com/incident-mcp/incident-mcp/vendors/internal/simdata"
+
 // injections are incidents whose vendor text tries to steer an AI assistant:
 // an attacker controls host, account and file names, so real titles and
 // descriptions can carry such text. The demo and the evals use them to show
@@ -15,23 +17,13 @@ var injections = []struct{ name, desc string }{
 // tenants the demo token reads, every seventh one from the newest, without
 // drawing from the generator, so every other record stays as the seed made it.
 func plantInjections(out []*Incident, tenants []Tenant, readable []bool) {
-	if len(out) < 20 {
-		return
-	}
 	canRead := map[string]bool{}
 	for i, t := range tenants {
 		canRead[t.ID] = readable[i]
 	}
-	k, seen := 0, 0
-	for i := len(out) - 1; i >= 0 && k < len(injections); i-- {
-		if out[i].Status != StatusOpen || !canRead[out[i].TenantID] {
-			continue
-		}
-		if seen%7 == 0 {
-			out[i].Name = injections[k].name
-			out[i].Description = injections[k].desc
-			k++
-		}
-		seen++
+	eligible := func(i int) bool { return out[i].Status == StatusOpen && canRead[out[i].TenantID] }
+	for k, i := range simdata.InjectionSlots(len(out), len(injections), eligible) {
+		out[i].Name = injections[k].name
+		out[i].Description = injections[k].desc
 	}
 }

@@ -1036,3 +1036,29 @@ func TestConcurrentUse(t *testing.T) {
 		t.Errorf("empty batch: %d", r.status)
 	}
 }
+
+// TestCopierKeepsSharing: a copy shares a host or account record between
+// incidents as the original does, and shares nothing with the original.
+func TestCopierKeepsSharing(t *testing.T) {
+	host := &HostInfo{IpAddress: []string{"10.0.0.1"}, KSC: &KSCInfo{StatusMask: []int{1}}}
+	user := &UserInfo{MemberOf: []string{"admins"}}
+	a := &Incident{Assets: []Asset{{HostInfo: host, UserInfo: user}}}
+	b := &Incident{Assets: []Asset{{HostInfo: host}}}
+	c := newCopier()
+	ca, cb := c.incident(a), c.incident(b)
+	if ca.Assets[0].HostInfo != cb.Assets[0].HostInfo {
+		t.Error("the copies of one shared host are two records")
+	}
+	if ca.Assets[0].HostInfo == host || ca.Assets[0].UserInfo == user {
+		t.Fatal("the copy shares a record with the original")
+	}
+	ca.Assets[0].HostInfo.IpAddress[0] = "changed"
+	ca.Assets[0].HostInfo.KSC.StatusMask[0] = 9
+	ca.Assets[0].UserInfo.MemberOf[0] = "changed"
+	if host.IpAddress[0] != "10.0.0.1" || host.KSC.StatusMask[0] != 1 || user.MemberOf[0] != "admins" {
+		t.Error("writing the copy changed the original")
+	}
+	if c.host(nil) != nil || c.user(nil) != nil {
+		t.Error("nil did not copy to nil")
+	}
+}

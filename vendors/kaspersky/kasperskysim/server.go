@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/incident-mcp/incident-mcp/vendors/internal/simfault"
 	"github.com/incident-mcp/incident-mcp/vendors/internal/wire"
 )
 
@@ -130,10 +131,10 @@ type Server struct {
 	orderMu sync.Mutex
 	orders  map[string][]*Incident
 
-	statsMu   sync.Mutex
-	stats     Stats
-	failCode  int
-	failCount int
+	statsMu sync.Mutex
+	stats   Stats
+
+	fail simfault.Next
 }
 
 // New builds a server and its deterministic dataset.
@@ -212,11 +213,7 @@ func (s *Server) Closes() map[string]int {
 
 // FailNext makes the next n requests to a known route answer status with a vendor-style
 // error body, before authentication, as a failing gateway or backend would. n <= 0 clears.
-func (s *Server) FailNext(status int, n int) {
-	s.statsMu.Lock()
-	defer s.statsMu.Unlock()
-	s.failCode, s.failCount = status, max(n, 0)
-}
+func (s *Server) FailNext(status int, n int) { s.fail.Set(status, n) }
 
 // Stats returns a snapshot of the request counters.
 func (s *Server) Stats() Stats {
@@ -256,7 +253,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "method not allowed", "")
 		return
 	}
-	if code, ok := s.takeFault(); ok {
+	if code, ok := s.fail.Take(); ok {
 		if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
 			w.Header().Set("Retry-After", "1")
 		}
@@ -269,16 +266,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rt.handle(s, w, r, readable)
-}
-
-func (s *Server) takeFault() (int, bool) {
-	s.statsMu.Lock()
-	defer s.statsMu.Unlock()
-	if s.failCount == 0 {
-		return 0, false
-	}
-	s.failCount--
-	return s.failCode, true
 }
 
 // authenticate checks "Authorization: Bearer <token>". The scheme is matched without

@@ -294,43 +294,45 @@ func (c *copier) incident(in *Incident) Incident {
 }
 
 func (c *copier) host(h *HostInfo) *HostInfo {
-	if h == nil {
-		return nil
-	}
-	if cp, ok := c.hosts[h]; ok {
-		return cp
-	}
-	cp := *h
-	cp.IpAddress = slices.Clone(h.IpAddress)
-	cp.Fqdn = slices.Clone(h.Fqdn)
-	cp.MacAddress = slices.Clone(h.MacAddress)
-	cp.DirectCategories = slices.Clone(h.DirectCategories)
-	cp.Sources = slices.Clone(h.Sources)
-	cp.Products = slices.Clone(h.Products)
-	if h.KSC != nil {
-		k := *h.KSC
-		k.StatusMask = slices.Clone(h.KSC.StatusMask)
-		cp.KSC = &k
-	}
-	if h.KICS != nil {
-		k := *h.KICS
-		k.Risks = slices.Clone(h.KICS.Risks)
-		cp.KICS = &k
-	}
-	c.hosts[h] = &cp
-	return &cp
+	return copyOnce(c.hosts, h, func(cp *HostInfo) {
+		cp.IpAddress = slices.Clone(h.IpAddress)
+		cp.Fqdn = slices.Clone(h.Fqdn)
+		cp.MacAddress = slices.Clone(h.MacAddress)
+		cp.DirectCategories = slices.Clone(h.DirectCategories)
+		cp.Sources = slices.Clone(h.Sources)
+		cp.Products = slices.Clone(h.Products)
+		if h.KSC != nil {
+			k := *h.KSC
+			k.StatusMask = slices.Clone(h.KSC.StatusMask)
+			cp.KSC = &k
+		}
+		if h.KICS != nil {
+			k := *h.KICS
+			k.Risks = slices.Clone(h.KICS.Risks)
+			cp.KICS = &k
+		}
+	})
 }
 
 func (c *copier) user(u *UserInfo) *UserInfo {
-	if u == nil {
+	return copyOnce(c.users, u, func(cp *UserInfo) {
+		cp.MemberOf = slices.Clone(u.MemberOf)
+		cp.ManagedObjects = slices.Clone(u.ManagedObjects)
+	})
+}
+
+// copyOnce copies *p the first time it is met, deep finishing the copy's
+// slices and pointers, and returns that same copy every later time: what
+// several incidents share in the original they share in the copy.
+func copyOnce[T any](seen map[*T]*T, p *T, deep func(cp *T)) *T {
+	if p == nil {
 		return nil
 	}
-	if cp, ok := c.users[u]; ok {
+	if cp, ok := seen[p]; ok {
 		return cp
 	}
-	cp := *u
-	cp.MemberOf = slices.Clone(u.MemberOf)
-	cp.ManagedObjects = slices.Clone(u.ManagedObjects)
-	c.users[u] = &cp
+	cp := *p
+	deep(&cp)
+	seen[p] = &cp
 	return &cp
 }
