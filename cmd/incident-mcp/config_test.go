@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/incident-mcp/incident-mcp/internal/demo"
+	"github.com/incident-mcp/incident-mcp/internal/demotest"
 )
 
 // readmeConfig is the configuration example of the README.
@@ -87,7 +87,7 @@ func TestConfigRefusedAtStart(t *testing.T) {
 
 // TestDemoReadOnlyFromEnv: --demo honours <VENDOR>_READ_ONLY, strictly.
 func TestDemoReadOnlyFromEnv(t *testing.T) {
-	env, err := demo.Start(demo.Options{Incidents: 5})
+	env, err := demotest.Start(demotest.Options{Incidents: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
