@@ -16,11 +16,15 @@ var Descriptor = descriptor.Vendor{
 	Name:     "Example Vendor",
 	Settings: settings.Vendor{Key: Vendor, Decode: decodeSettings, FromEnv: settingsFromEnv, EnvHelp: envHelp},
 	Simulation: descriptor.Simulation{
-		Port:     8704,
-		New:      func(o descriptor.SimOptions) descriptor.Simulator { return NewSimulator(o) },
-		Instance: func(url string, _ bool) string { return "url: " + url + "\napi_key: " + strconv.Quote(DefaultAPIKey) + "\n" },
-		Env:      func(url string, _ bool) []string { return []string{"EXAMPLE_URL=" + url, "EXAMPLE_API_KEY=" + DefaultAPIKey} },
-		Route:    func(*http.Request) (string, bool) { return "api", true },
+		Port: 8704,
+		New:  func(o descriptor.SimOptions) descriptor.Simulator { return NewSimulator(o) },
+		Instance: func(url string, _ bool) string {
+			return "url: " + url + "\napi_key: " + strconv.Quote(DefaultAPIKey) + "\n"
+		},
+		Env: func(url string, _ bool) []string {
+			return []string{"EXAMPLE_URL=" + url, "EXAMPLE_API_KEY=" + DefaultAPIKey}
+		},
+		Route: func(*http.Request) (string, bool) { return "api", true },
 	},
 }
 
