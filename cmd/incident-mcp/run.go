@@ -159,7 +159,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case o.demo:
 		// Building the datasets and their simulators takes a moment on a
 		// small machine: say so before going quiet.
-		log.Info("demo: starting the "+demo.Names()+" simulators on loopback", "incidents", demo.DefaultIncidents, "state", o.demoState)
+		log.Info("demo: starting the vendor simulators on loopback", "vendors", registry.Keys(), "incidents", demo.DefaultIncidents, "state", o.demoState)
 		env, err := demo.Start(demo.Options{Logger: log, Build: vendorOpts, StateDir: o.demoState})
 		if err != nil {
 			return err

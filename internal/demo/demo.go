@@ -147,19 +147,6 @@ func (e *Env) config(unlimited bool) string {
 	return b.String()
 }
 
-// Names are the simulated products, for people: "ESET Connect, Kaspersky
-// Next XDR Expert and Cyberhaven DLP".
-func Names() string {
-	var names []string
-	for _, v := range registry.All() {
-		names = append(names, v.Name)
-	}
-	if len(names) < 2 {
-		return strings.Join(names, "")
-	}
-	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
-}
-
 func (e *Env) serve(name string, h http.Handler, log *slog.Logger) (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
