@@ -176,19 +176,6 @@ func TestInlineSecretInPrivateFile(t *testing.T) {
 	}
 }
 
-func TestParseBool(t *testing.T) {
-	for in, want := range map[string]bool{"true": true, "TRUE": true, "1": true, "yes": true, "Yes": true, "false": false, "0": false, "no": false, " NO ": false} {
-		if got, err := settings.ParseBool(in); err != nil || got != want {
-			t.Errorf("ParseBool(%q) = %v, %v", in, got, err)
-		}
-	}
-	for _, in := range []string{"", "on", "off", "y", "2", "ture", "enabled"} {
-		if _, err := settings.ParseBool(in); err == nil {
-			t.Errorf("ParseBool(%q) accepted", in)
-		}
-	}
-}
-
 // TestAllErrorsInOnePass: several planted mistakes come back in one error,
 // each at its own line and column, unknown keys (with the key they likely
 // misspell) first, then what is missing, then the rest.

@@ -33,18 +33,12 @@ func Start(o Options) (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Env{Env: d}
-	var ok1, ok2, ok3 bool
-	var es eset.Simulator
-	var ks kaspersky.Simulator
-	var ds dlp.Simulator
-	es, ok1 = d.Simulators[eset.Vendor].(eset.Simulator)
-	ks, ok2 = d.Simulators[kaspersky.Vendor].(kaspersky.Simulator)
-	ds, ok3 = d.Simulators[dlp.Vendor].(dlp.Simulator)
+	es, ok1 := d.Simulators[eset.Vendor].(eset.Simulator)
+	ks, ok2 := d.Simulators[kaspersky.Vendor].(kaspersky.Simulator)
+	ds, ok3 := d.Simulators[dlp.Vendor].(dlp.Simulator)
 	if !ok1 || !ok2 || !ok3 {
 		d.Close()
-		return nil, fmt.Errorf("demotest: the demo runs %d simulators, not the ESET, Kaspersky and Cyberhaven ones the fixture hands out", len(d.Simulators))
+		return nil, fmt.Errorf("demotest: the demo runs no ESET, Kaspersky or Cyberhaven simulator to hand out (%d simulators)", len(d.Simulators))
 	}
-	e.ESET, e.Kaspersky, e.DLP = es.Server, ks.Server, ds.Server
-	return e, nil
+	return &Env{Env: d, ESET: es.Server, Kaspersky: ks.Server, DLP: ds.Server}, nil
 }
