@@ -123,7 +123,7 @@ func newSims(o *options) *sims {
 func (s *sims) failNext(vendor string, status, n int) error {
 	sim, ok := s.sims[vendor]
 	if !ok {
-		return fmt.Errorf("unknown vendor %q; use %s", vendor, registry.KeysText("or"))
+		return fmt.Errorf("unknown vendor %q; use one of %s", vendor, strings.Join(registry.Keys(), ", "))
 	}
 	sim.FailNext(status, n)
 	return nil

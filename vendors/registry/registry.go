@@ -6,7 +6,6 @@ package registry
 
 import (
 	"slices"
-	"strings"
 
 	"github.com/incident-mcp/incident-mcp/settings"
 	"github.com/incident-mcp/incident-mcp/vendors/descriptor"
@@ -53,13 +52,4 @@ func Settings() []settings.Vendor {
 		out[i] = v.Settings
 	}
 	return out
-}
-
-// KeysText lists the keys for people: "eset, kaspersky or dlp".
-func KeysText(conj string) string {
-	keys := Keys()
-	if len(keys) < 2 {
-		return strings.Join(keys, "")
-	}
-	return strings.Join(keys[:len(keys)-1], ", ") + " " + conj + " " + keys[len(keys)-1]
 }
