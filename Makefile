@@ -56,6 +56,7 @@ $(GOLANGCI_LINT):
 .PHONY: test-go
 test-go: ## Go unit, conformance, equivalence and end-to-end tests, with the race detector
 	$(GO) test -race -count=1 -timeout 20m ./...
+	$(GO) test -race -count=1 -tags examplevendor ./vendors/examplevendor/ ./vendors/registry/ ./test/registry/
 
 .PHONY: test-replicas
 test-replicas: ## three replicas on one Redis and incident-sim: long ESET and DLP scans stay within the vendor limits (~3 min)

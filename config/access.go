@@ -6,6 +6,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/incident-mcp/incident-mcp/access"
+	"github.com/incident-mcp/incident-mcp/settings"
 )
 
 // accessSection decodes the `access:` rules, checking every selector,
@@ -17,15 +18,15 @@ func (p *parser) accessSection(nodes []*yaml.Node, instances []Instance) (*acces
 	}
 	rules := make([]access.Rule, 0, len(nodes))
 	for i, n := range nodes {
-		d := p.decoder(n, fmt.Sprintf("access[%d]", i))
+		d := p.all.Decoder(n, fmt.Sprintf("access[%d]", i))
 		r := access.Rule{Line: n.Line}
 		check := func(key string, dst *[]string, valid func(string) error) {
-			v := d.take(key)
-			if d.err != nil {
+			v := d.Take(key)
+			if d.Err() != nil {
 				return
 			}
 			if v == nil {
-				d.record(d.missing(key, "missing; every rule needs who, instances and rights").(*Error))
+				d.Missing(key, "missing; every rule needs who, instances and rights")
 				return
 			}
 			items := []*yaml.Node{v}
@@ -33,15 +34,15 @@ func (p *parser) accessSection(nodes []*yaml.Node, instances []Instance) (*acces
 				items = v.Content
 			}
 			if len(items) == 0 {
-				d.failAt(v, d.key(key), "empty list")
+				d.FailNode(v, key, "empty list")
 				return
 			}
 			for _, it := range items {
-				if !d.scalar(key, it, "a list of strings") {
+				if !d.Scalar(key, it, "a list of strings") {
 					return
 				}
 				if err := valid(it.Value); err != nil {
-					d.failAt(it, d.key(key), err.Error())
+					d.FailNode(it, key, err.Error())
 					return
 				}
 				*dst = append(*dst, it.Value)
@@ -57,7 +58,7 @@ func (p *parser) accessSection(nodes []*yaml.Node, instances []Instance) (*acces
 	}
 	pol, err := access.New(rules, names)
 	if err != nil {
-		return nil, &Error{File: p.src.Path, Key: "access", Msg: err.Error()}
+		return nil, &settings.Error{File: p.all.Source().Path, Key: "access", Msg: err.Error()}
 	}
 	return pol, nil
 }

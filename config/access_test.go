@@ -7,11 +7,10 @@ import (
 
 	"github.com/incident-mcp/incident-mcp/caller"
 	"github.com/incident-mcp/incident-mcp/schema"
-	"github.com/incident-mcp/incident-mcp/vendors/registry"
 )
 
 func TestAccessSection(t *testing.T) {
-	f, err := registry.Load(write(t, good+`access:
+	f, err := load(write(t, good+`access:
   - who: [group:soc-eu, alice]
     instances: [eset-*]
     rights: [read, write:comment, approve]
@@ -36,7 +35,7 @@ func TestAccessSection(t *testing.T) {
 		t.Errorf("bob on dlp: %+v", bob.On("dlp"))
 	}
 
-	f, err = registry.Load(write(t, good, 0o644), getenv)
+	f, err = load(write(t, good, 0o644), getenv)
 	if err != nil || f.Access != nil {
 		t.Fatalf("no access section must leave Access nil: %v %v", f.Access, err)
 	}
@@ -64,7 +63,7 @@ func TestAccessBad(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := write(t, good+tc.body, 0o644)
-			_, err := registry.Load(path, getenv)
+			_, err := load(path, getenv)
 			if err == nil {
 				t.Fatal("accepted")
 			}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/incident-mcp/incident-mcp/config"
+	"github.com/incident-mcp/incident-mcp/internal/wiring"
+	"github.com/incident-mcp/incident-mcp/settings"
 	"github.com/incident-mcp/incident-mcp/vendors/registry"
 )
 
@@ -37,6 +39,11 @@ func write(t *testing.T, body string, mode os.FileMode) string {
 var env = map[string]string{"KTOKEN": "token-1"}
 
 func getenv(k string) string { return env[k] }
+
+// load reads a file against the registry's vendors, as the command does.
+func load(path string, getenv func(string) string) (*config.File, error) {
+	return config.Load(path, registry.Settings(), getenv)
+}
 
 const good = `budget: {requests: 30, time: 15s}
 instances:
@@ -66,7 +73,7 @@ instances:
 `
 
 func TestLoadGood(t *testing.T) {
-	f, err := registry.Load(write(t, good, 0o644), getenv)
+	f, err := load(write(t, good, 0o644), getenv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +102,7 @@ func TestLoadGood(t *testing.T) {
 	if got := strings.Join(f.Instances[0].Settings.Summary(), "; "); strings.Contains(got, "s3cret") || !strings.Contains(got, "file ") {
 		t.Errorf("summary %q leaks the secret or hides its source", got)
 	}
-	ins, err := registry.Build(f, slog.New(slog.DiscardHandler))
+	ins, err := wiring.Build(f, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +151,7 @@ func TestLoadBad(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := write(t, tc.body, tc.mode)
-			_, err := registry.Load(path, getenv)
+			_, err := load(path, getenv)
 			if err == nil {
 				t.Fatal("accepted")
 			}
@@ -164,21 +171,8 @@ func TestLoadBad(t *testing.T) {
 
 func TestInlineSecretInPrivateFile(t *testing.T) {
 	body := "instances:\n  - name: e\n    vendor: eset\n    region: eu\n    username: u\n    password: hunter2\n"
-	if _, err := registry.Load(write(t, body, 0o600), getenv); err != nil {
+	if _, err := load(write(t, body, 0o600), getenv); err != nil {
 		t.Fatalf("a 0600 file may hold an inline secret: %v", err)
-	}
-}
-
-func TestParseBool(t *testing.T) {
-	for in, want := range map[string]bool{"true": true, "TRUE": true, "1": true, "yes": true, "Yes": true, "false": false, "0": false, "no": false, " NO ": false} {
-		if got, err := config.ParseBool(in); err != nil || got != want {
-			t.Errorf("ParseBool(%q) = %v, %v", in, got, err)
-		}
-	}
-	for _, in := range []string{"", "on", "off", "y", "2", "ture", "enabled"} {
-		if _, err := config.ParseBool(in); err == nil {
-			t.Errorf("ParseBool(%q) accepted", in)
-		}
 	}
 }
 
@@ -202,13 +196,13 @@ instances:
     vendr: dlp
 `
 	path := write(t, body, 0o600)
-	_, err := registry.Load(path, getenv)
+	_, err := load(path, getenv)
 	if err == nil {
 		t.Fatal("accepted")
 	}
-	var errs config.Errors
+	var errs settings.Errors
 	if !errors.As(err, &errs) {
-		t.Fatalf("%T is not config.Errors: %v", err, err)
+		t.Fatalf("%T is not settings.Errors: %v", err, err)
 	}
 	var got []string
 	for _, e := range errs {

@@ -19,7 +19,7 @@ import (
 	"github.com/incident-mcp/incident-mcp/caller"
 	"github.com/incident-mcp/incident-mcp/confirm"
 	"github.com/incident-mcp/incident-mcp/incidents"
-	"github.com/incident-mcp/incident-mcp/internal/demo"
+	"github.com/incident-mcp/incident-mcp/internal/demotest"
 	"github.com/incident-mcp/incident-mcp/schema"
 )
 
@@ -47,7 +47,7 @@ var (
 )
 
 type fixture struct {
-	env    *demo.Env
+	env    *demotest.Env
 	svc    *incidents.Service
 	engine *confirm.Engine
 	page   *approval.Page
@@ -66,7 +66,7 @@ func newFixture(t *testing.T, o confirm.Options) *fixture {
 // (nil rules: no access section).
 func newFixtureWith(t *testing.T, o confirm.Options, rules []access.Rule) *fixture {
 	t.Helper()
-	env, err := demo.Start(demo.Options{Seed: 11, Incidents: 50, Now: now, Unlimited: true})
+	env, err := demotest.Start(demotest.Options{Seed: 11, Incidents: 50, Now: now, Unlimited: true})
 	if err != nil {
 		t.Fatal(err)
 	}

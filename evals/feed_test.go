@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/incident-mcp/incident-mcp/incidents"
-	"github.com/incident-mcp/incident-mcp/internal/demo"
+	"github.com/incident-mcp/incident-mcp/internal/demotest"
 	"github.com/incident-mcp/incident-mcp/schema"
 )
 
@@ -29,7 +29,7 @@ func TestFeedUnderConcurrentWrites(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits for the feed's settle time")
 	}
-	env, err := demo.Start(demo.Options{Incidents: 300, Unlimited: true})
+	env, err := demotest.Start(demotest.Options{Incidents: 300, Unlimited: true})
 	if err != nil {
 		t.Fatal(err)
 	}

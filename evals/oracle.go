@@ -8,106 +8,25 @@ import (
 	"time"
 
 	"github.com/incident-mcp/incident-mcp/internal/demo"
-	"github.com/incident-mcp/incident-mcp/vendors/eset/esetsim"
-	"github.com/incident-mcp/incident-mcp/vendors/kaspersky/kasperskysim"
+	"github.com/incident-mcp/incident-mcp/vendors/descriptor"
+	"github.com/incident-mcp/incident-mcp/vendors/registry"
 )
 
 // Fact is what the evals know of one incident, read straight from a
 // simulator's dataset in the vendor's own shape and mapped with the
-// vendor facts (DESIGN.md, section 3), not with the drivers: an expected
-// answer computed here does not share the code it checks.
-type Fact struct {
-	ID, Instance   string
-	Severity       string
-	Status         string
-	Resolution     string
-	Created        time.Time
-	Updated        time.Time
-	Title, Desc    string
-	Tags           []string
-	DeviceIDs      []string
-	DeviceNames    []string
-	UserIDs        []string
-	Assignee       string
-	Techniques     []string
-	Policy, Tenant string
-	// People are the user names the vendor's record gives: logins, e-mail
-	// local parts, account names and display names, as the vendor spells
-	// them (ESET's come from the incident's detections).
-	People []string
-}
+// vendor facts (DESIGN.md, section 3) by the vendor's simulator, not with
+// the drivers: an expected answer computed here does not share the code it
+// checks.
+type Fact = descriptor.Fact
 
-var (
-	esetSeverity = map[string]string{esetsim.SeverityLow: "low", esetsim.SeverityMedium: "medium", esetsim.SeverityHigh: "high"}
-	esetStatus   = map[string]string{esetsim.StatusOpen: "open", esetsim.StatusInProgress: "in_progress",
-		esetsim.StatusWaitingForInput: "on_hold", esetsim.StatusClosed: "closed"}
-	kasperskyStatus = map[string]string{kasperskysim.StatusOpen: "open", kasperskysim.StatusInProgress: "in_progress",
-		kasperskysim.StatusHold: "on_hold", kasperskysim.StatusClosed: "closed"}
-	dlpStatus = map[string]string{"open": "open", "investigating": "in_progress", "resolved": "resolved", "closed": "closed"}
-)
-
-// Facts reads every simulator's dataset as the demo's token can see it.
+// Facts reads every simulator's dataset as the demo's credentials can see
+// it, vendor by vendor in registry order.
 func Facts(d *demo.Env) []Fact {
 	var out []Fact
-	for _, in := range d.ESET.Incidents() {
-		out = append(out, Fact{
-			ID: "eset:" + in.UUID, Instance: "eset", Severity: esetSeverity[in.Severity], Status: esetStatus[in.Status],
-			Resolution: strings.ToLower(strings.TrimPrefix(in.ResolveReason, "INCIDENT_RESOLVE_REASON_")),
-			Created:    in.CreateTime, Updated: in.UpdateTime, Title: in.DisplayName, Desc: in.Description,
-			Tags: in.Tags, DeviceIDs: in.DeviceUUIDs, Assignee: in.AssigneeUUID,
-		})
-		f := &out[len(out)-1]
-		for _, id := range in.DetectionUUIDs {
-			if det, ok := d.ESET.Detection(id); ok {
-				f.DeviceNames = appendNew(f.DeviceNames, det.Device.DisplayName)
-				f.People = appendNew(f.People, det.UserName)
-			}
+	for _, v := range registry.All() {
+		if sim, ok := d.Simulators[v.Key()]; ok {
+			out = append(out, sim.Facts()...)
 		}
-	}
-	// The demo token reads every tenant but the restricted one.
-	readable := map[string]bool{}
-	for _, t := range d.Kaspersky.Tenants() {
-		readable[t.ID] = t.Name != kasperskysim.TenantRestricted
-	}
-	for _, in := range d.Kaspersky.Incidents() {
-		if !readable[in.TenantID] {
-			continue
-		}
-		f := Fact{
-			ID: "kaspersky:" + in.InternalID, Instance: "kaspersky", Severity: in.Severity, Status: kasperskyStatus[in.Status],
-			Resolution: in.StatusResolution, Created: in.CreatedAt, Updated: in.UpdatedAt, Title: in.Name, Desc: in.Description,
-			Tenant: in.TenantID,
-		}
-		if in.Assignee != nil {
-			f.Assignee = in.Assignee.ID
-		}
-		for _, a := range in.Assets {
-			switch a.Type {
-			case "host":
-				f.DeviceIDs = append(f.DeviceIDs, a.ID)
-				f.DeviceNames = append(f.DeviceNames, a.Name)
-			case "user":
-				f.UserIDs = append(f.UserIDs, a.ID)
-				f.People = append(f.People, a.Name)
-				if a.UserInfo != nil {
-					f.People = append(f.People, a.UserInfo.SamAccountName, a.UserInfo.Mail)
-				}
-			}
-		}
-		for _, m := range in.MITRETechniques {
-			f.Techniques = append(f.Techniques, m.ID)
-		}
-		out = append(out, f)
-	}
-	for _, in := range d.DLP.Incidents() {
-		created, _ := time.Parse(time.RFC3339, in.CreatedAt)
-		updated, _ := time.Parse(time.RFC3339, in.UpdatedAt)
-		out = append(out, Fact{
-			ID: "dlp:" + in.ID, Instance: "dlp", Severity: in.Severity, Status: dlpStatus[in.Status], Resolution: in.CloseReason,
-			Created: created, Updated: updated, Title: in.Title, Desc: in.Description, Tags: in.Tags,
-			DeviceIDs: []string{in.EndpointID}, DeviceNames: []string{in.EndpointName}, UserIDs: []string{in.UserID},
-			Assignee: in.AssignedTo, Policy: in.PolicyID, People: []string{in.UserName},
-		})
 	}
 	return out
 }

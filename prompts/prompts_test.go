@@ -13,7 +13,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/incident-mcp/incident-mcp/incidents"
-	"github.com/incident-mcp/incident-mcp/internal/demo"
+	"github.com/incident-mcp/incident-mcp/internal/demotest"
 	"github.com/incident-mcp/incident-mcp/prompts"
 	"github.com/incident-mcp/incident-mcp/tools"
 )
@@ -21,7 +21,7 @@ import (
 // connect serves the demo's tools and prompts to an in-process client.
 func connect(t *testing.T, opts tools.Options) *client.Client {
 	t.Helper()
-	env, err := demo.Start(demo.Options{Incidents: 30, Unlimited: true})
+	env, err := demotest.Start(demotest.Options{Incidents: 30, Unlimited: true})
 	if err != nil {
 		t.Fatal(err)
 	}

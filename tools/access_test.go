@@ -20,6 +20,7 @@ import (
 	"github.com/incident-mcp/incident-mcp/config"
 	"github.com/incident-mcp/incident-mcp/incidents"
 	"github.com/incident-mcp/incident-mcp/schema"
+	"github.com/incident-mcp/incident-mcp/settings"
 	"github.com/incident-mcp/incident-mcp/tools"
 	"github.com/incident-mcp/incident-mcp/vendors/memdriver"
 	"github.com/incident-mcp/incident-mcp/vendors/registry"
@@ -38,7 +39,7 @@ func docsAccessConfig(t *testing.T) *config.File {
 		t.Fatal("docs/access.md has no yaml example")
 	}
 	env := map[string]string{"ESET_A_PASSWORD": "p", "KASPERSKY_A_TOKEN": "t", "DLP_B_API_KEY": "k"}
-	f, err := config.Parse(m[1], config.Source{Path: "docs/access.md", Mode: 0o600, Getenv: func(k string) string { return env[k] }}, registry.Vendors)
+	f, err := config.Parse(m[1], settings.Source{Path: "docs/access.md", Mode: 0o600, Getenv: func(k string) string { return env[k] }}, registry.Settings())
 	if err != nil {
 		t.Fatalf("the example of docs/access.md: %v", err)
 	}

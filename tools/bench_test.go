@@ -19,9 +19,9 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/incident-mcp/incident-mcp/incidents"
-	"github.com/incident-mcp/incident-mcp/internal/demo"
+	"github.com/incident-mcp/incident-mcp/internal/demotest"
+	"github.com/incident-mcp/incident-mcp/internal/wiring"
 	"github.com/incident-mcp/incident-mcp/tools"
-	"github.com/incident-mcp/incident-mcp/vendors/registry"
 )
 
 // BenchmarkListIncidents is one list_incidents call in-process, through the
@@ -174,8 +174,8 @@ func BenchmarkResultEncoding(b *testing.B) {
 // replay the vendor's answers from memory once recorded.
 func benchServer(b *testing.B) (*server.MCPServer, *replayTransport) {
 	rt := &replayTransport{next: http.DefaultTransport, answers: map[string]*replayed{}}
-	env, err := demo.Start(demo.Options{Seed: 11, Incidents: 300, Now: fixtureNow, Unlimited: true,
-		Build: []registry.BuildOption{registry.WithHTTPClient(func(string) *http.Client { return &http.Client{Transport: rt} })}})
+	env, err := demotest.Start(demotest.Options{Seed: 11, Incidents: 300, Now: fixtureNow, Unlimited: true,
+		Build: []wiring.Option{wiring.WithHTTPClient(func(string) *http.Client { return &http.Client{Transport: rt} })}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -16,7 +16,7 @@ import (
 
 	"github.com/incident-mcp/incident-mcp/audit"
 	"github.com/incident-mcp/incident-mcp/incidents"
-	"github.com/incident-mcp/incident-mcp/internal/demo"
+	"github.com/incident-mcp/incident-mcp/internal/demotest"
 	"github.com/incident-mcp/incident-mcp/tools"
 )
 
@@ -65,7 +65,7 @@ type sweepFixture struct {
 func newSweepFixture(t *testing.T) *sweepFixture {
 	t.Helper()
 	slow := map[string]*slowUpstream{}
-	env, err := demo.Start(demo.Options{Seed: 11, Incidents: 60, Now: fixtureNow, Unlimited: true,
+	env, err := demotest.Start(demotest.Options{Seed: 11, Incidents: 60, Now: fixtureNow, Unlimited: true,
 		Wrap: func(vendor string, h http.Handler) http.Handler {
 			slow[vendor] = &slowUpstream{next: h}
 			return slow[vendor]

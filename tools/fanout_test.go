@@ -15,7 +15,7 @@ import (
 
 	"github.com/incident-mcp/incident-mcp/filter"
 	"github.com/incident-mcp/incident-mcp/incidents"
-	"github.com/incident-mcp/incident-mcp/internal/demo"
+	"github.com/incident-mcp/incident-mcp/internal/demotest"
 	"github.com/incident-mcp/incident-mcp/schema"
 	"github.com/incident-mcp/incident-mcp/tools"
 	"github.com/incident-mcp/incident-mcp/vendors/drivertest"
@@ -222,7 +222,7 @@ func (p *faulty) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func TestFanoutFailingInstance(t *testing.T) {
 	proxy := &faulty{}
 	proxy.failing.Store(true)
-	f := newFixtureTB(t, protocolVersions[1], setup{extra: func(env *demo.Env) []*incidents.Instance {
+	f := newFixtureTB(t, protocolVersions[1], setup{extra: func(env *demotest.Env) []*incidents.Instance {
 		proxy.next = env.ESET
 		srv := httptest.NewServer(proxy)
 		t.Cleanup(srv.Close)
@@ -348,7 +348,7 @@ func TestCounts(t *testing.T) {
 // TestCountLowerBound: when the budget stops a scan, the count is a lower
 // bound and says how far each instance got.
 func TestCountLowerBound(t *testing.T) {
-	f := newFixtureTB(t, protocolVersions[0], setup{extra: func(env *demo.Env) []*incidents.Instance {
+	f := newFixtureTB(t, protocolVersions[0], setup{extra: func(env *demotest.Env) []*incidents.Instance {
 		for _, in := range env.Instances {
 			in.Budget = incidents.Budget{Requests: 1}
 		}

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/incident-mcp/incident-mcp/incidents"
-	"github.com/incident-mcp/incident-mcp/internal/demo"
+	"github.com/incident-mcp/incident-mcp/internal/demotest"
 	"github.com/incident-mcp/incident-mcp/tools"
 	"github.com/incident-mcp/incident-mcp/vendors/memdriver"
 )
@@ -13,7 +13,7 @@ import (
 // TestMessagesSayWhatIsTrue: errors that once misled the model.
 func TestMessagesSayWhatIsTrue(t *testing.T) {
 	ro := memdriver.New(memdriver.Config{Incidents: memdriver.Generate(3, 5, fixtureNow)})
-	f := newFixtureTB(t, protocolVersions[0], setup{incidents: 60, extra: func(*demo.Env) []*incidents.Instance {
+	f := newFixtureTB(t, protocolVersions[0], setup{incidents: 60, extra: func(*demotest.Env) []*incidents.Instance {
 		return []*incidents.Instance{{Name: "ro", Driver: ro, ReadOnly: true}}
 	}})
 	t.Run("read-only refusal blames no credentials", func(t *testing.T) {

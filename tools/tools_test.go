@@ -24,6 +24,7 @@ import (
 	"github.com/incident-mcp/incident-mcp/caller"
 	"github.com/incident-mcp/incident-mcp/incidents"
 	"github.com/incident-mcp/incident-mcp/internal/demo"
+	"github.com/incident-mcp/incident-mcp/internal/demotest"
 	"github.com/incident-mcp/incident-mcp/schema"
 	"github.com/incident-mcp/incident-mcp/tools"
 	"github.com/incident-mcp/incident-mcp/vendors/memdriver"
@@ -40,7 +41,7 @@ var fixtureNow = time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
 var protocolVersions = []string{"2025-11-25", "2026-07-28"}
 
 type fixture struct {
-	env   *demo.Env
+	env   *demotest.Env
 	svc   *incidents.Service
 	srv   *server.MCPServer
 	c     *client.Client
@@ -63,7 +64,7 @@ type setup struct {
 	// incidents per simulator; 0 means 300.
 	incidents int
 	// extra adds instances beside the demo's.
-	extra func(env *demo.Env) []*incidents.Instance
+	extra func(env *demotest.Env) []*incidents.Instance
 	// caps declares elicitation modes (with elicit); nil declares the
 	// empty capability, which means form.
 	caps *mcp.ElicitationCapability
@@ -114,10 +115,10 @@ func newFixtureTB(t testing.TB, protocol string, o setup) *fixture {
 	if n == 0 {
 		n = 300
 	}
-	env := &demo.Env{Instances: memInstances(n)}
+	env := &demotest.Env{Env: &demo.Env{Instances: memInstances(n)}}
 	if !o.mem {
 		var err error
-		if env, err = demo.Start(demo.Options{Seed: 11, Incidents: n, Now: fixtureNow, Unlimited: true}); err != nil {
+		if env, err = demotest.Start(demotest.Options{Seed: 11, Incidents: n, Now: fixtureNow, Unlimited: true}); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(env.Close)

@@ -56,9 +56,8 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/incident-mcp/incident-mcp/internal/demo"
-	"github.com/incident-mcp/incident-mcp/vendors/dlp/dlpsim"
-	"github.com/incident-mcp/incident-mcp/vendors/eset/esetsim"
-	"github.com/incident-mcp/incident-mcp/vendors/kaspersky/kasperskysim"
+	"github.com/incident-mcp/incident-mcp/vendors/descriptor"
+	"github.com/incident-mcp/incident-mcp/vendors/registry"
 )
 
 func main() {
@@ -100,7 +99,7 @@ func bench(ctx context.Context, args []string, out io.Writer) error {
 	fs.StringVar(&o.server, "server", "bin/incident-mcp", "the built server `binary`")
 	fs.DurationVar(&o.duration, "duration", 3*time.Second, "how long each measurement runs")
 	fs.StringVar(&clients, "clients", "16", "concurrent MCP sessions of the load measurements, comma-separated (latency is measured at 1 besides)")
-	fs.StringVar(&vendors, "vendors", "eset,kaspersky,dlp", "instances to measure, comma-separated")
+	fs.StringVar(&vendors, "vendors", strings.Join(registry.Keys(), ","), "instances to measure, comma-separated")
 	fs.IntVar(&o.pageSize, "page-size", 20, "page_size of every call")
 	fs.IntVar(&o.rounds, "rounds", 3, "rounds of server, floor and direct measurements, taken in turn; the summary is their median")
 	fs.DurationVar(&o.latency, "upstream-latency", 0, "delay every simulator answer by this much, as a vendor API across a network would (0: loopback only)")
@@ -309,16 +308,15 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 
 const recordPath = "/_bench/record"
 
-// serveSimulators runs the three simulators on loopback ports without rate
+// serveSimulators runs every registered simulator on loopback ports without rate
 // limits, prints their URLs as one JSON line and serves until ctx ends or
 // stdin closes (the parent went away).
 func serveSimulators(ctx context.Context, latency time.Duration, out io.Writer) error {
 	now := time.Now().UTC().Truncate(time.Second)
-	const seed, size = demo.DefaultSeed, demo.DefaultIncidents
-	handlers := map[string]http.Handler{
-		"eset":      esetsim.New(esetsim.Config{Seed: seed, Incidents: size, Now: now, RateLimit: -1}),
-		"kaspersky": kasperskysim.New(kasperskysim.Config{Seed: seed, Incidents: size, Now: now}),
-		"dlp":       dlpsim.New(dlpsim.Config{Seed: seed, Incidents: size, Now: now, RateLimit: 1 << 30, MaxConcurrent: 1 << 20}),
+	opts := descriptor.SimOptions{Seed: demo.DefaultSeed, Incidents: demo.DefaultIncidents, Now: now, Unlimited: true}
+	handlers := map[string]http.Handler{}
+	for _, v := range registry.All() {
+		handlers[v.Key()] = v.Simulation.New(opts)
 	}
 	urls := map[string]string{}
 	for name, h := range handlers {
@@ -602,13 +600,10 @@ func startServer(ctx context.Context, bin string, urls map[string]string, pprofA
 		return nil, "", err
 	}
 	cmd := exec.CommandContext(ctx, bin, "--http", addr, "--read-only", "--log-level", "error")
-	cmd.Env = append(os.Environ(),
-		"INCIDENT_MCP_SECRET="+strings.Repeat("b", 32),
-		"ESET_API_URL="+urls["eset"], "ESET_TOKEN_URL="+urls["eset"]+"/oauth/token",
-		"ESET_USERNAME=demo", "ESET_PASSWORD=demo", "ESET_RATE_LIMIT=1000000",
-		"KASPERSKY_URL="+urls["kaspersky"], "KASPERSKY_TOKEN="+kasperskysim.DefaultToken,
-		"DLP_URL="+urls["dlp"], "DLP_API_KEY="+dlpsim.DefaultAPIKey, "DLP_RATE_LIMIT=1000000000", "DLP_MAX_CONCURRENT=1000000",
-	)
+	cmd.Env = append(os.Environ(), "INCIDENT_MCP_SECRET="+strings.Repeat("b", 32))
+	for _, v := range registry.All() {
+		cmd.Env = append(cmd.Env, v.Simulation.Env(urls[v.Key()], true)...)
+	}
 	if pprofAddr != "" {
 		cmd.Env = append(cmd.Env, "INCIDENT_MCP_PPROF_ADDR="+pprofAddr)
 	}

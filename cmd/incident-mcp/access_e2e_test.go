@@ -16,7 +16,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/incident-mcp/incident-mcp/audit"
-	"github.com/incident-mcp/incident-mcp/internal/demo"
+	"github.com/incident-mcp/incident-mcp/internal/demotest"
 	"github.com/incident-mcp/incident-mcp/internal/testbin"
 )
 
@@ -65,7 +65,7 @@ func TestCheckConfigAccessMatrix(t *testing.T) {
 // and changes what the rules grant her and nothing else, and a token no
 // rule names sees nothing at all.
 func TestAccessOverHTTP(t *testing.T) {
-	env, err := demo.Start(demo.Options{Seed: 7, Incidents: 30})
+	env, err := demotest.Start(demotest.Options{Seed: 7, Incidents: 30})
 	if err != nil {
 		t.Fatal(err)
 	}

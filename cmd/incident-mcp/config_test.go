@@ -15,7 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/incident-mcp/incident-mcp/internal/demo"
+	"github.com/incident-mcp/incident-mcp/internal/demotest"
+	"github.com/incident-mcp/incident-mcp/vendors/registry"
 )
 
 // readmeConfig is the configuration example of the README.
@@ -85,9 +86,34 @@ func TestConfigRefusedAtStart(t *testing.T) {
 	}
 }
 
+// TestNoVendorConfigured: without a file or a vendor's variables, the
+// error names every registered vendor's variables and the help lists them.
+func TestNoVendorConfigured(t *testing.T) {
+	env := map[string]string{"HOME": t.TempDir(), "INCIDENT_MCP_SECRET": strings.Repeat("s", 32)}
+	var out, errs bytes.Buffer
+	err := run(t.Context(), nil, func(k string) string { return env[k] }, strings.NewReader(""), &out, &errs)
+	if err == nil {
+		t.Fatal("started without a vendor")
+	}
+	keys := registry.Keys()
+	for i, k := range keys {
+		if !strings.Contains(err.Error(), strings.ToUpper(k)+"_*") {
+			t.Errorf("the error does not name %s's variables: %v", k, err)
+		}
+		if i == len(keys)-1 && len(keys) > 1 && !strings.Contains(err.Error(), " or "+strings.ToUpper(k)+"_*") {
+			t.Errorf("the list of variables does not end with %s: %v", k, err)
+		}
+	}
+	for _, v := range registry.All() {
+		if !strings.Contains(envHelp(), v.Settings.EnvHelp) {
+			t.Errorf("-help lacks the variables of %s", v.Key())
+		}
+	}
+}
+
 // TestDemoReadOnlyFromEnv: --demo honours <VENDOR>_READ_ONLY, strictly.
 func TestDemoReadOnlyFromEnv(t *testing.T) {
-	env, err := demo.Start(demo.Options{Incidents: 5})
+	env, err := demotest.Start(demotest.Options{Incidents: 5})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/incident-mcp/incident-mcp/approval"
+	"github.com/incident-mcp/incident-mcp/config"
+	"github.com/incident-mcp/incident-mcp/internal/wiring"
 	"github.com/incident-mcp/incident-mcp/schema"
 	"github.com/incident-mcp/incident-mcp/vendors/registry"
 )
@@ -33,11 +35,11 @@ func TestConfirmSectionFromConfig(t *testing.T) {
 		if err := os.WriteFile(path, []byte(confirmBase+extra), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		f, err := registry.Load(path, func(string) string { return "" })
+		f, err := config.Load(path, registry.Settings(), func(string) string { return "" })
 		if err != nil {
 			return nil, err
 		}
-		instances, err := registry.Build(f, slog.New(slog.DiscardHandler))
+		instances, err := wiring.Build(f, slog.New(slog.DiscardHandler))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -27,6 +27,8 @@ import (
 	"github.com/incident-mcp/incident-mcp/internal/demo"
 	"github.com/incident-mcp/incident-mcp/internal/redisstate"
 	"github.com/incident-mcp/incident-mcp/internal/telemetry"
+	"github.com/incident-mcp/incident-mcp/internal/wiring"
+	"github.com/incident-mcp/incident-mcp/settings"
 	"github.com/incident-mcp/incident-mcp/tools"
 	"github.com/incident-mcp/incident-mcp/vendors/registry"
 )
@@ -95,7 +97,7 @@ func envHelp() string {
 		"  INCIDENT_MCP_REPLICAS                          replicas sharing the vendor limits; each keeps to 1/N while Redis is down (default 1);\n" +
 		"                                                 above 1 with the approval page on, Redis is required (approvals live there)\n" +
 		"  INCIDENT_MCP_APPROVER_OIDC_SECRET, _FILE       client secret of the approval page at --approver-oidc-issuer (empty: a public client, PKCE only)\n" +
-		registry.EnvHelp()
+		config.Table(registry.Settings()).EnvHelp()
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -145,7 +147,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	defer stopTracing(context.WithoutCancel(ctx))
 	vendors := metrics.Vendors(tp)
-	vendorOpts := []registry.BuildOption{registry.WithHTTPClient(vendors.Client), registry.WithObserver(vendors)}
+	vendorOpts := []wiring.Option{wiring.WithHTTPClient(vendors.Client), wiring.WithObserver(vendors)}
 
 	var (
 		instances []*incidents.Instance
@@ -156,9 +158,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case o.demo && o.configFile != "":
 		return errors.New("--demo and --config exclude each other")
 	case o.demo:
-		// Building three datasets and their simulators takes a moment on a
+		// Building the datasets and their simulators takes a moment on a
 		// small machine: say so before going quiet.
-		log.Info("demo: starting the ESET, Kaspersky and DLP simulators on loopback", "incidents", demo.DefaultIncidents, "state", o.demoState)
+		log.Info("demo: starting the vendor simulators on loopback", "vendors", registry.Keys(), "incidents", demo.DefaultIncidents, "state", o.demoState)
 		env, err := demo.Start(demo.Options{Logger: log, Build: vendorOpts, StateDir: o.demoState})
 		if err != nil {
 			return err
@@ -176,14 +178,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return err
 		}
 	case o.configFile != "":
-		f, err := registry.Load(o.configFile, getenv)
+		f, err := config.Load(o.configFile, registry.Settings(), getenv)
 		if err != nil {
 			return err
 		}
 		if shared, err = openShared(env, f.RedisURL, log); err != nil {
 			return err
 		}
-		if instances, err = registry.Build(f, log, append(vendorOpts, registry.WithSharedLimits(sharedLimits(shared)))...); err != nil {
+		if instances, err = wiring.Build(f, log, append(vendorOpts, wiring.WithSharedLimits(sharedLimits(shared)))...); err != nil {
 			return err
 		}
 		fileConf = f
@@ -191,7 +193,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		if shared, err = openShared(env, "", log); err != nil {
 			return err
 		}
-		if instances, err = instancesFromEnv(env, log, append(vendorOpts, registry.WithSharedLimits(sharedLimits(shared)))...); err != nil {
+		if instances, err = instancesFromEnv(env, log, append(vendorOpts, wiring.WithSharedLimits(sharedLimits(shared)))...); err != nil {
 			return err
 		}
 	}
@@ -370,25 +372,37 @@ func defaultAuditPath(env envReader) (string, error) {
 }
 
 // instancesFromEnv builds the instances the environment configures.
-func instancesFromEnv(env envReader, log *slog.Logger, opts ...registry.BuildOption) ([]*incidents.Instance, error) {
-	f, err := registry.FromEnv(env.get)
+func instancesFromEnv(env envReader, log *slog.Logger, opts ...wiring.Option) ([]*incidents.Instance, error) {
+	f, err := config.FromEnv(registry.Settings(), env.get)
 	if err != nil {
 		return nil, err
 	}
 	if len(f.Instances) == 0 {
-		return nil, errors.New("no vendor configured: use --config FILE, set ESET_*, KASPERSKY_* or DLP_* variables (see -help), or run with --demo to try the built-in simulators")
+		return nil, fmt.Errorf("no vendor configured: use --config FILE, set %s variables (see -help), or run with --demo to try the built-in simulators", envPrefixes())
 	}
-	return registry.Build(f, log, opts...)
+	return wiring.Build(f, log, opts...)
+}
+
+// envPrefixes names every vendor's variables: "ESET_*, KASPERSKY_* or DLP_*".
+func envPrefixes() string {
+	keys := registry.Keys()
+	for i, k := range keys {
+		keys[i] = strings.ToUpper(k) + "_*"
+	}
+	if len(keys) < 2 {
+		return strings.Join(keys, "")
+	}
+	return strings.Join(keys[:len(keys)-1], ", ") + " or " + keys[len(keys)-1]
 }
 
 // checkConfig validates a configuration file, builds every driver (no
 // network I/O) and prints the instances without their secrets.
 func checkConfig(path string, getenv func(string) string, stdout io.Writer) error {
-	f, err := registry.Load(path, getenv)
+	f, err := config.Load(path, registry.Settings(), getenv)
 	if err != nil {
 		return err
 	}
-	instances, err := registry.Build(f, slog.New(slog.DiscardHandler))
+	instances, err := wiring.Build(f, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}
@@ -413,7 +427,7 @@ func checkConfig(path string, getenv func(string) string, stdout io.Writer) erro
 // the environment does for a real deployment.
 func readOnlyFromEnv(instances []*incidents.Instance, getenv func(string) string) error {
 	for _, in := range instances {
-		ro, err := config.Env{Get: getenv}.ReadOnly(in.Name)
+		ro, err := settings.Env{Get: getenv}.ReadOnly(in.Name)
 		if err != nil {
 			return err
 		}

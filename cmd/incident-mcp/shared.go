@@ -12,8 +12,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/incident-mcp/incident-mcp/config"
 	"github.com/incident-mcp/incident-mcp/internal/redisstate"
+	"github.com/incident-mcp/incident-mcp/vendors/descriptor"
 	"github.com/incident-mcp/incident-mcp/vendors/driver"
 )
 
@@ -63,7 +63,7 @@ func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
 
 // sharedLimits hands the drivers the vendor limits shared through Redis, or
 // nil (each driver's local limits) without Redis.
-func sharedLimits(s *redisstate.Store) config.SharedLimits {
+func sharedLimits(s *redisstate.Store) descriptor.SharedLimits {
 	if s == nil {
 		return nil
 	}

@@ -1,8 +1,9 @@
-// Command incident-sim serves the three vendor simulators (ESET Connect,
-// Kaspersky Next XDR Expert, Cyberhaven DLP) as one standalone process on
-// loopback, with the demo's datasets and the vendors' rate limits on, for
-// replicas of the server, load tests and manual tries. Point the server at it
-// through the ordinary vendor configuration (it prints the variables).
+// Command incident-sim serves every registered vendor's simulator (ESET
+// Connect, Kaspersky Next XDR Expert, Cyberhaven DLP: vendors/registry) as
+// one standalone process on loopback, with the demo's datasets and the
+// vendors' rate limits on, for replicas of the server, load tests and manual
+// tries. Point the server at it through the ordinary vendor configuration
+// (it prints the variables).
 //
 // An admin endpoint reports what each simulator saw, counting attempts before
 // the simulator answers them, refused ones included:
@@ -10,7 +11,7 @@
 //	GET  /stats                         per simulator: attempts, rates, peak concurrency, 429s sent
 //	POST /reset                         start the counts afresh
 //	POST /fail?vendor=V&status=S&n=N    the next N requests to V answer S
-//	POST /expire-tokens?vendor=V        expire V's access tokens (eset, dlp)
+//	POST /expire-tokens?vendor=V        expire V's access tokens (vendors whose tokens expire: eset, dlp)
 package main
 
 import (
@@ -31,9 +32,8 @@ import (
 	"time"
 
 	"github.com/incident-mcp/incident-mcp/internal/demo"
-	"github.com/incident-mcp/incident-mcp/vendors/dlp/dlpsim"
-	"github.com/incident-mcp/incident-mcp/vendors/eset/esetsim"
-	"github.com/incident-mcp/incident-mcp/vendors/kaspersky/kasperskysim"
+	"github.com/incident-mcp/incident-mcp/vendors/descriptor"
+	"github.com/incident-mcp/incident-mcp/vendors/registry"
 )
 
 func main() {
@@ -46,15 +46,16 @@ func main() {
 }
 
 type options struct {
-	esetAddr, kasperskyAddr, dlpAddr, adminAddr string
-	seed                                        int64
-	incidents                                   int
-	noLimits                                    bool
-	esetRate                                    int
-	dlpRate, dlpConcurrency                     int
-	dlpWindow, dlpLatency                       time.Duration
-	faults                                      []fault
-	envFile                                     string
+	adminAddr string
+	// addrs and newSim are per vendor key: where its simulator listens and
+	// how it is made (with the vendor's own tuning flags applied).
+	addrs     map[string]*string
+	newSim    map[string]func(descriptor.SimOptions) descriptor.Simulator
+	seed      int64
+	incidents int
+	noLimits  bool
+	faults    []fault
+	envFile   string
 }
 
 type fault struct {
@@ -66,20 +67,19 @@ type fault struct {
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("incident-sim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	o := &options{}
-	fs.StringVar(&o.esetAddr, "eset-addr", "127.0.0.1:8701", "serve the ESET Connect simulator at `ADDR` (port 0: any free port)")
-	fs.StringVar(&o.kasperskyAddr, "kaspersky-addr", "127.0.0.1:8702", "serve the Kaspersky Next XDR Expert simulator at `ADDR`")
-	fs.StringVar(&o.dlpAddr, "dlp-addr", "127.0.0.1:8703", "serve the Cyberhaven DLP simulator at `ADDR`")
+	o := &options{addrs: map[string]*string{}, newSim: map[string]func(descriptor.SimOptions) descriptor.Simulator{}}
+	for _, v := range registry.All() {
+		o.addrs[v.Key()] = fs.String(v.Key()+"-addr", fmt.Sprintf("127.0.0.1:%d", v.Simulation.Port), "serve the "+v.Name+" simulator at `ADDR` (port 0: any free port)")
+		o.newSim[v.Key()] = v.Simulation.New
+		if v.Simulation.Flags != nil {
+			o.newSim[v.Key()] = v.Simulation.Flags(fs)
+		}
+	}
 	fs.StringVar(&o.adminAddr, "admin-addr", "127.0.0.1:8700", "serve /stats, /reset, /fail and /expire-tokens at `ADDR`")
 	fs.StringVar(&o.envFile, "env-file", "", "also write the server's variables to `FILE` as export lines (source it: . FILE)")
 	fs.Int64Var(&o.seed, "seed", demo.DefaultSeed, "dataset seed (the demo's by default)")
 	fs.IntVar(&o.incidents, "incidents", demo.DefaultIncidents, "incidents per simulator")
 	fs.BoolVar(&o.noLimits, "no-limits", false, "turn the vendors' rate and concurrency limits off")
-	fs.IntVar(&o.esetRate, "eset-rate", 10, "ESET requests per second per API user (the vendor's 10)")
-	fs.IntVar(&o.dlpRate, "dlp-rate", dlpsim.DefaultRateLimit, "DLP requests per window per API key (the vendor's 60)")
-	fs.DurationVar(&o.dlpWindow, "dlp-window", dlpsim.DefaultRateWindow, "DLP rate window (the vendor's minute)")
-	fs.IntVar(&o.dlpConcurrency, "dlp-concurrency", dlpsim.DefaultMaxConcurrent, "DLP requests in flight per endpoint (the vendor's 5)")
-	fs.DurationVar(&o.dlpLatency, "dlp-latency", 0, "delay every DLP request while it holds its concurrency slot")
 	fs.Func("fail", "inject a fault at start, `VENDOR:STATUS:N` (the next N requests answer STATUS); repeatable", func(s string) error {
 		parts := strings.Split(s, ":")
 		if len(parts) != 3 {
@@ -102,69 +102,30 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	return o, nil
 }
 
-// sims is the running set of simulators, each behind its watch.
+// sims is the running set of simulators, each behind its watch, by
+// vendor key.
 type sims struct {
-	eset      *esetsim.Server
-	kaspersky *kasperskysim.Server
-	dlp       *dlpsim.Server
-	watches   map[string]*watch
+	sims    map[string]descriptor.Simulator
+	watches map[string]*watch
 }
 
 func newSims(o *options) *sims {
 	// The demo's anchor: a restart the same day serves the same records.
-	now := demo.Anchor(time.Now())
-	ecfg := esetsim.Config{Seed: o.seed, Incidents: o.incidents, Now: now, RateLimit: o.esetRate}
-	dcfg := dlpsim.Config{Seed: o.seed, Incidents: o.incidents, Now: now, RateLimit: o.dlpRate, RateWindow: o.dlpWindow, MaxConcurrent: o.dlpConcurrency, Latency: o.dlpLatency}
-	if o.noLimits {
-		ecfg.RateLimit = -1
-		dcfg.RateLimit, dcfg.MaxConcurrent = 1<<30, 1<<20
-	}
-	s := &sims{
-		eset:      esetsim.New(ecfg),
-		kaspersky: kasperskysim.New(kasperskysim.Config{Seed: o.seed, Incidents: o.incidents, Now: now}),
-		dlp:       dlpsim.New(dcfg),
-	}
-	s.watches = map[string]*watch{
-		// ESET's limit counts API requests; sign-in is a separate service.
-		"eset": newWatch(
-			func(r *http.Request) bool { return r.URL.Path != "/oauth/token" },
-			func(r *http.Request) string {
-				if r.URL.Path == "/oauth/token" {
-					return "token"
-				}
-				return "api"
-			}),
-		"kaspersky": newWatch(
-			func(*http.Request) bool { return true },
-			func(*http.Request) string { return "api" }),
-		// Cyberhaven counts token exchanges in the key's window too, and
-		// bounds requests in flight per endpoint.
-		"dlp": newWatch(
-			func(*http.Request) bool { return true },
-			func(r *http.Request) string {
-				switch {
-				case strings.HasSuffix(r.URL.Path, "/auth/token/access"):
-					return "token"
-				case strings.HasSuffix(r.URL.Path, "/incidents/list"):
-					return "list"
-				}
-				return "update"
-			}),
+	opts := descriptor.SimOptions{Seed: o.seed, Incidents: o.incidents, Now: demo.Anchor(time.Now()), Unlimited: o.noLimits}
+	s := &sims{sims: map[string]descriptor.Simulator{}, watches: map[string]*watch{}}
+	for _, v := range registry.All() {
+		s.sims[v.Key()] = o.newSim[v.Key()](opts)
+		s.watches[v.Key()] = newWatch(v.Simulation.Route)
 	}
 	return s
 }
 
 func (s *sims) failNext(vendor string, status, n int) error {
-	switch vendor {
-	case "eset":
-		s.eset.FailNext(status, n)
-	case "kaspersky":
-		s.kaspersky.FailNext(status, n)
-	case "dlp":
-		s.dlp.FailNext(status, n)
-	default:
-		return fmt.Errorf("unknown vendor %q; use eset, kaspersky or dlp", vendor)
+	sim, ok := s.sims[vendor]
+	if !ok {
+		return fmt.Errorf("unknown vendor %q; use one of %s", vendor, strings.Join(registry.Keys(), ", "))
 	}
+	sim.FailNext(status, n)
 	return nil
 }
 
@@ -172,15 +133,19 @@ func (s *sims) stats() map[string]report {
 	out := map[string]report{}
 	for name, w := range s.watches {
 		r := w.report()
-		switch name {
-		case "eset":
-			r.Simulator = s.eset.Stats()
-		case "kaspersky":
-			r.Simulator = s.kaspersky.Stats()
-		case "dlp":
-			r.Simulator = s.dlp.Stats()
-		}
+		r.Simulator = s.sims[name].Stats()
 		out[name] = r
+	}
+	return out
+}
+
+// expiring are the keys of the vendors whose access tokens expire.
+func (s *sims) expiring() []string {
+	var out []string
+	for _, k := range registry.Keys() {
+		if _, ok := s.sims[k].(descriptor.TokenExpirer); ok {
+			out = append(out, k)
+		}
 	}
 	return out
 }
@@ -214,28 +179,24 @@ func (s *sims) admin() http.Handler {
 		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.HandleFunc("POST /expire-tokens", func(w http.ResponseWriter, r *http.Request) {
-		switch r.FormValue("vendor") {
-		case "eset":
-			s.eset.ExpireTokens()
-		case "dlp":
-			s.dlp.ExpireTokens()
-		default:
-			http.Error(w, "vendor must be eset or dlp (Kaspersky's API tokens do not expire)", http.StatusBadRequest)
+		te, ok := s.sims[r.FormValue("vendor")].(descriptor.TokenExpirer)
+		if !ok {
+			http.Error(w, "vendor must be one whose access tokens expire: "+strings.Join(s.expiring(), ", "), http.StatusBadRequest)
 			return
 		}
+		te.ExpireTokens()
 		w.WriteHeader(http.StatusNoContent)
 	})
 	return mux
 }
 
 // Endpoints is the first line incident-sim prints on stdout: where each
-// simulator listens, so a script or test that asked for port 0 finds them.
-type Endpoints struct {
-	ESET      string `json:"eset"`
-	Kaspersky string `json:"kaspersky"`
-	DLP       string `json:"dlp"`
-	Admin     string `json:"admin"`
-}
+// simulator listens, by vendor key, and the admin endpoint under "admin",
+// so a script or test that asked for port 0 finds them.
+type Endpoints map[string]string
+
+// adminKey is the admin endpoint's key in Endpoints.
+const adminKey = "admin"
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	o, err := parseFlags(args, stderr)
@@ -272,20 +233,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		go srv.Serve(ln)
 		return "http://" + ln.Addr().String(), nil
 	}
-	var ep Endpoints
-	for _, x := range []struct {
-		url  *string
-		addr string
-		h    http.Handler
-	}{
-		{&ep.ESET, o.esetAddr, s.watches["eset"].wrap(s.eset)},
-		{&ep.Kaspersky, o.kasperskyAddr, s.watches["kaspersky"].wrap(s.kaspersky)},
-		{&ep.DLP, o.dlpAddr, s.watches["dlp"].wrap(s.dlp)},
-		{&ep.Admin, o.adminAddr, s.admin()},
-	} {
-		if *x.url, err = serve(x.addr, x.h); err != nil {
+	ep := Endpoints{}
+	for _, k := range registry.Keys() {
+		if ep[k], err = serve(*o.addrs[k], s.watches[k].wrap(s.sims[k])); err != nil {
 			return err
 		}
+	}
+	if ep[adminKey], err = serve(o.adminAddr, s.admin()); err != nil {
+		return err
 	}
 	exports := exportLines(ep)
 	if o.envFile != "" {
@@ -314,9 +269,9 @@ func exportLines(ep Endpoints) string {
 
 // envFor is the server configuration that uses the simulators.
 func envFor(ep Endpoints) string {
-	return strings.Join([]string{
-		"ESET_API_URL=" + ep.ESET, "ESET_TOKEN_URL=" + ep.ESET + "/oauth/token", "ESET_USERNAME=demo", "ESET_PASSWORD=demo",
-		"KASPERSKY_URL=" + ep.Kaspersky, "KASPERSKY_TOKEN=" + kasperskysim.DefaultToken,
-		"DLP_URL=" + ep.DLP, "DLP_API_KEY=" + dlpsim.DefaultAPIKey,
-	}, "\n")
+	var env []string
+	for _, v := range registry.All() {
+		env = append(env, v.Simulation.Env(ep[v.Key()], false)...)
+	}
+	return strings.Join(env, "\n")
 }

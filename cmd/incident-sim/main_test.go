@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/incident-mcp/incident-mcp/vendors/dlp/dlpsim"
+	"github.com/incident-mcp/incident-mcp/vendors/registry"
 )
 
 // start runs incident-sim in-process on free ports and returns its endpoints.
@@ -22,7 +23,11 @@ func start(t *testing.T, args ...string) Endpoints {
 	ctx, cancel := context.WithCancel(t.Context())
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
-	args = append([]string{"-eset-addr", "127.0.0.1:0", "-kaspersky-addr", "127.0.0.1:0", "-dlp-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-incidents", "50"}, args...)
+	free := []string{"-admin-addr", "127.0.0.1:0", "-incidents", "50"}
+	for _, k := range registry.Keys() {
+		free = append(free, "-"+k+"-addr", "127.0.0.1:0")
+	}
+	args = append(free, args...)
 	go func() { done <- run(ctx, args, pw, io.Discard) }()
 	t.Cleanup(func() {
 		cancel()
@@ -44,7 +49,7 @@ func start(t *testing.T, args ...string) Endpoints {
 
 func stats(t *testing.T, ep Endpoints) map[string]report {
 	t.Helper()
-	resp, err := http.Get(ep.Admin + "/stats")
+	resp, err := http.Get(ep["admin"] + "/stats")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +103,7 @@ func TestStatsCountAttemptsIncludingRefusedOnes(t *testing.T) {
 	ep := start(t, "-dlp-latency", "300ms")
 
 	// ESET: sign in (not rate-limited), then 15 requests at once against 10/s.
-	resp, err := http.PostForm(ep.ESET+"/oauth/token", url.Values{"grant_type": {"password"}, "username": {"demo"}, "password": {"demo"}})
+	resp, err := http.PostForm(ep["eset"]+"/oauth/token", url.Values{"grant_type": {"password"}, "username": {"demo"}, "password": {"demo"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +113,7 @@ func TestStatsCountAttemptsIncludingRefusedOnes(t *testing.T) {
 	json.NewDecoder(resp.Body).Decode(&tok)
 	resp.Body.Close()
 	got := burst(t, 15, func() (*http.Response, error) {
-		req, _ := http.NewRequest(http.MethodGet, ep.ESET+"/v2/incidents?pageSize=1", nil)
+		req, _ := http.NewRequest(http.MethodGet, ep["eset"]+"/v2/incidents?pageSize=1", nil)
 		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
 		return http.DefaultClient.Do(req)
 	})
@@ -118,14 +123,14 @@ func TestStatsCountAttemptsIncludingRefusedOnes(t *testing.T) {
 	}
 
 	// DLP: 8 list requests at once against 5 in flight per endpoint.
-	resp, err = http.Post(ep.DLP+"/v2/auth/token/access", "application/json", strings.NewReader(`{"api_key":"`+dlpsim.DefaultAPIKey+`"}`))
+	resp, err = http.Post(ep["dlp"]+"/v2/auth/token/access", "application/json", strings.NewReader(`{"api_key":"`+dlpsim.DefaultAPIKey+`"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	json.NewDecoder(resp.Body).Decode(&tok)
 	resp.Body.Close()
 	got = burst(t, 8, func() (*http.Response, error) {
-		req, _ := http.NewRequest(http.MethodPost, ep.DLP+"/v2/incidents/list", strings.NewReader(`{"page_size":1}`))
+		req, _ := http.NewRequest(http.MethodPost, ep["dlp"]+"/v2/incidents/list", strings.NewReader(`{"page_size":1}`))
 		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
 		req.Header.Set("Content-Type", "application/json")
 		return http.DefaultClient.Do(req)
@@ -137,9 +142,9 @@ func TestStatsCountAttemptsIncludingRefusedOnes(t *testing.T) {
 	}
 
 	// Faults and reset through the admin endpoint.
-	post(t, ep.Admin+"/reset", nil)
-	post(t, ep.Admin+"/fail", url.Values{"vendor": {"kaspersky"}, "status": {"503"}, "n": {"2"}})
-	got = burst(t, 2, func() (*http.Response, error) { return http.Get(ep.Kaspersky + "/xdr/api/v1/incidents") })
+	post(t, ep["admin"]+"/reset", nil)
+	post(t, ep["admin"]+"/fail", url.Values{"vendor": {"kaspersky"}, "status": {"503"}, "n": {"2"}})
+	got = burst(t, 2, func() (*http.Response, error) { return http.Get(ep["kaspersky"] + "/xdr/api/v1/incidents") })
 	k := stats(t, ep)["kaspersky"]
 	if got[http.StatusServiceUnavailable] != 2 || k.Attempts != 2 || k.Statuses[http.StatusServiceUnavailable] != 2 {
 		t.Errorf("kaspersky with 2 injected 503s answered %v and reported %+v", got, k)
@@ -151,7 +156,7 @@ func TestStatsCountAttemptsIncludingRefusedOnes(t *testing.T) {
 
 func TestNoLimitsAndFaultFlag(t *testing.T) {
 	ep := start(t, "-no-limits", "-fail", "dlp:502:1")
-	resp, err := http.Post(ep.DLP+"/v2/auth/token/access", "application/json", strings.NewReader(`{"api_key":"`+dlpsim.DefaultAPIKey+`"}`))
+	resp, err := http.Post(ep["dlp"]+"/v2/auth/token/access", "application/json", strings.NewReader(`{"api_key":"`+dlpsim.DefaultAPIKey+`"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +166,7 @@ func TestNoLimitsAndFaultFlag(t *testing.T) {
 	json.NewDecoder(resp.Body).Decode(&tok)
 	resp.Body.Close()
 	got := burst(t, 80, func() (*http.Response, error) {
-		req, _ := http.NewRequest(http.MethodPost, ep.DLP+"/v2/incidents/list", strings.NewReader(`{"page_size":1}`))
+		req, _ := http.NewRequest(http.MethodPost, ep["dlp"]+"/v2/incidents/list", strings.NewReader(`{"page_size":1}`))
 		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
 		return http.DefaultClient.Do(req)
 	})
@@ -180,7 +185,7 @@ func TestEnvFileExports(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := string(b)
-	for _, want := range []string{"export ESET_API_URL='" + ep.ESET + "'\n", "export KASPERSKY_URL='" + ep.Kaspersky + "'\n", "export DLP_URL='" + ep.DLP + "'\n"} {
+	for _, want := range []string{"export ESET_API_URL='" + ep["eset"] + "'\n", "export KASPERSKY_URL='" + ep["kaspersky"] + "'\n", "export DLP_URL='" + ep["dlp"] + "'\n"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("env file lacks %q:\n%s", want, got)
 		}

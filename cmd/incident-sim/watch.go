@@ -12,11 +12,10 @@ import (
 // stayed within the vendor's limits rather than that the simulator refused
 // the excess.
 type watch struct {
-	// limited tells whether the vendor's rate limit counts the request.
-	limited func(*http.Request) bool
 	// route names the endpoint a request's concurrency counts against (the
-	// vendor bounds requests in flight per endpoint).
-	route func(*http.Request) string
+	// vendor bounds requests in flight per endpoint) and tells whether the
+	// vendor's rate limit counts the request.
+	route func(*http.Request) (string, bool)
 	now   func() time.Time
 
 	mu       sync.Mutex
@@ -33,8 +32,8 @@ type watch struct {
 	maxMinute int
 }
 
-func newWatch(limited func(*http.Request) bool, route func(*http.Request) string) *watch {
-	w := &watch{limited: limited, route: route, now: time.Now}
+func newWatch(route func(*http.Request) (string, bool)) *watch {
+	w := &watch{route: route, now: time.Now}
 	w.reset()
 	return w
 }
@@ -52,22 +51,22 @@ func (w *watch) reset() {
 // wrap returns h with every request counted.
 func (w *watch) wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		route := w.route(r)
-		w.arrive(r, route)
+		route, limited := w.route(r)
+		w.arrive(route, limited)
 		rec := &statusRecorder{ResponseWriter: rw, status: http.StatusOK}
 		defer func() { w.leave(route, rec.status) }()
 		h.ServeHTTP(rec, r)
 	})
 }
 
-func (w *watch) arrive(r *http.Request, route string) {
+func (w *watch) arrive(route string, limited bool) {
 	now := w.now()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.attempts++
 	w.inFlight[route]++
 	w.peak[route] = max(w.peak[route], w.inFlight[route])
-	if !w.limited(r) {
+	if !limited {
 		return
 	}
 	i := sort.Search(len(w.recent), func(i int) bool { return now.Sub(w.recent[i]) < time.Minute })

@@ -1,6 +1,8 @@
-// Package demo runs the vendor simulators on loopback and points real
-// drivers at them: the --demo mode of the command, and the fixture of the
-// tool, equivalence and end-to-end tests and of the benchmarks.
+// Package demo is the --demo mode of the command: every registered
+// vendor's simulator on loopback, real drivers pointed at them, and
+// optionally a state directory that keeps the demo between runs. It names
+// no vendor: it loops over vendors/registry. Tests that want typed handles
+// on the simulators use internal/demotest, built on this package.
 package demo
 
 import (
@@ -10,13 +12,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/incident-mcp/incident-mcp/config"
 	"github.com/incident-mcp/incident-mcp/incidents"
-	"github.com/incident-mcp/incident-mcp/vendors/dlp/dlpsim"
-	"github.com/incident-mcp/incident-mcp/vendors/eset/esetsim"
-	"github.com/incident-mcp/incident-mcp/vendors/kaspersky/kasperskysim"
+	"github.com/incident-mcp/incident-mcp/internal/wiring"
+	"github.com/incident-mcp/incident-mcp/settings"
+	"github.com/incident-mcp/incident-mcp/vendors/descriptor"
 	"github.com/incident-mcp/incident-mcp/vendors/registry"
 )
 
@@ -44,7 +47,7 @@ type Options struct {
 	Unlimited bool
 	Logger    *slog.Logger
 	// Build adjusts the drivers (instrumented HTTP clients, observers).
-	Build []registry.BuildOption
+	Build []wiring.Option
 	// Wrap, when set, stands in front of each simulator (by vendor key):
 	// a slow or failing upstream for tests.
 	Wrap func(vendor string, h http.Handler) http.Handler
@@ -53,9 +56,8 @@ type Options struct {
 // Env is a running set of simulators with a driver instance for each.
 type Env struct {
 	Instances []*incidents.Instance
-	ESET      *esetsim.Server
-	Kaspersky *kasperskysim.Server
-	DLP       *dlpsim.Server
+	// Simulators maps a vendor key to its running simulator.
+	Simulators map[string]descriptor.Simulator
 	// URLs maps an instance name to its simulator's base URL.
 	URLs map[string]string
 	// Config is the demo as a configuration file (credentials inline: the
@@ -95,34 +97,23 @@ func Start(o Options) (*Env, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	e := &Env{URLs: map[string]string{}, Now: o.Now}
-	ecfg := esetsim.Config{Seed: o.Seed, Incidents: o.Incidents, Now: o.Now}
-	if o.Unlimited {
-		ecfg.RateLimit = -1
-	}
-	e.ESET = esetsim.New(ecfg)
-	e.Kaspersky = kasperskysim.New(kasperskysim.Config{Seed: o.Seed, Incidents: o.Incidents, Now: o.Now})
-	dcfg := dlpsim.Config{Seed: o.Seed, Incidents: o.Incidents, Now: o.Now}
-	if o.Unlimited {
-		dcfg.RateLimit, dcfg.MaxConcurrent = 1_000_000, 1000
-	}
-	e.DLP = dlpsim.New(dcfg)
-	for _, sim := range []struct {
-		name string
-		h    http.Handler
-	}{{"eset", e.ESET}, {"kaspersky", e.Kaspersky}, {"dlp", e.DLP}} {
-		h := sim.h
+	e := &Env{URLs: map[string]string{}, Simulators: map[string]descriptor.Simulator{}, Now: o.Now}
+	simOpts := descriptor.SimOptions{Seed: o.Seed, Incidents: o.Incidents, Now: o.Now, Unlimited: o.Unlimited}
+	for _, v := range registry.All() {
+		sim := v.Simulation.New(simOpts)
+		e.Simulators[v.Key()] = sim
+		var h http.Handler = sim
 		if o.Wrap != nil {
-			h = o.Wrap(sim.name, h)
+			h = o.Wrap(v.Key(), h)
 		}
-		if _, err := e.serve(sim.name, h, o.Logger); err != nil {
+		if _, err := e.serve(v.Key(), h, o.Logger); err != nil {
 			return nil, err
 		}
 	}
 	e.Config = e.config(o.Unlimited)
-	f, err := config.Parse([]byte(e.Config), config.Source{Path: "demo", Mode: 0o600}, registry.Vendors)
+	f, err := config.Parse([]byte(e.Config), settings.Source{Path: "demo", Mode: 0o600}, registry.Settings())
 	if err == nil {
-		e.Instances, err = registry.Build(f, o.Logger, o.Build...)
+		e.Instances, err = wiring.Build(f, o.Logger, o.Build...)
 	}
 	if err != nil {
 		e.Close()
@@ -141,31 +132,19 @@ func Start(o Options) (*Env, error) {
 	return e, nil
 }
 
-// config is the demo as a configuration file: one instance per vendor, each
-// pointed at its simulator with the simulator's own credentials.
+// config is the demo as a configuration file: one instance per vendor,
+// named by its key, each pointed at its simulator with the simulator's own
+// credentials.
 func (e *Env) config(unlimited bool) string {
-	var esetRate, dlpRate string
-	if unlimited {
-		esetRate = "\n    rate_limit: {requests: 10000, per: 1s}"
-		dlpRate = "\n    rate_limit: {requests: 1000000, per: 1m, concurrent: 1000}"
+	var b strings.Builder
+	b.WriteString("# the --demo configuration: vendor simulators on loopback\ninstances:\n")
+	for _, v := range registry.All() {
+		fmt.Fprintf(&b, "  - name: %[1]s\n    vendor: %[1]s\n", v.Key())
+		for line := range strings.Lines(v.Simulation.Instance(e.URLs[v.Key()], unlimited)) {
+			b.WriteString("    " + line)
+		}
 	}
-	return fmt.Sprintf(`# the --demo configuration: vendor simulators on loopback
-instances:
-  - name: eset
-    vendor: eset
-    api_url: %[1]s
-    token_url: %[1]s/oauth/token
-    username: demo
-    password: demo%[2]s
-  - name: kaspersky
-    vendor: kaspersky
-    url: %[3]s
-    token: %[4]q
-  - name: dlp
-    vendor: dlp
-    url: %[5]s
-    api_key: %[6]q%[7]s
-`, e.URLs["eset"], esetRate, e.URLs["kaspersky"], kasperskysim.DefaultToken, e.URLs["dlp"], dlpsim.DefaultAPIKey, dlpRate)
+	return b.String()
 }
 
 func (e *Env) serve(name string, h http.Handler, log *slog.Logger) (string, error) {

@@ -20,10 +20,10 @@ import (
 
 	"github.com/incident-mcp/incident-mcp/approval"
 	"github.com/incident-mcp/incident-mcp/incidents"
-	"github.com/incident-mcp/incident-mcp/internal/demo"
+	"github.com/incident-mcp/incident-mcp/internal/demotest"
 	"github.com/incident-mcp/incident-mcp/internal/telemetry"
+	"github.com/incident-mcp/incident-mcp/internal/wiring"
 	"github.com/incident-mcp/incident-mcp/tools"
-	"github.com/incident-mcp/incident-mcp/vendors/registry"
 )
 
 // newServer is the real tool server over the demo, instrumented.
@@ -31,7 +31,7 @@ func newServer(t *testing.T, readOnly bool) (*client.Client, *telemetry.Metrics)
 	t.Helper()
 	m := telemetry.NewMetrics()
 	v := m.Vendors(nil)
-	env, err := demo.Start(demo.Options{Unlimited: true, Build: []registry.BuildOption{registry.WithHTTPClient(v.Client), registry.WithObserver(v)}})
+	env, err := demotest.Start(demotest.Options{Unlimited: true, Build: []wiring.Option{wiring.WithHTTPClient(v.Client), wiring.WithObserver(v)}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,13 @@
-package config
+// Package settings is the toolkit that vendor settings and the
+// configuration loader share to read settings strictly: a YAML Decoder that
+// takes each key once and names the misspelt ones, credentials by
+// reference (Secret), environment readers (Env) and errors at a file's key,
+// line and column. It knows no vendor and no file layout.
+package settings
 
 import (
-	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
@@ -28,23 +33,7 @@ type Decoder struct {
 	err     error
 	parsed  bool
 	// all collects the problems of the whole file, shared by its decoders.
-	all *problems
-}
-
-// problems is the list of a file's errors.
-type problems struct{ list []*Error }
-
-// add records err once; errors not of this package become one at the
-// mapping's position.
-func (p *problems) add(err error, fallback *Error) {
-	e, ok := errors.AsType[*Error](err)
-	if !ok {
-		fallback.Msg = err.Error()
-		e = fallback
-	}
-	if !slices.Contains(p.list, e) {
-		p.list = append(p.list, e)
-	}
+	all *Problems
 }
 
 func (d *Decoder) parse() {
@@ -83,7 +72,7 @@ func (d *Decoder) record(e *Error) {
 		d.err = e
 	}
 	if d.all != nil {
-		d.all.add(e, nil)
+		d.all.Add(e, nil)
 	}
 }
 
@@ -119,6 +108,39 @@ func (d *Decoder) Errorf(key, format string, args ...any) error {
 	}
 	return d.errAt(key, msg)
 }
+
+// Fail records a problem with key's value at the key's position (at the
+// mapping's when key is absent); a message starting "missing" marks a
+// required key that is absent, as with Errorf.
+func (d *Decoder) Fail(key, msg string) {
+	d.record(d.Errorf(key, "%s", msg).(*Error))
+}
+
+// Missing records that the required key is absent, whatever msg says.
+func (d *Decoder) Missing(key, msg string) {
+	d.record(d.missing(key, msg).(*Error))
+}
+
+// FailNode records a problem at node n, a value under key.
+func (d *Decoder) FailNode(n *yaml.Node, key, msg string) {
+	d.failAt(n, d.key(key), msg)
+}
+
+// Take marks key known and returns its value node, nil when absent: for
+// the loader's own sections that are lists of strings or a single one.
+func (d *Decoder) Take(key string) *yaml.Node { return d.take(key) }
+
+// Scalar reports whether n, a value under key, is a plain scalar, and
+// records a problem saying it should be what when not.
+func (d *Decoder) Scalar(key string, n *yaml.Node, what string) bool { return d.scalar(key, n, what) }
+
+// Err is the mapping's first problem, nil while there is none.
+func (d *Decoder) Err() error { return d.err }
+
+// FinishNear is Finish when the mapping's other keys cannot be known yet
+// (they depend on a value that is missing): it refuses only the keys
+// close to a known one, likely misspellings.
+func (d *Decoder) FinishNear() error { return d.finish(true) }
 
 // Has reports whether key is set.
 func (d *Decoder) Has(key string) bool {
@@ -259,7 +281,7 @@ func (d *Decoder) URL(key string, dst *string) {
 	if s == "" {
 		return
 	}
-	if err := checkURL(s, "https", "http"); err != nil {
+	if err := CheckURL(s, "https", "http"); err != nil {
 		d.failKey(key, err.Error())
 		return
 	}
@@ -287,6 +309,15 @@ func (d *Decoder) resolve(p string) string {
 		return p
 	}
 	return filepath.Join(filepath.Dir(d.src.Path), p)
+}
+
+// Source is where a configuration comes from: its path (for messages and
+// relative files), its file mode (inline secrets need 0600) and the
+// environment (*_env references).
+type Source struct {
+	Path   string
+	Mode   fs.FileMode
+	Getenv func(string) string
 }
 
 // Secret is a credential and where it came from.
@@ -367,12 +398,12 @@ func (d *Decoder) finish(onlyNear bool) error {
 	known := slices.Compact(slices.Sorted(slices.Values(d.known)))
 	first := d.err
 	for _, k := range slices.Sorted(maps.Keys(d.fields)) {
-		if slices.Contains(known, k) || slices.Contains(d.refused, k) || onlyNear && closest(k, known) == "" {
+		if slices.Contains(known, k) || slices.Contains(d.refused, k) || onlyNear && Closest(k, known) == "" {
 			continue
 		}
 		d.refused = append(d.refused, k)
 		msg := "unknown key; valid keys here: " + strings.Join(known, ", ")
-		if near := closest(k, known); near != "" {
+		if near := Closest(k, known); near != "" {
 			msg = fmt.Sprintf("unknown key; did you mean %s? (valid keys here: %s)", near, strings.Join(known, ", "))
 		}
 		e := d.errAt(k, msg).(*Error)
@@ -388,8 +419,8 @@ func (d *Decoder) finish(onlyNear bool) error {
 	return nil
 }
 
-// closest is the known key within a small edit distance of k, if any.
-func closest(k string, known []string) string {
+// Closest is the known key within a small edit distance of k, if any.
+func Closest(k string, known []string) string {
 	best, bestD := "", 3
 	if len(k) <= 4 {
 		bestD = 2
@@ -421,6 +452,15 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// CheckURL accepts an absolute URL with one of schemes and a host.
+func CheckURL(s string, schemes ...string) error {
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok || !slices.Contains(schemes, scheme) || rest == "" || strings.HasPrefix(rest, "/") || strings.ContainsAny(s, " \t\n") {
+		return fmt.Errorf("%q is not a URL like %s://host", s, schemes[0])
+	}
+	return nil
 }
 
 func unwrapPath(err error) error {
