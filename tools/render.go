@@ -326,11 +326,11 @@ func writeIncident(b *strings.Builder, inc *schema.Incident) {
 			names = append(names, refName(d))
 		}
 		b.WriteString(" | devices=")
-		writeFenced(b, strings.Join(names, ","))
+		writeFencedList(b, names)
 	}
 	if len(inc.Tags) > 0 {
 		b.WriteString(" | tags=")
-		writeFenced(b, strings.Join(inc.Tags, ","))
+		writeFencedList(b, inc.Tags)
 	}
 }
 
@@ -338,6 +338,21 @@ func writeIncident(b *strings.Builder, inc *schema.Incident) {
 func writeFenced(b *strings.Builder, s string) {
 	b.WriteString(fenceOpen)
 	b.WriteString(clean(s, true))
+	b.WriteString(fenceClose)
+}
+
+// writeFencedList writes fence(strings.Join(vals, ",")): value by value
+// when none needs cleaning (cleaning goes rune by rune, and a comma needs
+// none), so that a page's lines join no strings of their own.
+func writeFencedList(b *strings.Builder, vals []string) {
+	for _, v := range vals {
+		if clean(v, true) != v {
+			writeFenced(b, strings.Join(vals, ","))
+			return
+		}
+	}
+	b.WriteString(fenceOpen)
+	writeJoined(b, vals, ",")
 	b.WriteString(fenceClose)
 }
 
