@@ -49,6 +49,10 @@ func (s *Service) count(ctx context.Context, r QueryRequest, names []string) (*Q
 	if r.Cursor != "" {
 		return nil, schema.ArgError("cursor", "counts are not paged: leave cursor out with count_by")
 	}
+	if r.Explain {
+		// Counting nothing would claim "exactly 0".
+		return nil, schema.ArgError("explain", "a count has no plan of its own: leave explain out with count_by, or leave count_by out to see each instance's plan")
+	}
 	now := s.now().UTC().Truncate(time.Second)
 	prog, err := filter.Compile(r.Filter, r.Where, now)
 	if err != nil {
@@ -82,7 +86,7 @@ func (s *Service) count(ctx context.Context, r QueryRequest, names []string) (*Q
 			t.st = InstanceStatus{Instance: name, Vendor: in.info.Vendor, Status: StatusOK}
 			budget := s.budgetFor(in, Budget{})
 			start := time.Now()
-			req := pageRequest{Instance: name, Filter: r.Filter, Where: r.Where, PageSize: MaxPageSize, Explain: r.Explain, now: now}
+			req := pageRequest{Instance: name, Filter: r.Filter, Where: r.Where, PageSize: MaxPageSize, now: now}
 			for _, d := range by {
 				if f, ok := countFields[d]; ok {
 					req.fields = append(req.fields, f)

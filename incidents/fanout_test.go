@@ -178,6 +178,9 @@ func TestCount(t *testing.T) {
 		if _, err := f.svc.Query(t.Context(), incidents.QueryRequest{Cursor: "x", CountBy: []string{}}); schema.CodeOf(err) != schema.CodeInvalidArgument {
 			t.Errorf("cursor: %v", err)
 		}
+		if _, err := f.svc.Query(t.Context(), incidents.QueryRequest{Explain: true, CountBy: []string{"severity"}}); err == nil || !strings.Contains(err.Error(), "explain") {
+			t.Errorf("explain: %v, want a refusal rather than a count of nothing", err)
+		}
 	})
 }
 
