@@ -138,9 +138,9 @@ func (s *Service) fanOut(ctx context.Context, r pageRequest, names []string) (*Q
 	cur := manyCursor{Parts: map[string]*part{}}
 	if r.Cursor != "" {
 		if err := s.sealer.Open(manyCursorKind, r.Cursor, now, &cur); err != nil {
-			var one cursor
-			if s.sealer.Open(cursorKind, r.Cursor, now, &one) == nil {
-				return nil, schema.ArgError("cursor", "this cursor continues a listing of %s alone, not of several instances: repeat that call's instance argument with the cursor, or leave cursor out to list %s from the first page", one.Instance, strings.Join(names, ", "))
+			var single cursor
+			if s.sealer.Open(cursorKind, r.Cursor, now, &single) == nil {
+				return nil, schema.ArgError("cursor", "this cursor continues a listing of %s alone, not of several instances: repeat that call's instance argument with the cursor, or leave cursor out to list %s from the first page", single.Instance, strings.Join(names, ", "))
 			}
 			return nil, schema.ArgError("cursor", "this cursor is not valid (%v); pass next_cursor exactly as a previous list_incidents call returned it, or leave cursor out to start from the first page", err)
 		}

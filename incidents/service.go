@@ -317,11 +317,11 @@ func (s *Service) page(ctx context.Context, r pageRequest) (*QueryResult, error)
 	if err != nil {
 		return nil, s.wrap(in, "plan query", err)
 	}
-	one := &onePage{plan: VendorPlan{Order: plan.Order, Native: plan.Native, Pushed: plan.Pushed, Exact: plan.Exact && prog.Where == ""}}
-	res := &one.res
-	*res = QueryResult{Incidents: []schema.Incident{}, Paging: &one.paging, Scan: &one.scan, Query: AppliedQuery{
+	pg := &onePage{plan: VendorPlan{Order: plan.Order, Native: plan.Native, Pushed: plan.Pushed, Exact: plan.Exact && prog.Where == ""}}
+	res := &pg.res
+	*res = QueryResult{Incidents: []schema.Incident{}, Paging: &pg.paging, Scan: &pg.scan, Query: AppliedQuery{
 		Instance: in.Name, Vendor: info.Vendor, Filter: prog.Criteria, Where: prog.Where, Now: now,
-		OrderBy: order.String(), Sorted: plan.Sorted, VendorPlan: &one.plan,
+		OrderBy: order.String(), Sorted: plan.Sorted, VendorPlan: &pg.plan,
 	}}
 	if !plan.Sorted {
 		res.Notes = append(res.Notes, fmt.Sprintf("%s cannot return records ordered by %s; they come in %s", info.Vendor, order, plan.Order))
