@@ -32,13 +32,6 @@ func plainJSON(v any) string {
 	return strings.TrimRight(b.String(), "\n")
 }
 
-// statusLine is one instance's status on a line of its own.
-func statusLine(st incidents.InstanceStatus) string {
-	var b strings.Builder
-	writeStatus(&b, &st)
-	return b.String()
-}
-
 // writeStatus writes what one instance did for a call over several.
 func writeStatus(b *strings.Builder, st *incidents.InstanceStatus) {
 	fmt.Fprintf(b, "instance %s (%s): %s", st.Instance, st.Vendor, st.Status)
