@@ -20,7 +20,7 @@ var tokenPolicy = &approval.Policy{Rule: approval.Rule{Paths: approval.Paths{app
 // not high.
 func (f *fixture) openNotHigh(t *testing.T, instance string, n int) []string {
 	t.Helper()
-	res, err := f.svc.List(t.Context(), incidents.ListRequest{Instance: instance, Filter: schema.Filter{Status: []string{"open"}}, PageSize: 50})
+	res, err := f.svc.Query(t.Context(), incidents.QueryRequest{Instances: []string{instance}, Filter: schema.Filter{Status: []string{"open"}}, PageSize: 50})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -114,7 +114,7 @@ func newFixtureWith(t *testing.T, o confirm.Options, rules []access.Rule) *fixtu
 // openESET returns the id of the n-th open ESET incident.
 func (f *fixture) openESET(t *testing.T, n int) string {
 	t.Helper()
-	res, err := f.svc.List(t.Context(), incidents.ListRequest{Instance: "eset", Filter: schema.Filter{Status: []string{"open"}}, PageSize: n + 1})
+	res, err := f.svc.Query(t.Context(), incidents.QueryRequest{Instances: []string{"eset"}, Filter: schema.Filter{Status: []string{"open"}}, PageSize: n + 1})
 	if err != nil || len(res.Incidents) <= n {
 		t.Fatalf("no open incident %d: %v", n, err)
 	}

@@ -49,7 +49,7 @@ func TestViewDecide(t *testing.T) {
 	asAlice := caller.With(t.Context(), alice)
 	open := func(n int) string {
 		t.Helper()
-		res, err := f.svc.List(asAlice, incidents.ListRequest{Instance: "eset", Filter: schema.Filter{Status: []string{"open"}}, PageSize: n + 1})
+		res, err := f.svc.Query(asAlice, incidents.QueryRequest{Instances: []string{"eset"}, Filter: schema.Filter{Status: []string{"open"}}, PageSize: n + 1})
 		if err != nil || len(res.Incidents) <= n {
 			t.Fatalf("no open incident %d: %v", n, err)
 		}

@@ -211,9 +211,9 @@ func count(m map[string][]time.Time) int {
 
 func listAll(ctx context.Context, svc *incidents.Service, name string) ([]schema.Incident, error) {
 	var out []schema.Incident
-	r := incidents.ListRequest{Instance: name, PageSize: 100}
+	r := incidents.QueryRequest{Instances: []string{name}, PageSize: 100}
 	for {
-		res, err := svc.List(ctx, r)
+		res, err := svc.Query(ctx, r)
 		if err != nil {
 			return nil, err
 		}

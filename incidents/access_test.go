@@ -31,14 +31,14 @@ func TestServiceAccess(t *testing.T) {
 			t.Errorf("%s: forbidden %v, unknown %v", what, forbidden, unknown)
 		}
 	}
-	_, errC := f.svc.ListMany(ctx, incidents.ListRequest{}, []string{"a", "c"})
-	_, errZ := f.svc.ListMany(ctx, incidents.ListRequest{}, []string{"a", "zz"})
+	_, errC := f.svc.Query(ctx, incidents.QueryRequest{Instances: []string{"a", "c"}})
+	_, errZ := f.svc.Query(ctx, incidents.QueryRequest{Instances: []string{"a", "zz"}})
 	same("fan-out", errC, errZ)
-	_, errC = f.svc.Count(ctx, incidents.ListRequest{}, []string{"c"}, nil)
-	_, errZ = f.svc.Count(ctx, incidents.ListRequest{}, []string{"zz"}, nil)
+	_, errC = f.svc.Query(ctx, incidents.QueryRequest{Instances: []string{"c"}, CountBy: []string{}})
+	_, errZ = f.svc.Query(ctx, incidents.QueryRequest{Instances: []string{"zz"}, CountBy: []string{}})
 	same("count", errC, errZ)
-	_, errC = f.svc.List(ctx, incidents.ListRequest{Instance: "c"})
-	_, errZ = f.svc.List(ctx, incidents.ListRequest{Instance: "zz"})
+	_, errC = f.svc.Query(ctx, incidents.QueryRequest{Instances: []string{"c"}})
+	_, errZ = f.svc.Query(ctx, incidents.QueryRequest{Instances: []string{"zz"}})
 	same("list", errC, errZ)
 	_, errC = f.svc.Get(ctx, "c:inc-0001", false)
 	_, errZ = f.svc.Get(ctx, "zz:inc-0001", false)
@@ -48,15 +48,15 @@ func TestServiceAccess(t *testing.T) {
 	_, errZ = f.svc.Preview(ctx, "zz:inc-0001", schema.Patch{Comment: &s})
 	same("preview", errC, errZ)
 
-	res, err := f.svc.ListMany(ctx, incidents.ListRequest{PageSize: 100}, nil)
+	res, err := f.svc.Query(ctx, incidents.QueryRequest{PageSize: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(res.Query.Instances, []string{"a", "b"}) || len(res.Incidents) != 40 {
 		t.Errorf("unnamed fan-out asked %v and found %d", res.Query.Instances, len(res.Incidents))
 	}
-	cnt, err := f.svc.Count(ctx, incidents.ListRequest{}, nil, []string{"instance"})
-	if err != nil || cnt.Total != 40 {
+	cnt, err := f.svc.Query(ctx, incidents.QueryRequest{CountBy: []string{"instance"}})
+	if err != nil || *cnt.Total != 40 {
 		t.Errorf("unnamed count = %+v, %v", cnt, err)
 	}
 	var described []string
@@ -74,7 +74,7 @@ func TestServiceAccess(t *testing.T) {
 		t.Errorf("a severity alice may not set: %v", err)
 	}
 	// A caller no rule names sees nothing, and is told so.
-	_, err = f.svc.ListMany(t.Context(), incidents.ListRequest{}, nil)
+	_, err = f.svc.Query(t.Context(), incidents.QueryRequest{})
 	if e, ok := errors.AsType[*schema.Error](err); !ok || e.Code != schema.CodeNotFound {
 		t.Errorf("an anonymous fan-out: %v", err)
 	}

@@ -35,30 +35,12 @@ const MaxCountValues = 15
 // summed.
 const OtherValues = "(others)"
 
-// CountResult counts the matches of a filter instead of listing them.
-type CountResult struct {
-	// Total is the number of matches counted.
-	Total int `json:"total"`
-	// Exact is true when every instance was scanned to the end (or its
-	// vendor's count is exact); otherwise Total and every count are lower
-	// bounds and Instances says how far each scan got.
-	Exact bool `json:"exact"`
-	// Counts maps each count_by dimension to its values' counts.
-	Counts    map[string]map[string]int `json:"counts,omitempty"`
-	Query     ManyQuery                 `json:"query"`
-	Instances []InstanceStatus          `json:"instances"`
-	Notes     []string                  `json:"notes,omitempty"`
-}
-
-// Count counts the incidents matching r over the named instances (see
-// Select), grouped by each of by. Instances are scanned concurrently, each
-// within its own call budget; an instance's vendor total is used without a
-// scan when it is exact and only the instance dimension is asked.
-func (s *Service) Count(ctx context.Context, r ListRequest, names []string, by []string) (*CountResult, error) {
-	names, err := s.Select(ctx, "count", names)
-	if err != nil {
-		return nil, err
-	}
+// count counts the incidents matching r over the named instances, grouped
+// by each of r.CountBy. Instances are scanned concurrently, each within its
+// own call budget; an instance's vendor total is used without a scan when
+// it is exact and only the instance dimension is asked.
+func (s *Service) count(ctx context.Context, r QueryRequest, names []string) (*QueryResult, error) {
+	by := r.CountBy
 	for _, d := range by {
 		if !slices.Contains(CountDimensions, d) {
 			return nil, schema.ArgError("count_by", "unknown dimension %q; use any of %s", d, strings.Join(CountDimensions, ", "))
@@ -66,6 +48,10 @@ func (s *Service) Count(ctx context.Context, r ListRequest, names []string, by [
 	}
 	if r.Cursor != "" {
 		return nil, schema.ArgError("cursor", "counts are not paged: leave cursor out with count_by")
+	}
+	if r.Explain {
+		// Counting nothing would claim "exactly 0".
+		return nil, schema.ArgError("explain", "a count has no plan of its own: leave explain out with count_by, or leave count_by out to see each instance's plan")
 	}
 	now := s.now().UTC().Truncate(time.Second)
 	prog, err := filter.Compile(r.Filter, r.Where, now)
@@ -76,7 +62,8 @@ func (s *Service) Count(ctx context.Context, r ListRequest, names []string, by [
 	if err != nil {
 		return nil, err
 	}
-	res := &CountResult{Exact: true, Counts: map[string]map[string]int{}, Query: ManyQuery{
+	total := 0
+	res := &QueryResult{Total: &total, Tally: &Tally{Exact: true, Counts: map[string]map[string]int{}}, Query: AppliedQuery{
 		Instances: names, Filter: prog.Criteria, Where: prog.Where, Now: now, OrderBy: order.String(), Sorted: true,
 	}}
 	for _, d := range by {
@@ -99,8 +86,7 @@ func (s *Service) Count(ctx context.Context, r ListRequest, names []string, by [
 			t.st = InstanceStatus{Instance: name, Vendor: in.info.Vendor, Status: StatusOK}
 			budget := s.budgetFor(in, Budget{})
 			start := time.Now()
-			req := r
-			req.Instance, req.now, req.PageSize, req.OrderBy = name, now, MaxPageSize, ""
+			req := pageRequest{Instance: name, Filter: r.Filter, Where: r.Where, PageSize: MaxPageSize, now: now}
 			for _, d := range by {
 				if f, ok := countFields[d]; ok {
 					req.fields = append(req.fields, f)
@@ -114,7 +100,7 @@ func (s *Service) Count(ctx context.Context, r ListRequest, names []string, by [
 					return
 				}
 				req.budget = left
-				page, err := s.List(ctx, req)
+				page, err := s.page(ctx, req)
 				if err != nil {
 					t.st.Status, t.st.Message = StatusError, schema.PublicMessage(err)
 					return
@@ -152,7 +138,7 @@ func (s *Service) Count(ctx context.Context, r ListRequest, names []string, by [
 	}
 	wg.Wait()
 	for _, t := range tallies {
-		res.Total += t.n
+		total += t.n
 		res.Exact = res.Exact && t.exact
 		t.st.Returned = t.n
 		t.st.HasMore = !t.exact

@@ -27,11 +27,11 @@ const (
 	StatusDone = "done"
 )
 
-// Select resolves the instance argument of op: none, or "*", means every
-// instance the caller may read; names are checked and deduplicated, and a
-// name the caller may not read is answered as not configured. The result
-// is sorted.
-func (s *Service) Select(ctx context.Context, op string, names []string) ([]string, error) {
+// selectNames resolves the instance argument of op: none, or "*", means
+// every instance the caller may read; names are checked and deduplicated,
+// and a name the caller may not read is answered as not configured. The
+// result is sorted.
+func (s *Service) selectNames(ctx context.Context, op string, names []string) ([]string, error) {
 	visible := s.visible(ctx)
 	if len(visible) == 0 {
 		return nil, noVisible()
@@ -54,33 +54,6 @@ func (s *Service) Select(ctx context.Context, op string, names []string) ([]stri
 	}
 	slices.Sort(out)
 	return out, nil
-}
-
-// ManyResult is one merged page from several instances.
-type ManyResult struct {
-	Incidents  []schema.Incident `json:"incidents"`
-	NextCursor string            `json:"next_cursor,omitempty"`
-	// HasMore is true while any instance has records this listing has not
-	// examined, including an instance that failed and will be retried.
-	HasMore bool `json:"has_more"`
-	// Total is the number of matches over every instance, only when every
-	// instance's count is exact.
-	Total     *int             `json:"total,omitempty"`
-	Query     ManyQuery        `json:"query"`
-	Instances []InstanceStatus `json:"instances"`
-	Notes     []string         `json:"notes,omitempty"`
-}
-
-// ManyQuery echoes how a list over several instances was understood.
-type ManyQuery struct {
-	Instances []string        `json:"instances"`
-	Filter    schema.Criteria `json:"filter"`
-	Where     string          `json:"where,omitempty"`
-	Now       time.Time       `json:"now"`
-	OrderBy   string          `json:"order_by"`
-	// Sorted is true when every instance returned its records in OrderBy,
-	// so the merged page is in that order too.
-	Sorted bool `json:"sorted"`
 }
 
 // InstanceStatus is what one instance did for a call over several.
@@ -121,7 +94,7 @@ type part struct {
 
 const manyCursorKind = "cursor-many"
 
-func manyHash(names []string, r *ListRequest) string {
+func manyHash(names []string, r *pageRequest) string {
 	b, _ := json.Marshal(struct {
 		I []string
 		H string
@@ -143,7 +116,7 @@ type one struct {
 	name string
 	in   *instance
 	prev *part
-	res  *ListResult
+	res  *QueryResult
 	err  error
 	// cand are the matches this call may return: the page minus what
 	// earlier calls already returned.
@@ -151,15 +124,11 @@ type one struct {
 	used int
 }
 
-// ListMany returns one page of the incidents matching r over the named
-// instances (see Select), queried concurrently and merged by r.OrderBy. An
+// fanOut returns one page of the incidents matching r over several
+// instances, each asked for its page at once and merged by r.OrderBy. An
 // instance that fails or runs out of budget does not fail the call: its
 // status says so and the cursor retries it.
-func (s *Service) ListMany(ctx context.Context, r ListRequest, names []string) (*ManyResult, error) {
-	names, err := s.Select(ctx, "list", names)
-	if err != nil {
-		return nil, err
-	}
+func (s *Service) fanOut(ctx context.Context, r pageRequest, names []string) (*QueryResult, error) {
 	pageSize, order, err := r.shape()
 	if err != nil {
 		return nil, err
@@ -169,6 +138,10 @@ func (s *Service) ListMany(ctx context.Context, r ListRequest, names []string) (
 	cur := manyCursor{Parts: map[string]*part{}}
 	if r.Cursor != "" {
 		if err := s.sealer.Open(manyCursorKind, r.Cursor, now, &cur); err != nil {
+			var single cursor
+			if s.sealer.Open(cursorKind, r.Cursor, now, &single) == nil {
+				return nil, schema.ArgError("cursor", "this cursor continues a listing of %s alone, not of several instances: repeat that call's instance argument with the cursor, or leave cursor out to list %s from the first page", single.Instance, strings.Join(names, ", "))
+			}
 			return nil, schema.ArgError("cursor", "this cursor is not valid (%v); pass next_cursor exactly as a previous list_incidents call returned it, or leave cursor out to start from the first page", err)
 		}
 		if cur.Query != qhash {
@@ -181,7 +154,7 @@ func (s *Service) ListMany(ctx context.Context, r ListRequest, names []string) (
 	if err != nil {
 		return nil, err
 	}
-	res := &ManyResult{Incidents: []schema.Incident{}, Query: ManyQuery{
+	res := &QueryResult{Incidents: []schema.Incident{}, Paging: &Paging{}, Query: AppliedQuery{
 		Instances: names, Filter: prog.Criteria, Where: prog.Where, Now: now, OrderBy: order.String(), Sorted: true,
 	}}
 
@@ -206,7 +179,7 @@ func (s *Service) ListMany(ctx context.Context, r ListRequest, names []string) (
 					return
 				}
 			}
-			o.res, o.err = s.List(ctx, req)
+			o.res, o.err = s.page(ctx, req)
 			if o.err == nil && len(o.res.Incidents) > o.prev.K {
 				o.cand = o.res.Incidents[o.prev.K:]
 			}
@@ -263,7 +236,7 @@ func (s *Service) ListMany(ctx context.Context, r ListRequest, names []string) (
 // is sorted and has more than it returned holds the merge back once its
 // candidates run out, since its next record may come first; an instance
 // that failed does not, so the others still answer.
-func (s *Service) merge(ones []*one, order schema.Order, pageSize int, res *ManyResult) {
+func (s *Service) merge(ones []*one, order schema.Order, pageSize int, res *QueryResult) {
 	for len(res.Incidents) < pageSize {
 		var best *one
 		for _, o := range ones {
@@ -317,7 +290,7 @@ func status(o *one) InstanceStatus {
 		return st
 	}
 	q := o.res.Query
-	st.Native, st.Pushed, st.Scan = q.Native, q.Pushed, o.res.Scan
+	st.Native, st.Pushed, st.Scan = q.Native, q.Pushed, *o.res.Scan
 	if !q.Sorted {
 		st.Order = q.Order
 	}

@@ -13,11 +13,11 @@ import (
 )
 
 // listMany follows the cursors of a fan-out to the end.
-func listMany(t *testing.T, svc *incidents.Service, r incidents.ListRequest) []*incidents.ManyResult {
+func listMany(t *testing.T, svc *incidents.Service, r incidents.QueryRequest) []*incidents.QueryResult {
 	t.Helper()
-	var pages []*incidents.ManyResult
+	var pages []*incidents.QueryResult
 	for range 2000 {
-		res, err := svc.ListMany(t.Context(), r, nil)
+		res, err := svc.Query(t.Context(), r)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -35,7 +35,7 @@ func listMany(t *testing.T, svc *incidents.Service, r incidents.ListRequest) []*
 // order, every match once, whatever the page size.
 func TestFanOutMerge(t *testing.T) {
 	f := newFixture(t, []string{"a", "b"}, 120)
-	for _, r := range []incidents.ListRequest{
+	for _, r := range []incidents.QueryRequest{
 		{},
 		{OrderBy: "created_at asc", Filter: schema.Filter{MinSeverity: "medium"}},
 		{Where: `incident.title.icontains("o")`},
@@ -70,8 +70,8 @@ func TestFanOutFailure(t *testing.T) {
 		t.Run(strconv.Itoa(tc.status), func(t *testing.T) {
 			f := newFixture(t, []string{"a", "b"}, 60)
 			f.drivers["b"].FailNext(tc.status, 1)
-			r := incidents.ListRequest{PageSize: 10}
-			first, err := f.svc.ListMany(t.Context(), r, nil)
+			r := incidents.QueryRequest{PageSize: 10}
+			first, err := f.svc.Query(t.Context(), r)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -106,9 +106,9 @@ func TestFanOutFailure(t *testing.T) {
 				t.Errorf("%d incidents of b listed after its %d", wantB, tc.status)
 			}
 			slices.Sort(got)
-			all := f.want(t, incidents.ListRequest{}, "a")
+			all := f.want(t, incidents.QueryRequest{}, "a")
 			if tc.retried {
-				all = f.want(t, incidents.ListRequest{}, "a", "b")
+				all = f.want(t, incidents.QueryRequest{}, "a", "b")
 			}
 			slices.Sort(all)
 			sameIDs(t, got, all)
@@ -121,7 +121,7 @@ func TestFanOutFailure(t *testing.T) {
 // makes the counts lower bounds and says so.
 func TestCount(t *testing.T) {
 	f := newFixture(t, []string{"a", "b"}, 150)
-	r := incidents.ListRequest{Filter: schema.Filter{Tags: []string{"edr", "mail"}}}
+	r := incidents.QueryRequest{Filter: schema.Filter{Tags: []string{"edr", "mail"}}}
 	want := map[string]map[string]int{"severity": {}, "status": {}, "instance": {}}
 	matches := f.want(t, r, "a", "b")
 	for _, name := range []string{"a", "b"} {
@@ -133,12 +133,12 @@ func TestCount(t *testing.T) {
 			}
 		}
 	}
-	res, err := f.svc.Count(t.Context(), r, nil, []string{"severity", "status", "instance"})
+	res, err := f.svc.Query(t.Context(), withCount(r, nil, []string{"severity", "status", "instance"}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !res.Exact || res.Total != len(matches) {
-		t.Errorf("total %d exact %v, want %d exact", res.Total, res.Exact, len(matches))
+	if !res.Exact || *res.Total != len(matches) {
+		t.Errorf("total %d exact %v, want %d exact", *res.Total, res.Exact, len(matches))
 	}
 	for dim, m := range want {
 		if !maps.Equal(res.Counts[dim], m) {
@@ -147,13 +147,13 @@ func TestCount(t *testing.T) {
 	}
 
 	t.Run("vendor total", func(t *testing.T) {
-		r := incidents.ListRequest{Filter: schema.Filter{Status: []string{"open"}}}
-		res, err := f.svc.Count(t.Context(), r, nil, []string{"instance"})
+		r := incidents.QueryRequest{Filter: schema.Filter{Status: []string{"open"}}}
+		res, err := f.svc.Query(t.Context(), withCount(r, nil, []string{"instance"}))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n := len(f.want(t, r, "a", "b")); !res.Exact || res.Total != n {
-			t.Errorf("total %d exact %v, want %d", res.Total, res.Exact, n)
+		if n := len(f.want(t, r, "a", "b")); !res.Exact || *res.Total != n {
+			t.Errorf("total %d exact %v, want %d", *res.Total, res.Exact, n)
 		}
 		for _, st := range res.Instances {
 			if st.Scan.Requests != 1 {
@@ -163,20 +163,23 @@ func TestCount(t *testing.T) {
 	})
 	t.Run("budget", func(t *testing.T) {
 		tight := newFixture(t, []string{"a", "b"}, 150, incidents.WithBudget(incidents.Budget{Requests: 1, Time: 1 << 40}))
-		res, err := tight.svc.Count(t.Context(), incidents.ListRequest{Where: `incident.title != ""`}, nil, []string{"severity"})
+		res, err := tight.svc.Query(t.Context(), withCount(incidents.QueryRequest{Where: `incident.title != ""`}, nil, []string{"severity"}))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res.Exact || res.Total >= 300 || len(res.Notes) == 0 {
-			t.Errorf("total %d exact %v notes %q: want lower bounds, said", res.Total, res.Exact, res.Notes)
+		if res.Exact || *res.Total >= 300 || len(res.Notes) == 0 {
+			t.Errorf("total %d exact %v notes %q: want lower bounds, said", *res.Total, res.Exact, res.Notes)
 		}
 	})
 	t.Run("arguments", func(t *testing.T) {
-		if _, err := f.svc.Count(t.Context(), r, nil, []string{"colour"}); schema.CodeOf(err) != schema.CodeInvalidArgument {
+		if _, err := f.svc.Query(t.Context(), withCount(r, nil, []string{"colour"})); schema.CodeOf(err) != schema.CodeInvalidArgument {
 			t.Errorf("unknown dimension: %v", err)
 		}
-		if _, err := f.svc.Count(t.Context(), incidents.ListRequest{Cursor: "x"}, nil, nil); schema.CodeOf(err) != schema.CodeInvalidArgument {
+		if _, err := f.svc.Query(t.Context(), incidents.QueryRequest{Cursor: "x", CountBy: []string{}}); schema.CodeOf(err) != schema.CodeInvalidArgument {
 			t.Errorf("cursor: %v", err)
+		}
+		if _, err := f.svc.Query(t.Context(), incidents.QueryRequest{Explain: true, CountBy: []string{"severity"}}); err == nil || !strings.Contains(err.Error(), "explain") {
+			t.Errorf("explain: %v, want a refusal rather than a count of nothing", err)
 		}
 	})
 }
@@ -187,7 +190,7 @@ func TestCount(t *testing.T) {
 // first to the last.
 func TestCountByPeopleAndTime(t *testing.T) {
 	f := newFixture(t, []string{"a", "b"}, 150)
-	r := incidents.ListRequest{Filter: schema.Filter{MinSeverity: "medium"}}
+	r := incidents.QueryRequest{Filter: schema.Filter{MinSeverity: "medium"}}
 	matches := f.want(t, r, "a", "b")
 	devices, users := map[string]int{}, map[string]int{}
 	for _, name := range []string{"a", "b"} {
@@ -203,7 +206,7 @@ func TestCountByPeopleAndTime(t *testing.T) {
 			}
 		}
 	}
-	res, err := f.svc.Count(t.Context(), r, nil, []string{"device", "user", "week"})
+	res, err := f.svc.Query(t.Context(), withCount(r, nil, []string{"device", "user", "week"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,4 +245,10 @@ func TestCountByPeopleAndTime(t *testing.T) {
 	if sum != len(matches) {
 		t.Errorf("weeks add up to %d, want %d", sum, len(matches))
 	}
+}
+
+// withCount is r asking for counts by by over names.
+func withCount(r incidents.QueryRequest, names []string, by []string) incidents.QueryRequest {
+	r.Instances, r.CountBy = names, by
+	return r
 }

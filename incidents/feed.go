@@ -123,7 +123,7 @@ func (s *Service) Feed(ctx context.Context, r FeedRequest) (*FeedResult, error) 
 	if pageSize < 1 || pageSize > MaxPageSize {
 		return nil, schema.ArgError("page_size", "must be between 1 and %d, got %d", MaxPageSize, pageSize)
 	}
-	names, err := s.Select(ctx, "list", r.Instances)
+	names, err := s.selectNames(ctx, "list", r.Instances)
 	if err != nil {
 		return nil, err
 	}
@@ -238,7 +238,7 @@ func (s *Service) scanChanges(ctx context.Context, name string, pos *feedPos, th
 	if !pos.Floor.IsZero() && pos.Floor.After(from) {
 		from = pos.Floor
 	}
-	lr := ListRequest{Instance: name, Filter: schema.Filter{UpdatedAfter: from.Format(time.RFC3339Nano)}, OrderBy: "updated_at desc", PageSize: MaxPageSize}
+	lr := pageRequest{Instance: name, Filter: schema.Filter{UpdatedAfter: from.Format(time.RFC3339Nano)}, OrderBy: "updated_at desc", PageSize: MaxPageSize}
 	byID := map[string]int{}
 	for page := 0; ; page++ {
 		if page == feedPages {
@@ -246,7 +246,7 @@ func (s *Service) scanChanges(ctx context.Context, name string, pos *feedPos, th
 			sc.notes = append(sc.notes, fmt.Sprintf("%s: more than %d pages of changes; this instance's watermark did not move: call again", name, feedPages))
 			return sc
 		}
-		res, err := s.List(ctx, lr)
+		res, err := s.page(ctx, lr)
 		if err != nil {
 			sc.status.Status, sc.status.Message, sc.status.HasMore = StatusError, schema.PublicMessage(err), true
 			sc.notes = append(sc.notes, name+": its changes were not read; its watermark did not move")

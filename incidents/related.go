@@ -88,7 +88,7 @@ func (s *Service) Related(ctx context.Context, r RelatedRequest) (*RelatedResult
 	if pageSize < 1 || pageSize > MaxPageSize {
 		return nil, schema.ArgError("page_size", "must be between 1 and %d, got %d", MaxPageSize, pageSize)
 	}
-	names, err := s.Select(ctx, "list", r.Instances)
+	names, err := s.selectNames(ctx, "list", r.Instances)
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +118,7 @@ func (s *Service) Related(ctx context.Context, r RelatedRequest) (*RelatedResult
 		}
 	}
 	res.From, res.To = target.CreatedAt.Add(-within).UTC(), target.CreatedAt.Add(within).UTC()
-	lr := ListRequest{
+	lr := pageRequest{
 		Filter: schema.Filter{CreatedAfter: res.From.Format(time.RFC3339Nano), CreatedBefore: res.To.Format(time.RFC3339Nano)},
 		Where:  relatedWhere, PageSize: relatedPage,
 	}
@@ -204,12 +204,12 @@ type relatedPart struct {
 
 // relatedIn reads the window on one instance, up to relatedPages pages,
 // keeping the incidents that share a key.
-func (s *Service) relatedIn(ctx context.Context, name string, lr ListRequest, of string, keys map[string]schema.Entity) relatedPart {
+func (s *Service) relatedIn(ctx context.Context, name string, lr pageRequest, of string, keys map[string]schema.Entity) relatedPart {
 	in := s.instances[name]
 	p := relatedPart{status: InstanceStatus{Instance: name, Vendor: in.info.Vendor, Status: StatusOK}}
 	lr.Instance = name
 	for page := 0; page < relatedPages; page++ {
-		res, err := s.List(ctx, lr)
+		res, err := s.page(ctx, lr)
 		if err != nil {
 			p.status.Status, p.status.Message, p.status.HasMore = StatusError, schema.PublicMessage(err), true
 			return p

@@ -28,7 +28,7 @@ func TestVendorTextSanitizedOnce(t *testing.T) {
 	const title, desc = "Tab separated exe.pdf", "line one\nline\ttwo"
 	id := "mem:" + recs[0].ID
 
-	list, err := svc.List(t.Context(), incidents.ListRequest{Instance: "mem", Filter: schema.Filter{IDs: []string{id}}})
+	list, err := svc.Query(t.Context(), incidents.QueryRequest{Instances: []string{"mem"}, Filter: schema.Filter{IDs: []string{id}}})
 	if err != nil || len(list.Incidents) != 1 {
 		t.Fatalf("list: %v, %v", list, err)
 	}
@@ -44,7 +44,7 @@ func TestVendorTextSanitizedOnce(t *testing.T) {
 			t.Errorf("%s: title %q description %q, want %q and %q", c.path, c.title, c.desc, title, desc)
 		}
 	}
-	counts, err := svc.Count(t.Context(), incidents.ListRequest{Filter: schema.Filter{IDs: []string{id}}}, []string{"mem"}, []string{"tags"})
+	counts, err := svc.Query(t.Context(), incidents.QueryRequest{Instances: []string{"mem"}, Filter: schema.Filter{IDs: []string{id}}, CountBy: []string{"tags"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -143,22 +143,12 @@ func (s *Service) Instances() []InstanceInfo {
 	return out
 }
 
-// instance resolves the instance argument of op among the instances the
-// caller may read; one it may not read is answered as not configured.
+// instance resolves the instance of op among the instances the caller may
+// read; one it may not read is answered as not configured.
 func (s *Service) instance(ctx context.Context, op, name string) (*instance, error) {
-	visible := s.visible(ctx)
-	if name == "" {
-		switch len(visible) {
-		case 0:
-			return nil, noVisible()
-		case 1:
-			return s.instances[visible[0]], nil
-		}
-		return nil, schema.ArgError("instance", "several instances are configured; name one of %s", strings.Join(visible, ", "))
-	}
 	in, ok := s.instances[name]
 	if !ok {
-		return nil, noInstance("instance", name, visible, false)
+		return nil, noInstance("instance", name, s.visible(ctx), false)
 	}
 	if err := s.mayRead(ctx, op, "instance", name, "", false); err != nil {
 		return nil, err
@@ -166,8 +156,8 @@ func (s *Service) instance(ctx context.Context, op, name string) (*instance, err
 	return in, nil
 }
 
-// ListRequest is a list call as the tool received it.
-type ListRequest struct {
+// pageRequest is one instance's page of a list question.
+type pageRequest struct {
 	Instance string
 	Filter   schema.Filter
 	Where    string
@@ -185,34 +175,31 @@ type ListRequest struct {
 	fields []string
 }
 
-// ListResult is one page of matches and how they were found.
-type ListResult struct {
-	Incidents  []schema.Incident `json:"incidents"`
-	NextCursor string            `json:"next_cursor,omitempty"`
-	// HasMore is true when records remain that this call did not examine.
-	HasMore bool `json:"has_more"`
-	// Total is the number of matches, only when the vendor's count is exact
-	// for this query.
-	Total *int         `json:"total,omitempty"`
-	Query AppliedQuery `json:"query"`
-	Scan  ScanStats    `json:"scan"`
-	Notes []string     `json:"notes,omitempty"`
-}
-
 // AppliedQuery echoes how a list call was understood and executed.
 type AppliedQuery struct {
-	Instance string `json:"instance"`
-	Vendor   string `json:"vendor"`
+	// Instance is the instance of a one-instance listing, Instances those
+	// of a fan-out or a count.
+	Instance  string   `json:"instance,omitempty"`
+	Instances []string `json:"instances,omitempty"`
+	Vendor    string   `json:"vendor,omitempty"`
 	// Filter is the structured criteria with absolute UTC times.
 	Filter schema.Criteria `json:"filter"`
 	Where  string          `json:"where,omitempty"`
 	// Now is the time relative times and `now` resolved against.
 	Now     time.Time `json:"now"`
 	OrderBy string    `json:"order_by"`
-	// Sorted tells whether results come in OrderBy; when not, Order says
-	// what order they come in.
-	Sorted bool   `json:"sorted"`
-	Order  string `json:"order,omitempty"`
+	// Sorted tells whether results come in OrderBy (over several
+	// instances: whether every instance returned its records in it).
+	Sorted bool `json:"sorted"`
+	// VendorPlan is how the one instance's vendor was asked; nil over
+	// several instances, whose statuses say it each.
+	*VendorPlan
+}
+
+// VendorPlan is how one instance's vendor was asked.
+type VendorPlan struct {
+	// Order is what order results come in when they are not Sorted.
+	Order string `json:"order,omitempty"`
 	// Native is the request sent to the vendor.
 	Native any `json:"native_request,omitempty"`
 	// Pushed lists the criteria the vendor applied; everything is then
@@ -252,7 +239,7 @@ type cursor struct {
 const cursorKind = "cursor"
 
 // queryHash binds a cursor to the query it continues.
-func queryHash(instance string, r *ListRequest) string {
+func queryHash(instance string, r *pageRequest) string {
 	b, _ := json.Marshal(struct {
 		I string
 		F schema.Filter
@@ -265,7 +252,7 @@ func queryHash(instance string, r *ListRequest) string {
 
 // shape checks the page size (0 is the default) and reads the order, the
 // same for one instance and for many.
-func (r *ListRequest) shape() (int, schema.Order, error) {
+func (r *pageRequest) shape() (int, schema.Order, error) {
 	pageSize := r.PageSize
 	switch {
 	case pageSize == 0:
@@ -277,8 +264,19 @@ func (r *ListRequest) shape() (int, schema.Order, error) {
 	return pageSize, order, err
 }
 
-// List returns one page of incidents matching r.
-func (s *Service) List(ctx context.Context, r ListRequest) (*ListResult, error) {
+// onePage is a one-instance page in one allocation: the result and the
+// parts it points to.
+type onePage struct {
+	res    QueryResult
+	paging Paging
+	plan   VendorPlan
+	scan   ScanStats
+}
+
+// page returns one page of one instance's incidents matching r: a list
+// question's answer for one instance, and each instance's part of a
+// fan-out, a count, a feed and a related search.
+func (s *Service) page(ctx context.Context, r pageRequest) (*QueryResult, error) {
 	in, err := s.instance(ctx, "list", r.Instance)
 	if err != nil {
 		return nil, err
@@ -319,10 +317,11 @@ func (s *Service) List(ctx context.Context, r ListRequest) (*ListResult, error) 
 	if err != nil {
 		return nil, s.wrap(in, "plan query", err)
 	}
-	res := &ListResult{Incidents: []schema.Incident{}, Query: AppliedQuery{
+	pg := &onePage{plan: VendorPlan{Order: plan.Order, Native: plan.Native, Pushed: plan.Pushed, Exact: plan.Exact && prog.Where == ""}}
+	res := &pg.res
+	*res = QueryResult{Incidents: []schema.Incident{}, Paging: &pg.paging, Scan: &pg.scan, Query: AppliedQuery{
 		Instance: in.Name, Vendor: info.Vendor, Filter: prog.Criteria, Where: prog.Where, Now: now,
-		OrderBy: order.String(), Sorted: plan.Sorted, Order: plan.Order, Native: plan.Native,
-		Pushed: plan.Pushed, Exact: plan.Exact && prog.Where == "",
+		OrderBy: order.String(), Sorted: plan.Sorted, VendorPlan: &pg.plan,
 	}}
 	if !plan.Sorted {
 		res.Notes = append(res.Notes, fmt.Sprintf("%s cannot return records ordered by %s; they come in %s", info.Vendor, order, plan.Order))
@@ -375,7 +374,7 @@ type scanJob struct {
 	hydrate  bool // read each candidate in full: the filter uses a field lists omit
 	pageSize int
 	budget   Budget
-	res      *ListResult
+	res      *QueryResult
 	// seen and hits are the records earlier calls of this listing
 	// scanned and found, from the cursor.
 	seen, hits int
@@ -551,7 +550,7 @@ func (s *Service) scan(ctx context.Context, job *scanJob, cur cursor) (*cursor, 
 }
 
 // budgetStop notes that the call's budget ended the scan.
-func budgetStop(res *ListResult, budget Budget) {
+func budgetStop(res *QueryResult, budget Budget) {
 	if res.Scan.BudgetReached {
 		return
 	}
@@ -656,7 +655,7 @@ func everyRecordMatches(plan *driver.Plan, prog *filter.Program) bool {
 	return plan.Exact && prog.Where == ""
 }
 
-func emptyHint(res *ListResult) string {
+func emptyHint(res *QueryResult) string {
 	q := res.Query
 	hint := "no incident matched."
 	if len(q.Pushed) > 0 {

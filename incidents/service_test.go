@@ -77,7 +77,7 @@ func newFixtureOf(t *testing.T, cfg memdriver.Config, names []string, n int, opt
 // want is what the service must find for r over the named instances: the
 // stored incidents that match, in order. It is computed without the
 // service, from the driver's records and the filter alone.
-func (f *fixture) want(t *testing.T, r incidents.ListRequest, names ...string) []string {
+func (f *fixture) want(t *testing.T, r incidents.QueryRequest, names ...string) []string {
 	t.Helper()
 	prog, err := filter.Compile(r.Filter, r.Where, now)
 	if err != nil {
@@ -111,11 +111,11 @@ func ids(incs []schema.Incident) []string {
 }
 
 // listAll follows the cursors of r to the end and returns every page.
-func listAll(t *testing.T, svc *incidents.Service, r incidents.ListRequest) []*incidents.ListResult {
+func listAll(t *testing.T, svc *incidents.Service, r incidents.QueryRequest) []*incidents.QueryResult {
 	t.Helper()
-	var pages []*incidents.ListResult
+	var pages []*incidents.QueryResult
 	for range 2000 {
-		res, err := svc.List(t.Context(), r)
+		res, err := svc.Query(t.Context(), r)
 		if err != nil {
 			t.Fatalf("page %d: %v", len(pages)+1, err)
 		}
@@ -132,7 +132,7 @@ func listAll(t *testing.T, svc *incidents.Service, r incidents.ListRequest) []*i
 	return nil
 }
 
-func found(pages []*incidents.ListResult) []string {
+func found(pages []*incidents.QueryResult) []string {
 	var out []string
 	for _, p := range pages {
 		out = append(out, ids(p.Incidents)...)
@@ -171,15 +171,15 @@ func TestPaging(t *testing.T) {
 func testPaging(t *testing.T, f *fixture) {
 	for _, q := range []struct {
 		name  string
-		req   incidents.ListRequest
+		req   incidents.QueryRequest
 		exact bool
 	}{
-		{"everything", incidents.ListRequest{}, true},
-		{"pushed severity and status", incidents.ListRequest{Filter: schema.Filter{MinSeverity: "high", Status: []string{"open", "closed"}}}, true},
-		{"oldest first", incidents.ListRequest{OrderBy: "created_at asc"}, true},
-		{"unsorted order", incidents.ListRequest{OrderBy: "severity desc"}, true},
-		{"where, checked locally", incidents.ListRequest{Where: `incident.title.icontains("a")`}, false},
-		{"tags, checked locally", incidents.ListRequest{Filter: schema.Filter{Tags: []string{"edr", "usb"}}}, false},
+		{"everything", incidents.QueryRequest{}, true},
+		{"pushed severity and status", incidents.QueryRequest{Filter: schema.Filter{MinSeverity: "high", Status: []string{"open", "closed"}}}, true},
+		{"oldest first", incidents.QueryRequest{OrderBy: "created_at asc"}, true},
+		{"unsorted order", incidents.QueryRequest{OrderBy: "severity desc"}, true},
+		{"where, checked locally", incidents.QueryRequest{Where: `incident.title.icontains("a")`}, false},
+		{"tags, checked locally", incidents.QueryRequest{Filter: schema.Filter{Tags: []string{"edr", "usb"}}}, false},
 	} {
 		for _, size := range []int{1, 7, 20, 100} {
 			t.Run(q.name+"/page size "+strconv.Itoa(size), func(t *testing.T) {
@@ -229,7 +229,7 @@ func TestRecheck(t *testing.T) {
 		{"mid-day window", schema.Filter{CreatedAfter: "2026-10-20T06:00:00Z", CreatedBefore: "2026-11-02T18:00:00Z"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := incidents.ListRequest{Filter: tc.filter, PageSize: 100}
+			r := incidents.QueryRequest{Filter: tc.filter, PageSize: 100}
 			pages := listAll(t, f.svc, r)
 			sameIDs(t, found(pages), f.want(t, r, "mem"))
 			q := pages[0].Query
@@ -251,7 +251,7 @@ func TestRecheck(t *testing.T) {
 // cursor; following the cursors finds exactly what an unbounded search
 // finds. A slow vendor stops the scan on the time budget.
 func TestBudget(t *testing.T) {
-	r := incidents.ListRequest{Where: `incident.title.icontains("lsass") && incident.severity == CRITICAL`, PageSize: 5}
+	r := incidents.QueryRequest{Where: `incident.title.icontains("lsass") && incident.severity == CRITICAL`, PageSize: 5}
 	for _, requests := range []int{1, 2, 3} {
 		t.Run("requests "+strconv.Itoa(requests), func(t *testing.T) {
 			f := newFixture(t, []string{"mem"}, 400, incidents.WithBudget(incidents.Budget{Requests: requests, Time: time.Minute}))
@@ -277,7 +277,7 @@ func TestBudget(t *testing.T) {
 	t.Run("time", func(t *testing.T) {
 		f := newFixture(t, []string{"mem"}, 400, incidents.WithBudget(incidents.Budget{Requests: 100, Time: 30 * time.Millisecond}))
 		f.drivers["mem"].SetLatency(20 * time.Millisecond)
-		res, err := f.svc.List(t.Context(), r)
+		res, err := f.svc.Query(t.Context(), r)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -290,12 +290,12 @@ func TestBudget(t *testing.T) {
 // TestCursorBinding: a cursor continues only the listing that issued it.
 func TestCursorBinding(t *testing.T) {
 	f := newFixture(t, []string{"a", "b"}, 100)
-	base := incidents.ListRequest{Instance: "a", Filter: schema.Filter{MinSeverity: "medium"}, PageSize: 5}
-	first, err := f.svc.List(t.Context(), base)
+	base := incidents.QueryRequest{Instances: []string{"a"}, Filter: schema.Filter{MinSeverity: "medium"}, PageSize: 5}
+	first, err := f.svc.Query(t.Context(), base)
 	if err != nil || !first.HasMore {
 		t.Fatal(err, first.HasMore)
 	}
-	many, err := f.svc.ListMany(t.Context(), incidents.ListRequest{Filter: base.Filter, PageSize: 5}, nil)
+	many, err := f.svc.Query(t.Context(), incidents.QueryRequest{Filter: base.Filter, PageSize: 5})
 	if err != nil || !many.HasMore {
 		t.Fatal(err)
 	}
@@ -304,23 +304,27 @@ func TestCursorBinding(t *testing.T) {
 	tampered[len(tampered)/3] ^= 1
 	for _, tc := range []struct {
 		name   string
-		change func(r *incidents.ListRequest)
+		change func(r *incidents.QueryRequest)
 	}{
-		{"other filter", func(r *incidents.ListRequest) { r.Filter.MinSeverity = "high" }},
-		{"other where", func(r *incidents.ListRequest) { r.Where = `incident.title != ""` }},
-		{"other order", func(r *incidents.ListRequest) { r.OrderBy = "created_at asc" }},
-		{"other instance", func(r *incidents.ListRequest) { r.Instance = "b" }},
-		{"tampered", func(r *incidents.ListRequest) { r.Cursor = string(tampered) }},
-		{"truncated", func(r *incidents.ListRequest) { r.Cursor = tok[:len(tok)-2] }},
-		{"a fan-out cursor", func(r *incidents.ListRequest) { r.Cursor = many.NextCursor }},
+		{"other filter", func(r *incidents.QueryRequest) { r.Filter.MinSeverity = "high" }},
+		{"other where", func(r *incidents.QueryRequest) { r.Where = `incident.title != ""` }},
+		{"other order", func(r *incidents.QueryRequest) { r.OrderBy = "created_at asc" }},
+		{"other instance", func(r *incidents.QueryRequest) { r.Instances = []string{"b"} }},
+		{"tampered", func(r *incidents.QueryRequest) { r.Cursor = string(tampered) }},
+		{"truncated", func(r *incidents.QueryRequest) { r.Cursor = tok[:len(tok)-2] }},
+		{"a fan-out cursor", func(r *incidents.QueryRequest) { r.Cursor = many.NextCursor }},
+		{"a one-instance cursor over several", func(r *incidents.QueryRequest) { r.Instances = []string{"a", "b"} }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := base
 			r.Cursor = tok
 			tc.change(&r)
-			_, err := f.svc.List(t.Context(), r)
+			_, err := f.svc.Query(t.Context(), r)
 			if se, ok := errors.AsType[*schema.Error](err); !ok || se.Code != schema.CodeInvalidArgument || se.Arg != "cursor" {
-				t.Fatalf("List = %v, want an invalid cursor argument", err)
+				t.Fatalf("Query = %v, want an invalid cursor argument", err)
+			}
+			if len(r.Instances) > 1 && !strings.Contains(err.Error(), "listing of a alone") {
+				t.Errorf("Query = %v, want it to say the cursor continues a's listing", err)
 			}
 		})
 	}
@@ -331,14 +335,14 @@ func TestCursorBinding(t *testing.T) {
 		defer f.clock.Add(-48 * time.Hour)
 		r := base
 		r.Filter.CreatedAfter = "10d"
-		first, err := f.svc.List(t.Context(), r)
+		first, err := f.svc.Query(t.Context(), r)
 		if err != nil {
 			t.Fatal(err)
 		}
 		f.clock.Add(72 * time.Hour)
 		defer f.clock.Add(-72 * time.Hour)
 		r.Cursor = first.NextCursor
-		second, err := f.svc.List(t.Context(), r)
+		second, err := f.svc.Query(t.Context(), r)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -364,7 +368,7 @@ func TestUpstreamFailure(t *testing.T) {
 		t.Run("first page "+strconv.Itoa(tc.status), func(t *testing.T) {
 			f := newFixture(t, []string{"mem"}, 50)
 			f.drivers["mem"].FailNext(tc.status, 1)
-			_, err := f.svc.List(t.Context(), incidents.ListRequest{})
+			_, err := f.svc.Query(t.Context(), incidents.QueryRequest{})
 			if schema.CodeOf(err) != tc.code {
 				t.Errorf("vendor %d: %v (code %s), want %s", tc.status, err, schema.CodeOf(err), tc.code)
 			}
@@ -372,9 +376,9 @@ func TestUpstreamFailure(t *testing.T) {
 	}
 	t.Run("third page", func(t *testing.T) {
 		f := newFixture(t, []string{"mem"}, 300)
-		r := incidents.ListRequest{Where: `incident.title.icontains("lsass")`, PageSize: 100}
+		r := incidents.QueryRequest{Where: `incident.title.icontains("lsass")`, PageSize: 100}
 		f.drivers["mem"].FailListCall(3, 500)
-		first, err := f.svc.List(t.Context(), r)
+		first, err := f.svc.Query(t.Context(), r)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -393,17 +397,17 @@ func TestExplainAndSkip(t *testing.T) {
 	d := f.drivers["mem"]
 	for _, tc := range []struct {
 		name string
-		req  incidents.ListRequest
+		req  incidents.QueryRequest
 		note string
 	}{
-		{"explain", incidents.ListRequest{Filter: schema.Filter{MinSeverity: "high", CreatedAfter: "3d"}, Explain: true}, "explain"},
-		{"a field the vendor lacks", incidents.ListRequest{Filter: schema.Filter{Tenant: "acme"}}, "tenant"},
-		{"a contradiction", incidents.ListRequest{Filter: schema.Filter{Severity: []string{"low"}, MinSeverity: "high"}}, "together"},
-		{"ids of another instance", incidents.ListRequest{Filter: schema.Filter{IDs: []string{"other:inc-0001"}}}, "together"},
+		{"explain", incidents.QueryRequest{Filter: schema.Filter{MinSeverity: "high", CreatedAfter: "3d"}, Explain: true}, "explain"},
+		{"a field the vendor lacks", incidents.QueryRequest{Filter: schema.Filter{Tenant: "acme"}}, "tenant"},
+		{"a contradiction", incidents.QueryRequest{Filter: schema.Filter{Severity: []string{"low"}, MinSeverity: "high"}}, "together"},
+		{"ids of another instance", incidents.QueryRequest{Filter: schema.Filter{IDs: []string{"other:inc-0001"}}}, "together"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := d.Calls()
-			res, err := f.svc.List(t.Context(), tc.req)
+			res, err := f.svc.Query(t.Context(), tc.req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -425,19 +429,18 @@ func TestArguments(t *testing.T) {
 	f := newFixture(t, []string{"a", "b"}, 10)
 	for _, tc := range []struct {
 		name string
-		req  incidents.ListRequest
+		req  incidents.QueryRequest
 		arg  string
 	}{
-		{"no instance of several", incidents.ListRequest{}, "instance"},
-		{"unknown instance", incidents.ListRequest{Instance: "c"}, "instance"},
-		{"page size too large", incidents.ListRequest{Instance: "a", PageSize: incidents.MaxPageSize + 1}, "page_size"},
-		{"negative page size", incidents.ListRequest{Instance: "a", PageSize: -1}, "page_size"},
-		{"unknown order", incidents.ListRequest{Instance: "a", OrderBy: "title"}, "order_by"},
+		{"unknown instance", incidents.QueryRequest{Instances: []string{"c"}}, "instance"},
+		{"page size too large", incidents.QueryRequest{Instances: []string{"a"}, PageSize: incidents.MaxPageSize + 1}, "page_size"},
+		{"negative page size", incidents.QueryRequest{Instances: []string{"a"}, PageSize: -1}, "page_size"},
+		{"unknown order", incidents.QueryRequest{Instances: []string{"a"}, OrderBy: "title"}, "order_by"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := f.svc.List(t.Context(), tc.req)
+			_, err := f.svc.Query(t.Context(), tc.req)
 			if se, ok := errors.AsType[*schema.Error](err); !ok || se.Arg != tc.arg {
-				t.Errorf("List = %v, want an error on %s", err, tc.arg)
+				t.Errorf("Query = %v, want an error on %s", err, tc.arg)
 			}
 		})
 	}
@@ -462,10 +465,10 @@ func (d claimsExact) Plan(q driver.Query) (*driver.Plan, error) {
 func TestPrefixRunsShort(t *testing.T) {
 	for _, c := range []struct {
 		name string
-		r    incidents.ListRequest
+		r    incidents.QueryRequest
 	}{
-		{"a vendor that claims exact", incidents.ListRequest{Filter: schema.Filter{Tags: []string{"edr"}}}},
-		{"a rare where", incidents.ListRequest{Where: `incident.title.icontains("x")`}},
+		{"a vendor that claims exact", incidents.QueryRequest{Filter: schema.Filter{Tags: []string{"edr"}}}},
+		{"a rare where", incidents.QueryRequest{Where: `incident.title.icontains("x")`}},
 	} {
 		f := newFixtureOf(t, memdriver.Config{FixedPageSize: 100}, []string{"mem"}, 230)
 		d := f.drivers["mem"]

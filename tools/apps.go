@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -97,24 +98,25 @@ func (h *handlers) listForViews(ctx context.Context, req mcp.CallToolRequest) (*
 
 // viewPage is one page for the table; the model never sees it.
 func (h *handlers) viewPage(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-	if _, ok := req.GetArguments()["count_by"]; ok {
+	args, err := bind[ListArgs](req)
+	if err != nil {
+		return errorResult(err), nil
+	}
+	if args.CountBy != nil {
 		return errorResult(schema.ArgError("count_by", "the table pages incidents; use %s for counts", ViewIncidentsCounts)), nil
 	}
-	return h.list(ctx, req)
+	return h.answer(ctx, args), nil
 }
 
 // viewCounts counts the table's matches by severity and status.
 func (h *handlers) viewCounts(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-	args := maps.Clone(req.GetArguments())
-	if args == nil {
-		args = map[string]any{}
+	args, err := bind[ListArgs](req)
+	if err != nil {
+		return errorResult(err), nil
 	}
-	for _, k := range []string{"cursor", "page_size", "order_by", "explain"} {
-		delete(args, k)
-	}
-	args["count_by"] = []any{"severity", "status"}
-	req.Params.Arguments, req.Params.RawArguments = args, nil
-	return h.list(ctx, req)
+	args.Cursor, args.PageSize, args.OrderBy, args.Explain = "", nil, "", false
+	args.CountBy = []string{"severity", "status"}
+	return h.answer(ctx, args), nil
 }
 
 // listSummary is what the model reads of a list the user sees as a table.
@@ -141,36 +143,12 @@ const shownNote = "the user sees the whole page in the incident table; call get_
 // summarize shrinks a list result to counts, the most severe few and the
 // cursor; the full page moves to _meta, which hosts give the view only.
 func summarize(res *mcp.CallToolResult) *mcp.CallToolResult {
-	var (
-		incs     []schema.Incident
-		sum      listSummary
-		head     string
-		trailing []string
-		query    func(*strings.Builder)
-	)
-	switch r := res.StructuredContent.(type) {
-	case *incidents.ListResult:
-		incs = r.Incidents
-		sum = listSummary{Total: r.Total, HasMore: r.HasMore, NextCursor: r.NextCursor}
-		head = fmt.Sprintf("%d incident(s) from %s (%s)", len(r.Incidents), r.Query.Instance, r.Query.Vendor)
-		query = func(b *strings.Builder) {
-			writeQuery(b, r.Notes, r.Query.Now, r.Query.OrderBy, &r.Query.Filter, r.Query.Where)
-		}
-	case *incidents.ManyResult:
-		incs = r.Incidents
-		sum = listSummary{Total: r.Total, HasMore: r.HasMore, NextCursor: r.NextCursor}
-		head = fmt.Sprintf("%d incident(s) from %s", len(r.Incidents), strings.Join(r.Query.Instances, ", "))
-		for _, st := range r.Instances {
-			if st.Status != incidents.StatusOK && st.Status != incidents.StatusDone {
-				trailing = append(trailing, statusLine(st))
-			}
-		}
-		query = func(b *strings.Builder) {
-			writeQuery(b, r.Notes, r.Query.Now, r.Query.OrderBy, &r.Query.Filter, r.Query.Where)
-		}
-	default:
+	r, ok := res.StructuredContent.(*incidents.QueryResult)
+	if !ok || r.Paging == nil { // a count is short already
 		return res
 	}
+	incs := r.Incidents
+	sum := listSummary{Total: r.Total, HasMore: r.HasMore, NextCursor: r.NextCursor}
 	sum.Returned = len(incs)
 	sum.BySeverity, sum.ByStatus = map[string]int{}, map[string]int{}
 	for _, inc := range incs {
@@ -183,7 +161,8 @@ func summarize(res *mcp.CallToolResult) *mcp.CallToolResult {
 	sum.Shown = shownNote
 
 	var b strings.Builder
-	b.WriteString(head)
+	b.WriteString(strconv.Itoa(len(incs)) + " incident(s) from ")
+	writeSource(&b, &r.Query)
 	writePaging(&b, sum.Total, sum.HasMore, sum.NextCursor)
 	fmt.Fprintf(&b, "by severity: %s; by status: %s\n", countLine(sum.BySeverity), countLine(sum.ByStatus))
 	if len(top) > 0 {
@@ -193,10 +172,13 @@ func summarize(res *mcp.CallToolResult) *mcp.CallToolResult {
 		sum.Top = append(sum.Top, topIncident{ID: top[i].ID, Severity: top[i].Severity, Status: top[i].Status, Title: top[i].Title})
 		b.WriteString(incidentLine(&top[i]) + "\n")
 	}
-	for _, l := range trailing {
-		b.WriteString(l + "\n")
+	for i := range r.Instances {
+		if st := &r.Instances[i]; st.Status != incidents.StatusOK && st.Status != incidents.StatusDone {
+			writeStatus(&b, st)
+			b.WriteByte('\n')
+		}
 	}
-	query(&b)
+	writeQuery(&b, r.Notes, r.Query.Now, r.Query.OrderBy, &r.Query.Filter, r.Query.Where)
 	b.WriteString("\n(" + shownNote + ")")
 
 	out := mcp.NewToolResultStructured(sum, b.String())

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/incident-mcp/incident-mcp/incidents"
 	"github.com/incident-mcp/incident-mcp/schema"
 )
 
@@ -27,7 +28,7 @@ func (h *handlers) describe(ctx context.Context, req mcp.CallToolRequest) (*mcp.
 	}
 	caps := h.svc.Describe(ctx)
 	if len(caps) == 0 {
-		return mcp.NewToolResultStructured(map[string]any{"instances": caps}, "no instance is configured for this caller; ask the server's operator for access"), nil
+		return mcp.NewToolResultStructured(&describeResult{Instances: caps}, "no instance is configured for this caller; ask the server's operator for access"), nil
 	}
 	var b strings.Builder
 	for _, c := range caps {
@@ -67,5 +68,10 @@ func (h *handlers) describe(ctx context.Context, req mcp.CallToolRequest) (*mcp.
 			fmt.Fprintf(&b, "  note: %s\n", n)
 		}
 	}
-	return mcp.NewToolResultStructured(map[string]any{"instances": caps}, strings.TrimRight(b.String(), "\n")), nil
+	return mcp.NewToolResultStructured(&describeResult{Instances: caps}, strings.TrimRight(b.String(), "\n")), nil
+}
+
+// describeResult is describe_instances' structured result.
+type describeResult struct {
+	Instances []incidents.Capabilities `json:"instances"`
 }

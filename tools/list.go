@@ -111,53 +111,36 @@ func (h *handlers) list(ctx context.Context, req mcp.CallToolRequest) (*mcp.Call
 	if err != nil {
 		return errorResult(err), nil
 	}
+	return h.answer(ctx, args), nil
+}
+
+// answer asks the list question args put: related incidents, changes
+// since a watermark, or a page or the counts of the matches.
+func (h *handlers) answer(ctx context.Context, args *ListArgs) *mcp.CallToolResult {
 	pageSize, err := args.pageSize()
 	if err != nil {
-		return errorResult(err), nil
+		return errorResult(err)
 	}
 	if args.RelatedTo != "" || args.RelatedWithin != "" {
-		return h.related(ctx, args, pageSize), nil
+		return h.related(ctx, args, pageSize)
 	}
 	if args.ChangedSince != "" {
-		return h.feed(ctx, args, pageSize), nil
+		return h.feed(ctx, args, pageSize)
 	}
-	lr := incidents.ListRequest{
-		Filter: args.filter(), Where: args.Where, OrderBy: args.OrderBy,
-		PageSize: pageSize, Cursor: args.Cursor, Explain: args.Explain,
+	if args.CountBy != nil && args.PageSize != nil {
+		return errorResult(schema.ArgError("page_size", "counts are not paged: leave page_size out with count_by"))
 	}
-	if args.CountBy != nil {
-		if args.PageSize != nil {
-			return errorResult(schema.ArgError("page_size", "counts are not paged: leave page_size out with count_by")), nil
-		}
-		res, err := h.svc.Count(ctx, lr, args.Instance, args.CountBy)
-		if err != nil {
-			return h.failure(ListIncidents, err), nil
-		}
-		return mcp.NewToolResultStructured(res, renderCount(res)), nil
-	}
-	names, err := h.svc.Select(ctx, "list", args.Instance)
+	res, err := h.svc.Query(ctx, incidents.QueryRequest{
+		Instances: args.Instance, Filter: args.filter(), Where: args.Where, OrderBy: args.OrderBy,
+		PageSize: pageSize, Cursor: args.Cursor, Explain: args.Explain, CountBy: args.CountBy,
+	})
 	if err != nil {
-		return errorResult(err), nil
-	}
-	if len(names) > 1 {
-		res, err := h.svc.ListMany(ctx, lr, names)
-		if err != nil {
-			return h.failure(ListIncidents, err), nil
-		}
-		for i := range res.Incidents {
-			leanListRecord(&res.Incidents[i])
-		}
-		return mcp.NewToolResultStructured(res, renderMany(res, args.Explain)), nil
-	}
-	lr.Instance = names[0]
-	res, err := h.svc.List(ctx, lr)
-	if err != nil {
-		return h.failure(ListIncidents, err), nil
+		return h.failure(ListIncidents, err)
 	}
 	for i := range res.Incidents {
 		leanListRecord(&res.Incidents[i])
 	}
-	return mcp.NewToolResultStructured(res, renderList(res, args.Explain)), nil
+	return mcp.NewToolResultStructured(res, renderQuery(res, args.Explain))
 }
 
 // pageSize is page_size, 0 when left out (the service's default); an

@@ -6,48 +6,171 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/incident-mcp/incident-mcp/incidents"
 	"github.com/incident-mcp/incident-mcp/schema"
 )
 
-// renderList is the compact text of a list result: a summary line, one line
-// per incident, and the applied query. structuredContent carries the rest.
-func renderList(res *incidents.ListResult, explain bool) string {
+// renderQuery is the compact text of a list question's answer, written
+// into one builder grown once: a summary line, one line per incident (or
+// per counted dimension), one per instance of a fan-out or a count, the
+// notes and the applied query, and for one instance the vendor's request.
+// structuredContent carries the rest.
+func renderQuery(res *incidents.QueryResult, explain bool) string {
+	q := &res.Query
+	// The native request is encoded first: its size is part of the text's.
+	var native *jsonBuf
+	if q.VendorPlan != nil {
+		native = encodePlain(q.Native)
+		defer native.release()
+	}
 	var b strings.Builder
-	b.Grow(512 + lineRoom(res.Incidents)) // the summary, the query and the native request around the lines
-	q := res.Query
+	b.Grow(textRoom(res, native))
 	switch {
+	case res.Tally != nil:
+		writeCounts(&b, res)
+	case explain && q.VendorPlan != nil:
+		b.WriteString("plan for ")
+		writeSource(&b, q)
+		b.WriteString(", not executed\n")
 	case explain:
-		fmt.Fprintf(&b, "plan for %s (%s), not executed\n", q.Instance, q.Vendor)
+		b.WriteString("plan over ")
+		writeSource(&b, q)
+		b.WriteString(", not executed\n")
 	default:
-		fmt.Fprintf(&b, "%d incident(s) from %s (%s)", len(res.Incidents), q.Instance, q.Vendor)
+		b.WriteString(strconv.Itoa(len(res.Incidents)))
+		b.WriteString(" incident(s) from ")
+		writeSource(&b, q)
 		writePaging(&b, res.Total, res.HasMore, res.NextCursor)
 	}
 	writeIncidents(&b, res.Incidents)
-	writeQuery(&b, res.Notes, q.Now, q.OrderBy, &q.Filter, q.Where)
+	for i := range res.Instances {
+		writeStatus(&b, &res.Instances[i])
+		b.WriteByte('\n')
+	}
+	order := q.OrderBy
+	if res.Tally != nil {
+		order = "" // counts have no order
+	}
+	writeQuery(&b, res.Notes, q.Now, order, &q.Filter, q.Where)
+	if native == nil {
+		return b.String()
+	}
 	b.WriteString("\nnative request: ")
-	// Without HTML escaping: a model should read ">=", not "\u003e=".
-	var native bytes.Buffer
-	enc := json.NewEncoder(&native)
-	enc.SetEscapeHTML(false)
-	enc.Encode(q.Native)
-	b.Write(bytes.TrimSuffix(native.Bytes(), []byte("\n")))
+	b.Write(native.text())
 	if len(q.Pushed) > 0 {
-		fmt.Fprintf(&b, "\npushed to vendor: %s; every record re-checked locally", strings.Join(q.Pushed, ", "))
+		b.WriteString("\npushed to vendor: ")
+		writeJoined(&b, q.Pushed, ", ")
+		b.WriteString("; every record re-checked locally")
 	}
 	return b.String()
+}
+
+// writeSource names where a listing's incidents come from: "eset (eset)"
+// for one instance, "a, b" for several.
+func writeSource(b *strings.Builder, q *incidents.AppliedQuery) {
+	if q.Instance == "" {
+		writeJoined(b, q.Instances, ", ")
+		return
+	}
+	b.WriteString(q.Instance)
+	b.WriteString(" (")
+	b.WriteString(q.Vendor)
+	b.WriteByte(')')
+}
+
+// textRoom is about the length of renderQuery's text, to grow its builder
+// once: the summary and the query's fixed parts, the incident lines, the
+// instance lines, the notes, the applied arguments and the native request.
+func textRoom(res *incidents.QueryResult, native *jsonBuf) int {
+	n := 256 + lineRoom(res.Incidents) + len(res.Query.Where)
+	if res.Paging != nil {
+		n += len(res.NextCursor)
+	}
+	for i := range res.Instances {
+		n += 192 + len(res.Instances[i].Message)
+	}
+	for _, note := range res.Notes {
+		n += len("note: \n") + len(note)
+	}
+	n += criteriaRoom(&res.Query.Filter)
+	if native != nil {
+		n += 64 + len(native.text())
+		for _, p := range res.Query.Pushed {
+			n += len(p) + 2
+		}
+	}
+	if res.Tally != nil {
+		for d, m := range res.Counts {
+			n += len("by : \n") + len(d)
+			for k := range m {
+				n += len(k) + 8
+			}
+		}
+	}
+	return n
+}
+
+// writeJoined writes vals separated by sep, as strings.Join would return
+// them.
+func writeJoined[T ~string](b *strings.Builder, vals []T, sep string) {
+	for i, v := range vals {
+		if i > 0 {
+			b.WriteString(sep)
+		}
+		b.WriteString(string(v))
+	}
+}
+
+// jsonBuf encodes a value as JSON without HTML escapes, reused across
+// calls.
+type jsonBuf struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+var jsonBufs = sync.Pool{New: func() any {
+	j := &jsonBuf{}
+	j.enc = json.NewEncoder(&j.buf)
+	// A model should read ">=", not "\u003e=".
+	j.enc.SetEscapeHTML(false)
+	return j
+}}
+
+// encodePlain encodes v; the caller releases the buffer once it has used
+// its text.
+func encodePlain(v any) *jsonBuf {
+	j := jsonBufs.Get().(*jsonBuf)
+	j.buf.Reset()
+	if err := j.enc.Encode(v); err != nil {
+		j.buf.Reset()
+		fmt.Fprint(&j.buf, v)
+	}
+	return j
+}
+
+// text is the encoded value without the encoder's newline.
+func (j *jsonBuf) text() []byte { return bytes.TrimSuffix(j.buf.Bytes(), []byte("\n")) }
+
+func (j *jsonBuf) release() {
+	if j.buf.Cap() <= 64<<10 { // keep no outsized buffer alive
+		jsonBufs.Put(j)
+	}
 }
 
 // writePaging ends a list's summary line: the total when known, and how to
 // go on.
 func writePaging(b *strings.Builder, total *int, hasMore bool, cursor string) {
 	if total != nil {
-		fmt.Fprintf(b, ", %d match in total", *total)
+		b.WriteString(", ")
+		b.WriteString(strconv.Itoa(*total))
+		b.WriteString(" match in total")
 	}
 	if hasMore {
-		b.WriteString("; more: call again with cursor=" + cursor)
+		b.WriteString("; more: call again with cursor=")
+		b.WriteString(cursor)
 	} else {
 		b.WriteString("; no more")
 	}
@@ -66,51 +189,71 @@ func writeIncidents(b *strings.Builder, incs []schema.Incident) {
 // order of "" is left out (counts have none).
 func writeQuery(b *strings.Builder, notes []string, now time.Time, order string, c *schema.Criteria, where string) {
 	for _, n := range notes {
-		b.WriteString("note: " + n + "\n")
+		b.WriteString("note: ")
+		b.WriteString(n)
+		b.WriteByte('\n')
 	}
-	b.WriteString("query: now=" + now.Format(time.RFC3339))
+	var stamp [len(time.RFC3339Nano) + 8]byte
+	b.WriteString("query: now=")
+	b.Write(now.AppendFormat(stamp[:0], time.RFC3339))
 	if order != "" {
-		b.WriteString(" order=" + order)
+		b.WriteString(" order=")
+		b.WriteString(order)
 	}
-	if args := appliedArgs(c); args != "" {
-		b.WriteString(" " + args)
-	}
+	writeAppliedArgs(b, c)
 	if where != "" {
-		b.WriteString(" where=" + where)
+		b.WriteString(" where=")
+		b.WriteString(where)
 	}
 }
 
-// appliedArgs echoes every structured argument as the service applied it:
-// severities and statuses as sets, times absolute, ids and values verbatim.
-func appliedArgs(c *schema.Criteria) string {
-	var parts []string
+// writeAppliedArgs echoes every structured argument as the service applied
+// it, each after a space: severities and statuses as sets, times absolute,
+// ids and values verbatim.
+func writeAppliedArgs(b *strings.Builder, c *schema.Criteria) {
+	var scratch [64]byte
 	list := func(name string, vals []string) {
 		if len(vals) > 0 {
-			parts = append(parts, name+"="+strings.Join(vals, ","))
+			b.WriteByte(' ')
+			b.WriteString(name)
+			b.WriteByte('=')
+			writeJoined(b, vals, ",")
 		}
 	}
 	str := func(name, v string) {
 		if v != "" {
-			parts = append(parts, name+"="+strconv.Quote(v))
+			b.WriteByte(' ')
+			b.WriteString(name)
+			b.WriteByte('=')
+			b.Write(strconv.AppendQuote(scratch[:0], v))
 		}
 	}
 	at := func(name string, t time.Time) {
 		if !t.IsZero() {
-			parts = append(parts, name+"="+t.Format(time.RFC3339Nano))
+			b.WriteByte(' ')
+			b.WriteString(name)
+			b.WriteByte('=')
+			b.Write(t.AppendFormat(scratch[:0], time.RFC3339Nano))
 		}
 	}
 	if c.Impossible {
-		parts = append(parts, "impossible=true")
+		b.WriteString(" impossible=true")
 	}
-	list("severity", stringsOf(c.Severities))
-	list("status", stringsOf(c.Statuses))
+	if len(c.Severities) > 0 {
+		b.WriteString(" severity=")
+		writeJoined(b, c.Severities, ",")
+	}
+	if len(c.Statuses) > 0 {
+		b.WriteString(" status=")
+		writeJoined(b, c.Statuses, ",")
+	}
 	at("created_after", c.CreatedAfter)
 	at("created_before", c.CreatedBefore)
 	at("updated_after", c.UpdatedAfter)
 	at("updated_before", c.UpdatedBefore)
 	str("title_contains", c.TitleContains)
 	if c.Unassigned {
-		parts = append(parts, "assignee=unassigned")
+		b.WriteString(" assignee=unassigned")
 	}
 	str("assignee", c.Assignee)
 	list("tags", c.Tags)
@@ -119,15 +262,19 @@ func appliedArgs(c *schema.Criteria) string {
 	list("policy_ids", c.PolicyIDs)
 	list("ids", c.IDs)
 	str("tenant", c.Tenant)
-	return strings.Join(parts, " ")
 }
 
-func stringsOf[T ~string](vals []T) []string {
-	out := make([]string, len(vals))
-	for i, v := range vals {
-		out[i] = string(v)
+// criteriaRoom is about what writeAppliedArgs writes.
+func criteriaRoom(c *schema.Criteria) int {
+	n := 5 * len(time.RFC3339Nano)
+	for _, vals := range [][]string{c.Tags, c.DeviceIDs, c.UserIDs, c.PolicyIDs, c.IDs} {
+		n += 16
+		for _, v := range vals {
+			n += len(v) + 1
+		}
 	}
-	return out
+	n += 16 * (len(c.Severities) + len(c.Statuses))
+	return n + 2*(len(c.TitleContains)+len(c.Assignee)+len(c.Tenant)) + 64
 }
 
 // leanListRecord drops from a list record what the page already says, what
@@ -179,11 +326,11 @@ func writeIncident(b *strings.Builder, inc *schema.Incident) {
 			names = append(names, refName(d))
 		}
 		b.WriteString(" | devices=")
-		writeFenced(b, strings.Join(names, ","))
+		writeFencedList(b, names)
 	}
 	if len(inc.Tags) > 0 {
 		b.WriteString(" | tags=")
-		writeFenced(b, strings.Join(inc.Tags, ","))
+		writeFencedList(b, inc.Tags)
 	}
 }
 
@@ -191,6 +338,21 @@ func writeIncident(b *strings.Builder, inc *schema.Incident) {
 func writeFenced(b *strings.Builder, s string) {
 	b.WriteString(fenceOpen)
 	b.WriteString(clean(s, true))
+	b.WriteString(fenceClose)
+}
+
+// writeFencedList writes fence(strings.Join(vals, ",")): value by value
+// when none needs cleaning (cleaning goes rune by rune, and a comma needs
+// none), so that a page's lines join no strings of their own.
+func writeFencedList(b *strings.Builder, vals []string) {
+	for _, v := range vals {
+		if clean(v, true) != v {
+			writeFenced(b, strings.Join(vals, ","))
+			return
+		}
+	}
+	b.WriteString(fenceOpen)
+	writeJoined(b, vals, ",")
 	b.WriteString(fenceClose)
 }
 

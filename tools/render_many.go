@@ -6,29 +6,11 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/incident-mcp/incident-mcp/incidents"
 )
-
-// renderMany is the text of a list over several instances: a summary, one
-// line per incident, one line per instance status, the applied query.
-func renderMany(res *incidents.ManyResult, explain bool) string {
-	var b strings.Builder
-	q := res.Query
-	if explain {
-		fmt.Fprintf(&b, "plan over %s, not executed\n", strings.Join(q.Instances, ", "))
-	} else {
-		fmt.Fprintf(&b, "%d incident(s) from %s", len(res.Incidents), strings.Join(q.Instances, ", "))
-		writePaging(&b, res.Total, res.HasMore, res.NextCursor)
-	}
-	writeIncidents(&b, res.Incidents)
-	for _, st := range res.Instances {
-		b.WriteString(statusLine(st) + "\n")
-	}
-	writeQuery(&b, res.Notes, q.Now, q.OrderBy, &q.Filter, q.Where)
-	return b.String()
-}
 
 // plural is "1 request", "3 requests".
 func plural(n int, noun string) string {
@@ -50,48 +32,45 @@ func plainJSON(v any) string {
 	return strings.TrimRight(b.String(), "\n")
 }
 
-func statusLine(st incidents.InstanceStatus) string {
-	s := fmt.Sprintf("instance %s (%s): %s", st.Instance, st.Vendor, st.Status)
+// writeStatus writes what one instance did for a call over several.
+func writeStatus(b *strings.Builder, st *incidents.InstanceStatus) {
+	fmt.Fprintf(b, "instance %s (%s): %s", st.Instance, st.Vendor, st.Status)
 	if st.Message != "" {
-		s += ": " + st.Message
+		b.WriteString(": " + st.Message)
 	}
 	if st.Status != incidents.StatusDone {
-		s += fmt.Sprintf("; %d returned, %d records scanned in %s", st.Returned, st.Scan.Scanned, plural(st.Scan.Requests, "request"))
+		fmt.Fprintf(b, "; %d returned, %d records scanned in %s", st.Returned, st.Scan.Scanned, plural(st.Scan.Requests, "request"))
 		if st.HasMore {
-			s += ", more to read"
+			b.WriteString(", more to read")
 		}
 	}
 	if st.Native != nil {
-		s += "; native request " + plainJSON(st.Native)
+		b.WriteString("; native request " + plainJSON(st.Native))
 	}
-	return s
 }
 
-// renderCount is the text of a count: the total (exact or a lower bound),
-// each dimension's counts largest first (time buckets in date order, the
-// empty ones too), each instance's scan.
-func renderCount(res *incidents.CountResult) string {
-	var b strings.Builder
+// writeCounts writes a count's summary: the total (exact or a lower
+// bound) and each dimension's counts largest first (time buckets in date
+// order, the empty ones too).
+func writeCounts(b *strings.Builder, res *incidents.QueryResult) {
 	bound := "exactly"
 	if !res.Exact {
 		bound = "at least"
 	}
-	fmt.Fprintf(&b, "%s %d matching incident(s) over %s\n", bound, res.Total, strings.Join(res.Query.Instances, ", "))
+	fmt.Fprintf(b, "%s %d matching incident(s) over %s\n", bound, *res.Total, strings.Join(res.Query.Instances, ", "))
 	for _, dim := range slices.Sorted(maps.Keys(res.Counts)) {
 		m := res.Counts[dim]
 		keys := incidents.SortedCountKeys(m)
 		if incidents.IsTimeDimension(dim) {
 			keys = slices.Sorted(maps.Keys(m))
 		}
-		parts := make([]string, len(keys))
+		b.WriteString("by " + dim + ": ")
 		for i, k := range keys {
-			parts[i] = fmt.Sprintf("%s=%d", k, m[k])
+			if i > 0 {
+				b.WriteByte(' ')
+			}
+			b.WriteString(k + "=" + strconv.Itoa(m[k]))
 		}
-		fmt.Fprintf(&b, "by %s: %s\n", dim, strings.Join(parts, " "))
+		b.WriteByte('\n')
 	}
-	for _, st := range res.Instances {
-		b.WriteString(statusLine(st) + "\n")
-	}
-	writeQuery(&b, res.Notes, res.Query.Now, "", &res.Query.Filter, res.Query.Where)
-	return b.String()
 }

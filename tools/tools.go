@@ -101,29 +101,60 @@ func (h *handlers) failure(tool string, err error) *mcp.CallToolResult {
 // errorResult renders an error as an isError result with its code, the
 // argument at fault and what to do next.
 func errorResult(err error) *mcp.CallToolResult {
+	body := errorBodyOf(err)
+	return errorResultOf(body, &toolError{Error: body})
+}
+
+// errorResultOf is the isError result of body, with structured as its
+// structured content (the tool's own error type, which holds body).
+func errorResultOf(body *errorBody, structured any) *mcp.CallToolResult {
+	text := fmt.Sprintf("error (%s): %s", body.Code, body.Message)
+	if body.Next != "" {
+		text += "\n" + body.Next
+	}
+	r := mcp.NewToolResultStructured(structured, text)
+	r.IsError = true
+	return r
+}
+
+// errorBodyOf is the structured body of err.
+func errorBodyOf(err error) *errorBody {
 	e, ok := errors.AsType[*schema.Error](err)
 	if !ok {
 		e = &schema.Error{Code: schema.CodeInternal, Msg: "internal error; the server log has the details", Err: nil}
 	}
-	body := map[string]any{"code": e.Code, "message": e.Public()}
-	if e.Arg != "" {
-		body["argument"] = e.Arg
+	return &errorBody{
+		Argument: e.Arg, Code: e.Code, Message: e.Public(),
+		Next: nextStep(e.Code, e.Err != nil || e.RequestID != ""),
+		Ref:  errorRef(e), VendorRequestID: e.RequestID,
 	}
-	if e.RequestID != "" {
-		body["vendor_request_id"] = e.RequestID
-	}
-	if ref := errorRef(e); ref != "" {
-		body["ref"] = ref
-	}
-	text := fmt.Sprintf("error (%s): %s", e.Code, e.Public())
-	if next := nextStep(e.Code, e.Err != nil || e.RequestID != ""); next != "" {
-		text += "\n" + next
-		body["next"] = next
-	}
-	r := mcp.NewToolResultStructured(map[string]any{"error": body}, text)
-	r.IsError = true
-	return r
 }
+
+// toolError is the structured result of a failed call.
+type toolError struct {
+	Error *errorBody `json:"error"`
+}
+
+// ToolError is the error's code and correlation id, for the call log.
+func (t *toolError) ToolError() (code, ref string) { return t.Error.ToolError() }
+
+// errorBody says what failed and what to do next. Its fields are in the
+// order of their JSON names, as the result's JSON always listed them.
+type errorBody struct {
+	// Argument is the argument at fault, for a refused argument.
+	Argument string      `json:"argument,omitempty"`
+	Code     schema.Code `json:"code"`
+	Message  string      `json:"message"`
+	// Next says what to do next, when there is advice.
+	Next string `json:"next,omitempty"`
+	// Ref is the correlation id of an error with a cause in the server log.
+	Ref string `json:"ref,omitempty"`
+	// VendorRequestID is the vendor's id of the failed request.
+	VendorRequestID string `json:"vendor_request_id,omitempty"`
+}
+
+// ToolError is the error's code and correlation id.
+func (e *errorBody) ToolError() (code, ref string) { return string(e.Code), e.Ref }
 
 // nextStep says what to do after an error of code c; fromVendor tells an
 // error the vendor answered (it has a cause in the server log) from the

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
@@ -157,16 +158,36 @@ func formAnswer(a *mcp.ElicitationResult) confirm.Answer {
 	case a == nil:
 		return confirm.AnswerNone
 	case a.Action == mcp.ElicitationResponseActionAccept:
-		if m, ok := a.Content.(map[string]any); ok {
-			if b, ok := m["confirm"].(bool); ok && b {
-				return confirm.AnswerConfirmed
-			}
+		if confirmTicked(a.Content) {
+			return confirm.AnswerConfirmed
 		}
 		return confirm.AnswerUnticked
 	case a.Action == mcp.ElicitationResponseActionDecline:
 		return confirm.AnswerDeclined
 	}
 	return confirm.AnswerCancelled
+}
+
+// confirmForm is the answer of the confirmation form.
+type confirmForm struct {
+	Confirm *bool `json:"confirm"`
+}
+
+// confirmTicked reports whether a form answer's content (the client's
+// JSON, as the library decoded it) ticks confirm: true, a boolean. Any
+// other content, a confirm of another type, or a name that only differs
+// in case (the v2 decoder matches names exactly, and refuses duplicates) is
+// not a confirmation.
+func confirmTicked(content any) bool {
+	raw, err := jsonv2.Marshal(content)
+	if err != nil {
+		return false
+	}
+	var f confirmForm
+	if jsonv2.Unmarshal(raw, &f) != nil {
+		return false
+	}
+	return f.Confirm != nil && *f.Confirm
 }
 
 // updateResult is update_incident's structured result; its JSON is the
@@ -191,10 +212,9 @@ func (r *updateResult) WriteOutcome() string { return r.outcome }
 // updateFailure is update_incident's structured error: a refusal before any
 // write, or a write that did not fully succeed (Outcome says how).
 type updateFailure struct {
-	Error       any    `json:"error"`
-	Outcome     string `json:"outcome,omitempty"`
-	VendorCalls any    `json:"vendor_calls,omitempty"`
-	code        schema.Code
+	Error       *errorBody `json:"error"`
+	Outcome     string     `json:"outcome,omitempty"`
+	VendorCalls any        `json:"vendor_calls,omitempty"`
 }
 
 // WriteOutcome is the audit outcome of a failed write, or the error code
@@ -203,17 +223,16 @@ func (f *updateFailure) WriteOutcome() string {
 	if f.Outcome != "" {
 		return f.Outcome
 	}
-	return string(f.code)
+	return string(f.Error.Code)
 }
+
+// ToolError is the error's code and correlation id, for the call log.
+func (f *updateFailure) ToolError() (code, ref string) { return f.Error.ToolError() }
 
 // updateError renders a refusal: nothing was written.
 func updateError(err error) *mcp.CallToolResult {
-	r := errorResult(err)
-	m, _ := r.StructuredContent.(map[string]any)
-	body, _ := m["error"].(map[string]any)
-	code, _ := body["code"].(schema.Code)
-	r.StructuredContent = &updateFailure{Error: body, code: code}
-	return r
+	body := errorBodyOf(err)
+	return errorResultOf(body, &updateFailure{Error: body})
 }
 
 type approvalResult struct {
@@ -295,12 +314,11 @@ func renderOutcome(o *confirm.Outcome) *mcp.CallToolResult {
 		}
 		return mcp.NewToolResultStructured(&updateResult{Applied: true, Result: o.Write, outcome: o.WriteOutcome()}, strings.TrimSpace(b.String()))
 	case confirm.StatusFailed:
-		r := updateError(o.Err)
-		f := r.StructuredContent.(*updateFailure)
-		f.Outcome = o.Write.Outcome
+		f := &updateFailure{Error: errorBodyOf(o.Err), Outcome: o.Write.Outcome}
 		if len(o.Write.Steps) > 0 {
 			f.VendorCalls = o.Write.Steps
 		}
+		r := errorResultOf(f.Error, f)
 		if o.Write.Outcome == audit.Unknown {
 			// The generic advice ("call again") would risk a second
 			// write: the model must re-read first.

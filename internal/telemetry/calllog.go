@@ -46,11 +46,21 @@ func CallLog(log *slog.Logger) server.ToolHandlerMiddleware {
 	}
 }
 
+// ErrorResult is the structured result of a failed tool call: it names
+// the error's code and, for an error with a cause in the server log, its
+// correlation id.
+type ErrorResult interface{ ToolError() (code, ref string) }
+
+// errorFields are a failed call's code and ref, nil when its result does
+// not say them.
 func errorFields(r *mcp.CallToolResult) (code, ref any) {
-	if m, ok := r.StructuredContent.(map[string]any); ok {
-		if e, ok := m["error"].(map[string]any); ok {
-			return e["code"], e["ref"]
-		}
+	e, ok := r.StructuredContent.(ErrorResult)
+	if !ok {
+		return nil, nil
 	}
-	return nil, nil
+	c, rf := e.ToolError()
+	if rf == "" {
+		return c, nil
+	}
+	return c, rf
 }

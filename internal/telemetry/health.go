@@ -122,11 +122,12 @@ func (h *Health) Readyz() http.Handler {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(code)
-		body := map[string]any{"status": status, "instances": h.States()}
+		body := readiness{Status: status, Instances: h.States()}
 		if h.reconciled.Load() {
 			// Not a reason to be unready: an operator must look, the
 			// replica serves.
-			body["unreconciled_writes"] = h.unreconciled.Load()
+			n := h.unreconciled.Load()
+			body.UnreconciledWrites = &n
 		}
 		json.NewEncoder(w).Encode(body)
 	})
@@ -142,6 +143,16 @@ func (h *Health) ReadyzBrief() http.Handler {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(code)
-		json.NewEncoder(w).Encode(map[string]any{"status": status})
+		json.NewEncoder(w).Encode(readiness{Status: status})
 	})
+}
+
+// readiness is the body of the readiness endpoints; the brief one has no
+// instances. Its fields are in the order of their JSON names, as the body
+// always listed them.
+type readiness struct {
+	Instances []InstanceState `json:"instances,omitzero"`
+	Status    string          `json:"status"`
+	// UnreconciledWrites is set once reconciliation at start has run.
+	UnreconciledWrites *int64 `json:"unreconciled_writes,omitempty"`
 }

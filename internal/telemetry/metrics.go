@@ -205,7 +205,10 @@ func (m *Metrics) Instrument(s *server.MCPServer, transport string) {
 // tool's structured result.
 func (m *Metrics) observeResult(r *mcp.CallToolResult) {
 	switch v := r.StructuredContent.(type) {
-	case *incidents.ListResult:
+	case *incidents.QueryResult:
+		if v.Scan == nil { // several instances, or a count
+			break
+		}
 		in := v.Query.Instance
 		if !m.health.known(in) {
 			in = "other"

@@ -68,12 +68,12 @@ func TestDeviceFilterWithinBudget(t *testing.T) {
 	want := byDevice[device]
 	slices.Sort(want)
 
-	req := incidents.ListRequest{Instance: "eset", Where: `incident.devices.exists(d, d.id == "` + device + `")`, PageSize: 100}
+	req := incidents.QueryRequest{Instances: []string{"eset"}, Where: `incident.devices.exists(d, d.id == "` + device + `")`, PageSize: 100}
 	var got []string
 	calls, stops := 0, 0
 	for ; calls < 30; calls++ {
 		start := time.Now()
-		res, err := svc.List(t.Context(), req)
+		res, err := svc.Query(t.Context(), req)
 		took := time.Since(start)
 		if err != nil {
 			t.Fatalf("call %d: %v", calls, err)
@@ -118,8 +118,11 @@ func TestPendingForeverTimesOut(t *testing.T) {
 	id := "eset:" + sim.Incidents()[0].UUID
 	sim.SetAsync(esetsim.Forever)
 	for name, call := range map[string]func() error{
-		"list": func() error { _, err := svc.List(t.Context(), incidents.ListRequest{Instance: "eset"}); return err },
-		"get":  func() error { _, err := svc.Get(t.Context(), id, false); return err },
+		"list": func() error {
+			_, err := svc.Query(t.Context(), incidents.QueryRequest{Instances: []string{"eset"}})
+			return err
+		},
+		"get": func() error { _, err := svc.Get(t.Context(), id, false); return err },
 	} {
 		t.Run(name, func(t *testing.T) {
 			start := time.Now()

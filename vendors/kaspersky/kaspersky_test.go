@@ -209,7 +209,7 @@ func TestEquivalenceThroughService(t *testing.T) {
 				if calls > 50 {
 					t.Fatal("more than 50 calls")
 				}
-				res, err := svc.List(t.Context(), incidents.ListRequest{Instance: inst, Filter: f, PageSize: 45, Cursor: cursor})
+				res, err := svc.Query(t.Context(), incidents.QueryRequest{Instances: []string{inst}, Filter: f, PageSize: 45, Cursor: cursor})
 				if err != nil {
 					t.Fatal(err)
 				}
