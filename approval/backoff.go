@@ -1,6 +1,7 @@
 package approval
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"sync"
@@ -19,9 +20,33 @@ const (
 	maxTracked = 100000
 )
 
-// backoff counts failed sign-ins per account and per address. It is per
-// process: with replicas each keeps its own count, so an attacker gets the
-// free tries once per replica, and the waits bound each replica alike.
+// SignInThrottle counts failed sign-ins per key (an account, an address)
+// and says how long a key must still wait: the in-memory one counts for one
+// process, a shared one (Redis) for every replica, so an attacker gets the
+// free tries once, not once per replica.
+type SignInThrottle interface {
+	// SignInWait is how long the longest-waiting of keys must still wait
+	// at now; zero when a sign-in may be tried.
+	SignInWait(ctx context.Context, keys []string, now time.Time) (time.Duration, error)
+	// SignInResult counts a sign-in that was tried: a success clears the
+	// keys, a failure counts against each (see SignInBackoff).
+	SignInResult(ctx context.Context, keys []string, ok bool, now time.Time) error
+}
+
+// SignInBackoff is how long a key waits after its n-th failure in a row:
+// nothing for the first freeFailures - 1, then a second doubling with each
+// failure, up to maxBackoff.
+func SignInBackoff(n int) time.Duration {
+	if n < freeFailures {
+		return 0
+	}
+	return min(baseBackoff<<min(n-freeFailures, 20), maxBackoff)
+}
+
+// signInKeys are the counters one sign-in for name from addr counts on.
+func signInKeys(name, addr string) []string { return []string{accountKey(name), addressKey(addr)} }
+
+// backoff is the in-memory SignInThrottle of one process.
 type backoff struct {
 	now func() time.Time
 
@@ -42,33 +67,29 @@ func newBackoff(now func() time.Time) *backoff {
 func accountKey(name string) string { return "account:" + name }
 func addressKey(addr string) string { return "address:" + addr }
 
-// wait is how long a sign-in for name from addr must still wait; zero when
-// it may be tried now.
-func (b *backoff) wait(name, addr string) time.Duration {
+// SignInWait implements SignInThrottle.
+func (b *backoff) SignInWait(_ context.Context, keys []string, now time.Time) (time.Duration, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	now := b.now()
 	var w time.Duration
-	for _, k := range []string{accountKey(name), addressKey(addr)} {
+	for _, k := range keys {
 		if f := b.fails[k]; f != nil && now.Before(f.until) {
 			w = max(w, f.until.Sub(now))
 		}
 	}
-	return w
+	return w, nil
 }
 
-// record counts the outcome of a sign-in that was tried.
-func (b *backoff) record(name, addr string, ok bool) {
+// SignInResult implements SignInThrottle.
+func (b *backoff) SignInResult(_ context.Context, keys []string, ok bool, now time.Time) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	keys := []string{accountKey(name), addressKey(addr)}
 	if ok {
 		for _, k := range keys {
 			delete(b.fails, k)
 		}
-		return
+		return nil
 	}
-	now := b.now()
 	if len(b.fails) >= maxTracked {
 		b.sweep(now)
 	}
@@ -83,11 +104,11 @@ func (b *backoff) record(name, addr string, ok bool) {
 		}
 		f.n++
 		f.last = now
-		if f.n >= freeFailures {
-			d := baseBackoff << min(f.n-freeFailures, 20)
-			f.until = now.Add(min(d, maxBackoff))
+		if d := SignInBackoff(f.n); d > 0 {
+			f.until = now.Add(d)
 		}
 	}
+	return nil
 }
 
 // sweep forgets entries quiet for longer than the longest wait.

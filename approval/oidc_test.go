@@ -154,19 +154,31 @@ func TestPasswordBackoff(t *testing.T) {
 
 	// The address counts too: names sprayed from one address back off.
 	bo := newBackoff(f.clock.now)
-	for i := range 3 {
-		bo.record("name"+string(rune('a'+i)), "192.0.2.7", false)
+	record := func(name, addr string) {
+		if err := bo.SignInResult(t.Context(), signInKeys(name, addr), false, f.clock.now()); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if bo.wait("someone-else", "192.0.2.7") == 0 {
+	wait := func(name, addr string) time.Duration {
+		w, err := bo.SignInWait(t.Context(), signInKeys(name, addr), f.clock.now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+	for i := range 3 {
+		record("name"+string(rune('a'+i)), "192.0.2.7")
+	}
+	if wait("someone-else", "192.0.2.7") == 0 {
 		t.Error("spraying names from one address is not slowed")
 	}
-	if bo.wait("someone-else", "192.0.2.8") != 0 {
+	if wait("someone-else", "192.0.2.8") != 0 {
 		t.Error("another address is slowed by this one")
 	}
 	for range 60 {
-		bo.record("x", "198.51.100.1", false)
+		record("x", "198.51.100.1")
 	}
-	if w := bo.wait("x", "198.51.100.1"); w > maxBackoff {
+	if w := wait("x", "198.51.100.1"); w > maxBackoff {
 		t.Errorf("wait %s beyond the bound %s", w, maxBackoff)
 	}
 }

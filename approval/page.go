@@ -64,6 +64,10 @@ type Config struct {
 	// process. Replicas behind a load balancer share one (Redis), so an
 	// approver signed in on one is signed in on all.
 	Sessions SessionStore
+	// Throttle counts failed password sign-ins; nil counts in this
+	// process. Replicas share one (Redis), so the backoff holds across
+	// them.
+	Throttle SignInThrottle
 	// OnDecision runs after each recorded decision, e.g. to tell the MCP
 	// client that a URL elicitation completed.
 	OnDecision func(r *Request)
@@ -81,7 +85,7 @@ type Page struct {
 	log      *slog.Logger
 	now      func() time.Time
 	logins   *rate.Limiter
-	backoff  *backoff
+	backoff  SignInThrottle
 	oidc     *oidcLogin // nil without an OIDC issuer
 	sessions SessionStore
 }
@@ -175,7 +179,10 @@ func NewPage(cfg Config) (*Page, error) {
 	if p.sessions == nil {
 		p.sessions = &memSessions{now: p.now, m: map[string]Session{}}
 	}
-	p.backoff = newBackoff(p.now)
+	p.backoff = cfg.Throttle
+	if p.backoff == nil {
+		p.backoff = newBackoff(p.now)
+	}
 	if err := p.setupOIDC(); err != nil {
 		return nil, err
 	}
@@ -467,7 +474,14 @@ func (p *Page) login(w http.ResponseWriter, r *http.Request, v *view) {
 		return
 	}
 	name, addr := r.PostFormValue("name"), clientAddr(r)
-	if wait := p.backoff.wait(name, addr); wait > 0 {
+	keys := signInKeys(name, addr)
+	wait, err := p.backoff.SignInWait(r.Context(), keys, p.now())
+	if err != nil {
+		p.log.Error("approver sign-in refused: the sign-in counters cannot be read", "err", err)
+		p.render(w, http.StatusServiceUnavailable, v, "Sign-in is unavailable right now; try again shortly.", true)
+		return
+	}
+	if wait > 0 {
 		p.log.Warn("approver sign-in refused: backing off after failed attempts", "name", name, "remote", addr, "wait", wait.Round(time.Second))
 		v.LoginCSRF = c.Value
 		w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
@@ -475,7 +489,9 @@ func (p *Page) login(w http.ResponseWriter, r *http.Request, v *view) {
 		return
 	}
 	who, ok := p.cfg.Approvers.Check(name, r.PostFormValue("password"))
-	p.backoff.record(name, addr, ok)
+	if err := p.backoff.SignInResult(r.Context(), keys, ok, p.now()); err != nil {
+		p.log.Error("approver sign-in: the sign-in counters cannot be written", "err", err)
+	}
 	if !ok {
 		p.log.Warn("approver sign-in failed", "name", name, "remote", addr)
 		v.LoginCSRF = c.Value

@@ -196,6 +196,10 @@ func approvalPage(ctx context.Context, o *options, pol *approval.Policy, env env
 		// approver signed in on one replica is signed in on all of them.
 		cfg.Sessions = sessions
 	}
+	if throttle, ok := store.(approval.SignInThrottle); ok {
+		// And the failed sign-ins: the backoff holds across replicas.
+		cfg.Throttle = throttle
+	}
 	if rules != nil {
 		cfg.MayApprove = rules.MayApprove
 	}

@@ -118,3 +118,32 @@ func TestApproverSessionAcrossReplicas(t *testing.T) {
 	}
 	t.Logf("approver signed in on A, decision posted to B: applied once (%d vendor write)", v.total())
 }
+
+// TestSignInBackoffAcrossReplicas: wrong passwords for one approver spread
+// over two replicas count together, so the attacker gets the free tries
+// once, not once per replica: after three failures (A, B, A) even the
+// right password is refused on B for a while.
+func TestSignInBackoffAcrossReplicas(t *testing.T) {
+	rd := redistest.Start(t)
+	v := startVendor(t, 30)
+	env := append(v.env(), "INCIDENT_MCP_REDIS_URL="+rd.URL(), "INCIDENT_MCP_REPLICAS=2")
+	approvers := approversFile(t)
+	a := startServer(t, true, env, "--confirm-paths", "approval", "--approvers", approvers)
+	b := startServer(t, true, env, "--confirm-paths", "approval", "--approvers", approvers)
+	ca := a.connect(t, "2025-11-25", nil)
+	id := firstOpen(t, ca, 0)["id"].(string)
+	res, sc := callTool(t, ca, "update_incident", map[string]any{"id": id, "title": "guessed at"})
+	_, pageURL := approvalOf(t, res, sc)
+	onB := b.url + strings.TrimPrefix(pageURL, a.url)
+
+	for i, page := range []string{pageURL, onB, pageURL} {
+		if _, _, err := approvaltest.SignIn(page, approval.DemoApprover, "wrong-"+string(rune('a'+i))); err == nil || !strings.Contains(err.Error(), "status 401") {
+			t.Fatalf("wrong password %d: %v", i+1, err)
+		}
+	}
+	_, _, err := approvaltest.SignIn(onB, approval.DemoApprover, approval.DemoPassword)
+	if err == nil || !strings.Contains(err.Error(), "status 429") {
+		t.Errorf("the right password on B after 3 failures spread over A and B: %v; want 429 (backing off)", err)
+	}
+	t.Logf("3 wrong passwords over 2 replicas, then the right one on B: %v", err)
+}

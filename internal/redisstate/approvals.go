@@ -321,3 +321,75 @@ func (a *Approvals) DeleteSession(ctx context.Context, id string) error {
 	}
 	return nil
 }
+
+// The approval page's failed sign-ins, counted for every replica: an
+// attacker gets the free tries once, not once per replica. Each key (an
+// account, an address) is a hash of its failures in a row and the time
+// before which it is refused; key names hold a hash, not the name.
+var _ approval.SignInThrottle = (*Approvals)(nil)
+
+func (a *Approvals) throttleKey(k string) string {
+	sum := sha256.Sum256([]byte(k))
+	return a.s.key("signin", hex.EncodeToString(sum[:16]))
+}
+
+// failScript counts a failure on KEYS[1] and returns the count; ARGV[1] is
+// how long the key lives (ms).
+var failScript = redis.NewScript(`
+local n = redis.call('HINCRBY', KEYS[1], 'n', 1)
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return n
+`)
+
+// refuseScript raises the key's refused-until to ARGV[1] (ms), never lowers
+// it: of two failures counted at once the later wait stands.
+var refuseScript = redis.NewScript(`
+local cur = tonumber(redis.call('HGET', KEYS[1], 'until') or '0')
+if tonumber(ARGV[1]) > cur then redis.call('HSET', KEYS[1], 'until', ARGV[1]) end
+return 1
+`)
+
+// signInMemory is how long a key's count lives after its last failure: the
+// longest wait, then as long again.
+const signInMemory = 10 * time.Minute
+
+// SignInWait implements approval.SignInThrottle.
+func (a *Approvals) SignInWait(ctx context.Context, keys []string, now time.Time) (time.Duration, error) {
+	var w time.Duration
+	for _, k := range keys {
+		v, err := a.s.rdb.HGet(ctx, a.throttleKey(k), "until").Int64()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("sign-in counters: %w", unavailable(err))
+		}
+		if until := time.UnixMilli(v); now.Before(until) {
+			w = max(w, until.Sub(now))
+		}
+	}
+	return w, nil
+}
+
+// SignInResult implements approval.SignInThrottle.
+func (a *Approvals) SignInResult(ctx context.Context, keys []string, ok bool, now time.Time) error {
+	for _, k := range keys {
+		key := a.throttleKey(k)
+		if ok {
+			if err := a.s.rdb.Del(ctx, key).Err(); err != nil {
+				return fmt.Errorf("sign-in counters: %w", unavailable(err))
+			}
+			continue
+		}
+		n, err := failScript.Run(ctx, a.s.rdb, []string{key}, signInMemory.Milliseconds()).Int()
+		if err != nil {
+			return fmt.Errorf("sign-in counters: %w", unavailable(err))
+		}
+		if d := approval.SignInBackoff(n); d > 0 {
+			if err := refuseScript.Run(ctx, a.s.rdb, []string{key}, now.Add(d).UnixMilli()).Err(); err != nil {
+				return fmt.Errorf("sign-in counters: %w", unavailable(err))
+			}
+		}
+	}
+	return nil
+}
