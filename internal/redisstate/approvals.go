@@ -83,7 +83,7 @@ func (a *Approvals) Open(ctx context.Context, r *approval.Request, limit int) (*
 					return nil
 				}
 			}
-			ids, err := tx.ZRangeByScore(ctx, owner, &redis.ZRangeBy{Min: strconv.FormatInt(r.Created.UnixMilli()+1, 10), Max: "+inf"}).Result()
+			ids, err := tx.ZRangeArgs(ctx, redis.ZRangeArgs{Key: owner, ByScore: true, Start: strconv.FormatInt(r.Created.UnixMilli()+1, 10), Stop: "+inf"}).Result()
 			if err != nil {
 				return err
 			}

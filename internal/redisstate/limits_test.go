@@ -41,17 +41,6 @@ func grants(t *testing.T, lims []*redisstate.Limiter, workers int, d time.Durati
 	return out
 }
 
-// rateOf is the rate of the grants between the first and the last: a grant
-// reserved before the run's end but woken after it is not lost to the count.
-func rateOf(ts []time.Time) float64 {
-	sorted := append([]time.Time(nil), ts...)
-	sortTimes(sorted)
-	if len(sorted) < 2 {
-		return 0
-	}
-	return float64(len(sorted)-1) / sorted[len(sorted)-1].Sub(sorted[0]).Seconds()
-}
-
 // maxInWindow is the most grants in any window of length w.
 func maxInWindow(ts []time.Time, w time.Duration) int {
 	sorted := append([]time.Time(nil), ts...)
