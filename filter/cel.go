@@ -334,12 +334,11 @@ func (l *Language) compileWhere(where string) (*whereProgram, error) {
 	if wp, ok := l.cache.get(where); ok {
 		return wp, nil
 	}
-	env := l.env
 	checked, err := l.checkWhere(where)
 	if err != nil {
 		return nil, err
 	}
-	prg, err := env.Program(checked,
+	prg, err := l.env.Program(checked,
 		cel.CostLimit(maxRuntimeCost),
 		cel.InterruptCheckFrequency(64),
 		cel.EvalOptions(cel.OptOptimize))
@@ -479,8 +478,7 @@ func (l *Language) checkWhere(where string) (*cel.Ast, error) {
 	if n := len([]rune(where)); n > MaxWhereLen {
 		return nil, schema.ArgError("where", "expression is %d characters long, the limit is %d; move conditions into the structured arguments", n, MaxWhereLen)
 	}
-	env := l.env
-	checked, iss := env.Compile(where)
+	checked, iss := l.env.Compile(where)
 	if iss.Err() != nil {
 		return nil, &schema.Error{Code: schema.CodeInvalidArgument, Arg: "where", Msg: l.explainCELError(iss.Err().Error())}
 	}
@@ -497,7 +495,7 @@ func (l *Language) checkWhere(where string) (*cel.Ast, error) {
 	if err := checkConstantRegexes(native); err != nil {
 		return nil, err
 	}
-	est, err := env.EstimateCost(checked, sizeEstimator{})
+	est, err := l.env.EstimateCost(checked, sizeEstimator{})
 	if err != nil {
 		return nil, schema.ArgError("where", "cannot estimate the cost of the expression: %v", err)
 	}
