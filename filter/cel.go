@@ -113,20 +113,108 @@ func celTypeName(t reflect.Type) string {
 	return "(string)"
 }
 
-// filterConstants are the identifiers a `where` expression may use for enums.
-var filterConstants = func() map[string]ref.Val {
-	m := map[string]ref.Val{}
+// Language is the filter language of one deployment: the normalized
+// vocabulary of package schema plus the close reasons its vendors keep
+// verbatim (driver.Info.Resolutions of the configured instances). Those
+// values are CEL constants (INVALID_OTHER) and the only literals
+// `incident.resolution` may be compared with, so a deployment without a
+// vendor refuses its values like any misspelling. A Language compiles
+// `where` expressions once per distinct text and keeps them in its own
+// cache. It is safe for concurrent use.
+type Language struct {
+	resolutions []schema.Resolution
+	constants   map[string]ref.Val
+	// enums are the string fields whose values form a closed set.
+	enums map[string][]string
+	env   *cel.Env
+	// full adds the structured arguments as variables, for the reference
+	// program of MatchCEL; only tests need it.
+	full  func() (*cel.Env, error)
+	cache *lru[string, *whereProgram]
+}
+
+// programCacheSize is how many `where` programs a Language keeps: compiling
+// one costs far more than a list call's other local work.
+const programCacheSize = 256
+
+// NewLanguage returns the language whose resolutions are the normalized ones
+// and extra, the verbatim values the configured vendors declare (duplicates
+// and normalized values among them are dropped). Each extra value must be a
+// lower-case identifier ([a-z][a-z0-9_]*), which names its constant, and no
+// severity or status: its constant would shadow theirs.
+func NewLanguage(extra ...schema.Resolution) (*Language, error) {
+	rs := slices.Clone(schema.Resolutions)
+	for _, r := range extra {
+		if err := checkVendorResolution(r); err != nil {
+			return nil, err
+		}
+		if !slices.Contains(rs, r) {
+			rs = append(rs, r)
+		}
+	}
+	l := &Language{
+		resolutions: rs,
+		constants:   map[string]ref.Val{},
+		enums:       map[string][]string{"status": stringsOf(schema.Statuses), "resolution": stringsOf(rs)},
+		cache:       newLRU[string, *whereProgram](programCacheSize),
+	}
 	for _, s := range schema.Severities {
-		m[strings.ToUpper(string(s))] = types.Int(s.Rank())
+		l.constants[strings.ToUpper(string(s))] = types.Int(s.Rank())
 	}
 	for _, s := range schema.Statuses {
-		m[strings.ToUpper(string(s))] = types.String(s)
+		l.constants[strings.ToUpper(string(s))] = types.String(s)
 	}
-	for _, r := range schema.Resolutions {
-		m[strings.ToUpper(string(r))] = types.String(r)
+	for _, r := range rs {
+		l.constants[strings.ToUpper(string(r))] = types.String(r)
 	}
-	return m
-}()
+	env, err := newWhereEnv(l.constants)
+	if err != nil {
+		return nil, fmt.Errorf("filter environment: %w", err)
+	}
+	l.env = env
+	l.full = sync.OnceValues(func() (*cel.Env, error) {
+		var opts []cel.EnvOption
+		for _, name := range slices.Sorted(maps.Keys(argVars)) {
+			opts = append(opts, cel.Variable(name, argVars[name]))
+		}
+		return env.Extend(opts...)
+	})
+	return l, nil
+}
+
+// checkVendorResolution enforces NewLanguage's rule on one vendor value.
+func checkVendorResolution(r schema.Resolution) error {
+	s := string(r)
+	ok := s != "" && s[0] >= 'a' && s[0] <= 'z'
+	for _, c := range s {
+		ok = ok && (c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_')
+	}
+	switch {
+	case !ok:
+		return fmt.Errorf("resolution %q: a vendor's own resolution must be a lower-case identifier ([a-z][a-z0-9_]*), the name of its filter constant", s)
+	case schema.Severity(s).Valid() || schema.Status(s).Valid():
+		return fmt.Errorf("resolution %q: a vendor's own resolution cannot be named like a severity or status: its filter constant would shadow theirs", s)
+	}
+	return nil
+}
+
+// Resolutions lists every resolution an incident can carry in this
+// language: the normalized ones, then the vendors' own.
+func (l *Language) Resolutions() []schema.Resolution { return slices.Clone(l.resolutions) }
+
+// normalized is the language of the normalized vocabulary alone.
+var normalized = sync.OnceValues(func() (*Language, error) { return NewLanguage() })
+
+// Compile compiles with the normalized vocabulary alone: for drivers and
+// tests, whose `where` expressions use no vendor's own resolutions. The
+// service compiles with the Language of its configured instances.
+func Compile(f schema.Filter, where string, now time.Time) (*Program, error) {
+	l, err := normalized()
+	if err != nil {
+		return nil, err
+	}
+	return l.Compile(f, where, now)
+}
 
 // Variables bound per evaluation: the incident, the request's "now", and the
 // structured arguments. Binding argument values as variables, rather than
@@ -153,9 +241,9 @@ var argVars = map[string]*cel.Type{
 	"arg_tenant":         cel.StringType,
 }
 
-// whereEnv is what a `where` expression sees: the incident, now, the enum
-// constants and the string extensions.
-var whereEnv = sync.OnceValues(func() (*cel.Env, error) {
+// newWhereEnv is what a `where` expression sees: the incident, now, the
+// enum constants and the string extensions.
+func newWhereEnv(constants map[string]ref.Val) (*cel.Env, error) {
 	opts := []cel.EnvOption{
 		ext.NativeTypes(reflect.TypeFor[celIncident](), ext.ParseStructTags(true)),
 		ext.Strings(),
@@ -171,8 +259,8 @@ var whereEnv = sync.OnceValues(func() (*cel.Env, error) {
 		cel.ExpressionNodeLimit(maxNodes + 200),
 		cel.DefaultUTCTimeZone(true),
 	}
-	for _, name := range slices.Sorted(maps.Keys(filterConstants)) {
-		v := filterConstants[name]
+	for _, name := range slices.Sorted(maps.Keys(constants)) {
+		v := constants[name]
 		t := cel.StringType
 		if v.Type() == types.IntType {
 			t = cel.IntType
@@ -180,21 +268,7 @@ var whereEnv = sync.OnceValues(func() (*cel.Env, error) {
 		opts = append(opts, cel.Constant(name, t, v))
 	}
 	return cel.NewEnv(opts...)
-})
-
-// fullEnv adds the structured arguments as variables, for the reference
-// program of MatchCEL.
-var fullEnv = sync.OnceValues(func() (*cel.Env, error) {
-	env, err := whereEnv()
-	if err != nil {
-		return nil, err
-	}
-	var opts []cel.EnvOption
-	for _, name := range slices.Sorted(maps.Keys(argVars)) {
-		opts = append(opts, cel.Variable(name, argVars[name]))
-	}
-	return env.Extend(opts...)
-})
+}
 
 // ContainsFold reports whether sub is within s, ignoring case.
 func ContainsFold(s, sub string) bool {
@@ -214,6 +288,7 @@ type Program struct {
 	where    *whereProgram
 	now      *activation // binds only `now`; where programs see no arguments
 	fields   map[string]bool
+	lang     *Language
 
 	ref struct {
 		once sync.Once
@@ -225,17 +300,17 @@ type Program struct {
 
 // Compile validates the structured filter and the `where` expression, with
 // relative times resolved against now. Only `where` is compiled (and only
-// on its first use: programs are cached by their text).
-func Compile(f schema.Filter, where string, now time.Time) (*Program, error) {
+// on its first use: the language caches programs by their text).
+func (l *Language) Compile(f schema.Filter, where string, now time.Time) (*Program, error) {
 	now = now.UTC()
 	crit, err := f.Resolve(now)
 	if err != nil {
 		return nil, err
 	}
-	p := &Program{Criteria: crit, Where: strings.TrimSpace(where), Now: now}
+	p := &Program{Criteria: crit, Where: strings.TrimSpace(where), Now: now, lang: l}
 	p.check, p.fields = newRecheck(&crit)
 	if p.Where != "" {
-		wp, err := compileWhere(p.Where)
+		wp, err := l.compileWhere(p.Where)
 		if err != nil {
 			return nil, err
 		}
@@ -255,33 +330,25 @@ type whereProgram struct {
 	fields map[string]bool
 }
 
-// programCache keeps the most recently used `where` programs: compiling one
-// costs far more than a list call's other local work.
-var programCache = newLRU[string, *whereProgram](256)
-
-func compileWhere(where string) (*whereProgram, error) {
-	if wp, ok := programCache.get(where); ok {
+func (l *Language) compileWhere(where string) (*whereProgram, error) {
+	if wp, ok := l.cache.get(where); ok {
 		return wp, nil
 	}
-	env, err := whereEnv()
-	if err != nil {
-		return nil, fmt.Errorf("filter environment: %w", err)
-	}
-	checked, err := checkWhere(env, where)
+	checked, err := l.checkWhere(where)
 	if err != nil {
 		return nil, err
 	}
-	prg, err := env.Program(checked,
+	prg, err := l.env.Program(checked,
 		cel.CostLimit(maxRuntimeCost),
 		cel.InterruptCheckFrequency(64),
 		cel.EvalOptions(cel.OptOptimize))
 	if err != nil {
 		// Planning fails on what checking cannot see: a constant regular
 		// expression that does not compile.
-		return nil, schema.ArgError("where", "%s", explainCELError(err.Error()))
+		return nil, schema.ArgError("where", "%s", l.explainCELError(err.Error()))
 	}
 	wp := &whereProgram{prg: prg, ast: checked, fields: referencedFields(checked.NativeRep())}
-	programCache.put(where, wp)
+	l.cache.put(where, wp)
 	return wp, nil
 }
 
@@ -365,7 +432,7 @@ func referenceSource(crit *schema.Criteria, where string, now time.Time) (string
 // Match must agree with; the differential tests use it, the service does not.
 func (p *Program) MatchCEL(ctx context.Context, inc *schema.Incident) (bool, error) {
 	p.ref.once.Do(func() {
-		env, err := fullEnv()
+		env, err := p.lang.full()
 		if err != nil {
 			p.ref.err = err
 			return
@@ -393,7 +460,7 @@ func (p *Program) MatchCEL(ctx context.Context, inc *schema.Incident) (bool, err
 // ReferenceFields lists the incident fields the reference program reads,
 // sorted, for the differential tests to compare with Fields.
 func (p *Program) ReferenceFields() ([]string, error) {
-	env, err := fullEnv()
+	env, err := p.lang.full()
 	if err != nil {
 		return nil, err
 	}
@@ -407,13 +474,13 @@ func (p *Program) ReferenceFields() ([]string, error) {
 
 // checkWhere compiles the `where` expression alone so that its errors point
 // into the text the model wrote, and enforces the language's limits.
-func checkWhere(env *cel.Env, where string) (*cel.Ast, error) {
+func (l *Language) checkWhere(where string) (*cel.Ast, error) {
 	if n := len([]rune(where)); n > MaxWhereLen {
 		return nil, schema.ArgError("where", "expression is %d characters long, the limit is %d; move conditions into the structured arguments", n, MaxWhereLen)
 	}
-	checked, iss := env.Compile(where)
+	checked, iss := l.env.Compile(where)
 	if iss.Err() != nil {
-		return nil, &schema.Error{Code: schema.CodeInvalidArgument, Arg: "where", Msg: explainCELError(iss.Err().Error())}
+		return nil, &schema.Error{Code: schema.CodeInvalidArgument, Arg: "where", Msg: l.explainCELError(iss.Err().Error())}
 	}
 	if checked.OutputType() != cel.BoolType {
 		return nil, schema.ArgError("where", "the expression yields %s, it must yield a bool (true keeps the incident)", checked.OutputType())
@@ -422,13 +489,13 @@ func checkWhere(env *cel.Env, where string) (*cel.Ast, error) {
 	if n := countNodes(native.Expr()); n > maxNodes {
 		return nil, schema.ArgError("where", "expression has %d nodes, the limit is %d; simplify it", n, maxNodes)
 	}
-	if err := checkEnumLiterals(native); err != nil {
+	if err := l.checkEnumLiterals(native); err != nil {
 		return nil, err
 	}
 	if err := checkConstantRegexes(native); err != nil {
 		return nil, err
 	}
-	est, err := env.EstimateCost(checked, sizeEstimator{})
+	est, err := l.env.EstimateCost(checked, sizeEstimator{})
 	if err != nil {
 		return nil, schema.ArgError("where", "cannot estimate the cost of the expression: %v", err)
 	}
@@ -458,14 +525,14 @@ func checkConstantRegexes(a *ast.AST) error {
 	return bad
 }
 
-func explainCELError(msg string) string {
+func (l *Language) explainCELError(msg string) string {
 	msg = strings.ReplaceAll(msg, "ERROR: <input>:", "at ")
 	switch {
 	case strings.Contains(msg, "undefined field"):
 		msg += "\nvalid fields of incident: " + strings.Join(Fields, ", ")
 	case strings.Contains(msg, "undeclared reference"):
 		msg += "\nthe expression may use `incident.<field>`, `now` (the request time), and the constants " +
-			strings.Join(slices.Sorted(maps.Keys(filterConstants)), ", ") +
+			strings.Join(slices.Sorted(maps.Keys(l.constants)), ", ") +
 			"; valid fields of incident: " + strings.Join(Fields, ", ")
 	case strings.Contains(msg, "no matching overload") && (strings.Contains(msg, "int, string") || strings.Contains(msg, "string, int")):
 		msg += "\nincident.severity is ordered: compare it with INFORMATIONAL, LOW, MEDIUM, HIGH or CRITICAL, e.g. incident.severity >= HIGH"
@@ -479,16 +546,10 @@ func countNodes(e ast.Expr) int {
 	return n
 }
 
-// enumFields are the string fields whose values form a closed set.
-var enumFields = map[string][]string{
-	"status":     stringsOf(schema.Statuses),
-	"resolution": stringsOf(schema.Resolutions),
-}
-
 // checkEnumLiterals rejects comparisons of enum fields with values outside
 // their set: `incident.status == "opne"` would otherwise silently match
 // nothing.
-func checkEnumLiterals(a *ast.AST) error {
+func (l *Language) checkEnumLiterals(a *ast.AST) error {
 	var bad error
 	ast.PreOrderVisit(a.Expr(), ast.NewExprVisitor(func(e ast.Expr) {
 		if bad != nil || e.Kind() != ast.CallKind {
@@ -505,7 +566,7 @@ func checkEnumLiterals(a *ast.AST) error {
 		if field == "" {
 			field = incidentField(args[1])
 		}
-		allowed, ok := enumFields[field]
+		allowed, ok := l.enums[field]
 		if !ok {
 			return
 		}

@@ -6,5 +6,7 @@
 //
 // The vocabulary it works on (Incident, Filter, Criteria, Order) lives in
 // package schema; drivers translate Criteria into vendor queries and the
-// service runs Program.Match on what comes back.
+// service runs Program.Match on what comes back. A Language adds to the
+// normalized resolutions the verbatim ones of the configured vendors: the
+// service builds one from its instances' driver.Info and compiles with it.
 package filter

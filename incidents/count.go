@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/incident-mcp/incident-mcp/filter"
 	"github.com/incident-mcp/incident-mcp/schema"
 )
 
@@ -54,7 +53,7 @@ func (s *Service) count(ctx context.Context, r QueryRequest, names []string) (*Q
 		return nil, schema.ArgError("explain", "a count has no plan of its own: leave explain out with count_by, or leave count_by out to see each instance's plan")
 	}
 	now := s.now().UTC().Truncate(time.Second)
-	prog, err := filter.Compile(r.Filter, r.Where, now)
+	prog, err := s.lang.Compile(r.Filter, r.Where, now)
 	if err != nil {
 		return nil, err
 	}

@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/incident-mcp/incident-mcp/filter"
 	"github.com/incident-mcp/incident-mcp/schema"
 )
 
@@ -150,7 +149,7 @@ func (s *Service) fanOut(ctx context.Context, r pageRequest, names []string) (*Q
 		now = cur.Now
 	}
 	// Validate once, so that a bad filter is one error, not one per instance.
-	prog, err := filter.Compile(r.Filter, r.Where, now)
+	prog, err := s.lang.Compile(r.Filter, r.Where, now)
 	if err != nil {
 		return nil, err
 	}

@@ -83,6 +83,9 @@ type Service struct {
 	nonces    NonceStore
 	locker    Locker
 	access    *access.Policy
+	// lang is the filter language of the configured vendors: the
+	// normalized vocabulary and every instance's own resolutions.
+	lang *filter.Language
 }
 
 // Option configures a Service.
@@ -111,6 +114,15 @@ func New(instances []*Instance, sealer *Sealer, log *slog.Logger, opts ...Option
 		return nil, errors.New("no instances configured")
 	}
 	sort.Strings(s.names)
+	var own []schema.Resolution
+	for _, n := range s.names {
+		own = append(own, s.instances[n].info.Resolutions...)
+	}
+	lang, err := filter.NewLanguage(own...)
+	if err != nil {
+		return nil, fmt.Errorf("filter language: %w", err)
+	}
+	s.lang = lang
 	for _, o := range opts {
 		o(s)
 	}
@@ -303,7 +315,7 @@ func (s *Service) page(ctx context.Context, r pageRequest) (*QueryResult, error)
 		}
 		now = cur.Now
 	}
-	prog, err := filter.Compile(r.Filter, r.Where, now)
+	prog, err := s.lang.Compile(r.Filter, r.Where, now)
 	if err != nil {
 		return nil, err
 	}

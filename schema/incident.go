@@ -114,8 +114,11 @@ var Statuses = []Status{StatusOpen, StatusInProgress, StatusOnHold, StatusResolv
 // Valid reports whether s is one of Statuses.
 func (s Status) Valid() bool { return slices.Contains(Statuses, s) }
 
-// Resolution says why an incident was closed. Vendor reasons without a
-// normalized equivalent are kept verbatim.
+// Resolution says why an incident was closed: one of Resolutions, or a
+// vendor's own close reason that has no normalized equivalent, kept
+// verbatim. A driver declares the verbatim values its incidents can carry
+// (driver.Info.Resolutions); the filter language accepts those of the
+// configured vendors beside the normalized ones.
 type Resolution string
 
 // Normalized resolutions.
@@ -127,18 +130,12 @@ const (
 	ResolutionMerged        Resolution = "merged"
 )
 
-// Cyberhaven DLP close reasons without a normalized equivalent, kept
-// verbatim (the valid and mislabelled reasons map to true_positive and
-// false_positive).
-const (
-	ResolutionDestinationNotRisk Resolution = "invalid_destination_not_risk"
-	ResolutionUserExempt         Resolution = "invalid_user_exempt"
-	ResolutionInvalidOther       Resolution = "invalid_other"
-)
+// Resolutions lists the normalized resolutions. Vendors' own values are
+// not among them: each driver declares its own.
+var Resolutions = []Resolution{ResolutionTruePositive, ResolutionFalsePositive, ResolutionSuspicious, ResolutionLowPriority, ResolutionMerged}
 
-// Resolutions lists every resolution an incident can carry.
-var Resolutions = []Resolution{ResolutionTruePositive, ResolutionFalsePositive, ResolutionSuspicious, ResolutionLowPriority, ResolutionMerged,
-	ResolutionDestinationNotRisk, ResolutionUserExempt, ResolutionInvalidOther}
+// Normalized reports whether r is one of Resolutions.
+func (r Resolution) Normalized() bool { return slices.Contains(Resolutions, r) }
 
 // ParseSeverity accepts a severity name in any case.
 func ParseSeverity(s string) (Severity, bool) {

@@ -167,6 +167,7 @@ func (d *Driver) Info() driver.Info {
 			"updates: status open or closed only; closing needs a resolution: true_positive (DLP valid), false_positive (invalid_data_mislabled), or verbatim invalid_destination_not_risk, invalid_user_exempt, invalid_other",
 			"assignee is an analyst e-mail; comment becomes close_note, kept only on closed incidents; title, description and severity are read-only",
 		},
+		Resolutions: ownResolutions,
 	}
 }
 

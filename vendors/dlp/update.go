@@ -32,13 +32,24 @@ var closeReasonsHint = `true_positive (DLP "valid"), false_positive ("invalid_da
 // tolerant choice.
 const maxNote = 4096
 
+// DLP's close reasons that no normalized resolution means, kept verbatim
+// (resolutionFromDLP says why each): DLP's own resolutions, which its
+// incidents carry and a close takes.
+const (
+	ResolutionDestinationNotRisk schema.Resolution = "invalid_destination_not_risk"
+	ResolutionUserExempt         schema.Resolution = "invalid_user_exempt"
+	ResolutionInvalidOther       schema.Resolution = "invalid_other"
+)
+
+// ownResolutions are DLP's own resolutions, for driver.Info.Resolutions.
+var ownResolutions = []schema.Resolution{ResolutionDestinationNotRisk, ResolutionUserExempt, ResolutionInvalidOther}
+
 // writeInfo describes DLP's write values for the tool description.
 var writeInfo = driver.WriteInfo{
-	Resolutions: []schema.Resolution{schema.ResolutionTruePositive, schema.ResolutionFalsePositive,
-		"invalid_destination_not_risk", "invalid_user_exempt", "invalid_other"},
-	Assignee: "an analyst's e-mail address (like soc@company.com); \"\" unassigns",
-	Comment:  "kept only on a closed incident, as its close note: send it when closing, or on an incident already closed",
-	MaxText:  maxNote,
+	Resolutions: append([]schema.Resolution{schema.ResolutionTruePositive, schema.ResolutionFalsePositive}, ownResolutions...),
+	Assignee:    "an analyst's e-mail address (like soc@company.com); \"\" unassigns",
+	Comment:     "kept only on a closed incident, as its close note: send it when closing, or on an incident already closed",
+	MaxText:     maxNote,
 }
 
 // updates lists what PATCH can change.

@@ -102,6 +102,18 @@ type Info struct {
 	Sorts []schema.Order
 	// Updates lists the changes Update can make.
 	Updates []schema.PatchField
+	// Resolutions are the vendor's own close reasons that its incidents can
+	// carry verbatim, beside the normalized schema.Resolutions (DLP's
+	// "invalid_other"): what records hold, whether or not the instance may
+	// write. The filter language of a deployment accepts exactly the
+	// normalized values and those of its configured vendors. Each is a
+	// lower-case identifier, no severity or status (filter.NewLanguage
+	// says why). It is a list of its own, not Write.Resolutions: that one
+	// is what a close takes, normalized values included, and a vendor may
+	// carry a reason it no longer lets anyone set. drivertest checks that
+	// every record listed or read carries a normalized or declared value,
+	// and that every Write.Resolutions value is one of those.
+	Resolutions []schema.Resolution
 	// Write describes the values a write takes, for the tool description;
 	// empty when Updates is.
 	Write WriteInfo
@@ -116,7 +128,7 @@ type Info struct {
 // takes. CheckPatch enforces it; this only describes it.
 type WriteInfo struct {
 	// Resolutions are the values a close takes (normalized ones first, then
-	// the vendor's own kept verbatim).
+	// the vendor's own kept verbatim, which Info.Resolutions declares).
 	Resolutions []schema.Resolution `json:"resolutions,omitempty"`
 	// Assignee says what an assignee value looks like ("an ESET user
 	// UUID"), and whether "" unassigns.

@@ -1,6 +1,7 @@
 // Package drivertest is the conformance suite every vendor driver passes
-// against its simulator: listing and paging, normalization, get, pushdown
-// that never loses a match, honest exactness and order, error codes, and
+// against its simulator: listing and paging, normalization (every
+// resolution a record carries is normalized or declared in
+// Info.Resolutions), get, pushdown that never loses a match, honest exactness and order, error codes, and
 // writes: CheckPatch refuses what the vendor would, accepts only what it
 // takes, Steps are exactly the vendor writes, and a lost answer is an
 // unknown outcome.
@@ -49,6 +50,7 @@ func RunConformanceTests(t *testing.T, h Harness) {
 	t.Run("Writes", func(t *testing.T) { testWrites(t, h) })
 	t.Run("Prefix", func(t *testing.T) { testPrefix(t, h) })
 	t.Run("Sections", func(t *testing.T) { testSections(t, h) })
+	t.Run("Resolutions", func(t *testing.T) { testResolutionInfo(t, h) })
 }
 
 // testPrefix: a driver.PrefixLister's prefix of every page is that page's
@@ -217,6 +219,8 @@ func checkNormalized(t *testing.T, info driver.Info, inc *schema.Incident) {
 		t.Errorf("%s: status %q", inc.ID, inc.Status)
 	case inc.Raw != nil:
 		t.Errorf("%s: list results carry Raw", inc.ID)
+	case resolutionProblem(info, inc) != "":
+		t.Error(resolutionProblem(info, inc))
 	}
 }
 
@@ -238,6 +242,9 @@ func testGet(t *testing.T, h Harness) {
 		}
 		if len(got.Raw) == 0 {
 			t.Errorf("Get(%s): Raw must hold the vendor's record", want.ID)
+		}
+		if p := resolutionProblem(d.Info(), got); p != "" {
+			t.Errorf("Get: %s", p)
 		}
 	}
 	_, err = d.Get(t.Context(), b.MissingID())

@@ -153,7 +153,7 @@ func candidates(info driver.Info, assignee string) []candidate {
 		out = append(out, candidate{"severity " + string(s), schema.Patch{Severity: ptr(s)}})
 	}
 	rs := append(slices.Clone(schema.Resolutions), "made_up")
-	for _, r := range info.Write.Resolutions {
+	for _, r := range slices.Concat(info.Resolutions, info.Write.Resolutions) {
 		if !slices.Contains(rs, r) {
 			rs = append(rs, r)
 		}
@@ -284,6 +284,9 @@ func testWrites(t *testing.T, h Harness) {
 				if (p.Status != nil && got.Status != *p.Status) || (p.Severity != nil && got.Severity != *p.Severity) ||
 					(p.Title != nil && got.Title != *p.Title) || (p.Resolution != nil && got.Resolution != *p.Resolution) {
 					t.Errorf("after the write the incident reads %s/%s/%q/%s", got.Status, got.Severity, got.Title, got.Resolution)
+				}
+				if p := resolutionProblem(info, got); p != "" {
+					t.Errorf("after the write: %s", p)
 				}
 				if accepted == nil && from == schema.StatusOpen {
 					accepted = &p

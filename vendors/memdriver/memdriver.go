@@ -54,6 +54,10 @@ type Config struct {
 	Sorts []schema.Order
 	// Updates are the changes Update makes; nil means all of them.
 	Updates []schema.PatchField
+	// Resolutions are the vendor's own resolutions, beside the normalized
+	// ones: records may carry them and a close takes them
+	// (driver.Info.Resolutions).
+	Resolutions []schema.Resolution
 	// Lacks names filter arguments this vendor's incidents never have
 	// ("tenant", "tags", "policy_ids", "user_ids", "device_ids"): a filter
 	// on one is skipped without a call.
@@ -114,8 +118,9 @@ func New(cfg Config) *Driver {
 		Sorts:       d.sorts,
 		Updates:     d.updates,
 		Notes:       []string{"an in-memory store: created_at bounds are applied by whole UTC days, the rest is checked locally"},
+		Resolutions: slices.Clone(cfg.Resolutions),
 		Write: driver.WriteInfo{
-			Resolutions: []schema.Resolution{schema.ResolutionTruePositive, schema.ResolutionFalsePositive, schema.ResolutionSuspicious, schema.ResolutionLowPriority},
+			Resolutions: append([]schema.Resolution{schema.ResolutionTruePositive, schema.ResolutionFalsePositive, schema.ResolutionSuspicious, schema.ResolutionLowPriority}, cfg.Resolutions...),
 			Assignee:    `a user id such as "user-7"; "" unassigns`,
 			Comment:     "kept in the incident's comment list, as a separate write",
 			MaxTitle:    MaxTitle,

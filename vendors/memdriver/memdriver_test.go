@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/incident-mcp/incident-mcp/schema"
 	"github.com/incident-mcp/incident-mcp/vendors/driver"
 	"github.com/incident-mcp/incident-mcp/vendors/drivertest"
 	"github.com/incident-mcp/incident-mcp/vendors/memdriver"
@@ -20,8 +21,18 @@ func (b backend) Recorder() drivertest.Writes { return b.Driver }
 func (backend) Assignee() string              { return "user-3" }
 func (backend) MissingID() string             { return "inc-9999" }
 
+// ownResolution is a resolution of the vendor's own, which some closed
+// records carry, so the suite sees a declared verbatim value.
+const ownResolution schema.Resolution = "benign_by_policy"
+
 func (harness) MakeDriver(t *testing.T) (driver.Driver, drivertest.Backend) {
-	d := memdriver.New(memdriver.Config{Incidents: memdriver.Generate(7, 300, now)})
+	incs := memdriver.Generate(7, 300, now)
+	for i := range incs {
+		if incs[i].Status == schema.StatusClosed && i%3 == 0 {
+			incs[i].Resolution = ownResolution
+		}
+	}
+	d := memdriver.New(memdriver.Config{Incidents: incs, Resolutions: []schema.Resolution{ownResolution}})
 	return d, backend{d}
 }
 
