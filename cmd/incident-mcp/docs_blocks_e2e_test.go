@@ -537,7 +537,9 @@ func TestDocsSimulators(t *testing.T) {
 	}
 	needTool(t, "make", "install it")
 	root := repoRoot(t)
-	dry, err := exec.Command("make", "-n", "-C", root, "sim").CombinedOutput()
+	dryRun := exec.Command("make", "-n", "sim")
+	dryRun.Dir, dryRun.Env = root, docEnviron()
+	dry, err := dryRun.CombinedOutput()
 	if err != nil || !strings.Contains(string(dry), "-env-file bin/sim.env") {
 		t.Fatalf("make -n sim does not write bin/sim.env, as the README says (%v):\n%s", err, dry)
 	}
@@ -582,8 +584,8 @@ func runApproversBlock(t *testing.T, dir, password string) string {
 	return filepath.Join(dir, "approvers")
 }
 
-// TestDocsHashPassword: the line the approvers how-to appends is alice's,
-// and admits her password only.
+// TestDocsHashPassword: the line the approvers how-to appends is alice's
+// and admits her password.
 func TestDocsHashPassword(t *testing.T) {
 	const password = "correct horse battery staple"
 	path := runApproversBlock(t, t.TempDir(), password)
@@ -598,11 +600,11 @@ func TestDocsHashPassword(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// One check: bcrypt at the command's cost takes 3 s under -race.
+	// TestHashPasswordLine checks that other passwords are refused, and
+	// TestDocsReplicas signs alice in on the approval page.
 	if name, ok := a.Check("alice", password); !ok || name != "alice" {
 		t.Errorf("alice with her password: %q %v", name, ok)
-	}
-	if _, ok := a.Check("alice", password+" "); ok {
-		t.Error("another password is accepted")
 	}
 }
 
@@ -614,9 +616,9 @@ func TestDocsHashPassword(t *testing.T) {
 // the signing secret (a cursor from A pages on B) and Redis (a change asked
 // for on A, approved by alice on B's page, applies once).
 func TestDocsReplicas(t *testing.T) {
-	rd := redistest.Start(t)
-	needTool(t, "openssl", "install it")
 	bin := testbin.Command(t, "incident-mcp")
+	needTool(t, "openssl", "install it")
+	rd := redistest.Start(t)
 	dir := t.TempDir()
 	if err := os.Mkdir(filepath.Join(dir, "bin"), 0o755); err != nil {
 		t.Fatal(err)

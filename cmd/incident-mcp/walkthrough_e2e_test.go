@@ -22,7 +22,9 @@ import (
 // The walkthroughs a person follows: each named section's ```sh blocks run
 // verbatim, in order, in one POSIX shell at the repository's root, and
 // close one incident as a false positive, confirmed as confirmedBy says
-// (by demo-approver on the approval page, or with the token path).
+// (by demo-approver on the approval page, or with the token path). The
+// other blocks of the README and docs/ are claimed in docBlockTests;
+// TestDocsBlocksCovered checks that every block is claimed.
 var walkthroughs = []struct{ doc, section, confirmedBy string }{
 	{"README.md", "## Five minutes over HTTP", "approval"},
 	{"docs/tutorial.md", "## The walkthrough", "approval"},
