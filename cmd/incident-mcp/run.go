@@ -225,6 +225,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			if err != nil {
 				return fmt.Errorf("demo audit log: %w", err)
 			}
+			defer os.RemoveAll(dir) // after the log is closed: defers run last first
 			path = filepath.Join(dir, "audit.jsonl")
 		}
 		if path == "" {
