@@ -114,28 +114,13 @@ func (h *Health) Healthz() http.Handler {
 // contact and breaker state. A vendor outage does not make a replica
 // unready: every replica shares the vendor, so taking them all out of the
 // load balancer would only turn clear tool errors into connection errors.
-func (h *Health) Readyz() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		status, code := "ready", http.StatusOK
-		if h.draining.Load() {
-			status, code = "draining", http.StatusServiceUnavailable
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(code)
-		body := readiness{Status: status, Instances: h.States()}
-		if h.reconciled.Load() {
-			// Not a reason to be unready: an operator must look, the
-			// replica serves.
-			n := h.unreconciled.Load()
-			body.UnreconciledWrites = &n
-		}
-		json.NewEncoder(w).Encode(body)
-	})
-}
+func (h *Health) Readyz() http.Handler { return h.readyz(true) }
 
 // ReadyzBrief is Readyz without the instances: what an unauthenticated
 // probe on the public listener may learn (ready or draining), no more.
-func (h *Health) ReadyzBrief() http.Handler {
+func (h *Health) ReadyzBrief() http.Handler { return h.readyz(false) }
+
+func (h *Health) readyz(full bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		status, code := "ready", http.StatusOK
 		if h.draining.Load() {
@@ -143,7 +128,17 @@ func (h *Health) ReadyzBrief() http.Handler {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(code)
-		json.NewEncoder(w).Encode(readiness{Status: status})
+		body := readiness{Status: status}
+		if full {
+			body.Instances = h.States()
+			if h.reconciled.Load() {
+				// Not a reason to be unready: an operator must look, the
+				// replica serves.
+				n := h.unreconciled.Load()
+				body.UnreconciledWrites = &n
+			}
+		}
+		json.NewEncoder(w).Encode(body)
 	})
 }
 
