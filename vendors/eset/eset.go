@@ -207,18 +207,13 @@ func (d *Driver) List(ctx context.Context, plan *driver.Plan, pos string) (*driv
 	if err != nil {
 		return nil, err
 	}
-	// Room for the page up front: decoding into a nil slice grew it by
-	// doubling, copying every record several times.
-	lr := listResponse{Incidents: make([]wireIncident, 0, req.PageSize)}
-	err, size := wire.Decode(resp.body, &lr), len(resp.body)
-	resp.release() // the records hold copies of what they need
+	incidents, next, err := decodeList(resp.body, req.PageSize)
+	size := len(resp.body)
+	resp.release() // the incidents hold a copy of the text they need
 	if err != nil {
 		return nil, fmt.Errorf("eset list: decode response (request-id %s): %w", resp.requestID, err)
 	}
-	page := &driver.Page{Next: lr.NextPageToken, RequestID: resp.requestID, RawBytes: size, Incidents: make([]schema.Incident, len(lr.Incidents))}
-	for i := range lr.Incidents {
-		page.Incidents[i] = normalize(&lr.Incidents[i], false)
-	}
+	page := &driver.Page{Next: next, RequestID: resp.requestID, RawBytes: size, Incidents: incidents}
 	return page, nil
 }
 
