@@ -76,7 +76,7 @@ func TestDecodeListRejects(t *testing.T) {
 	for _, body := range []string{
 		``, `[]`, `{"incidents":{}}`, `{"incidents":[{"uuid":1}]}`, `{"incidents":[{"tags":"a"}]}`,
 		`{"incidents":[{"metrics":{"deviceCount":1.5}}]}`, `{"incidents":[{"metrics":{"deviceCount":"1"}}]}`,
-		`{"incidents":[{"metrics":[]}]}`, `{"incidents":[` , `{"incidents":[]} {}`, `{"incidents":[]}x`,
+		`{"incidents":[{"metrics":[]}]}`, `{"incidents":[`, `{"incidents":[]} {}`, `{"incidents":[]}x`,
 		`{"incidents":[{"metrics":{"deviceCount":99999999999999999999}}]}`, `{"nextPageToken":7}`,
 	} {
 		t.Run(body, func(t *testing.T) {
