@@ -88,12 +88,16 @@ type wireAsset struct {
 	ID       string `json:"ID"`
 	Name     string `json:"Name"`
 	Type     string `json:"Type"`
-	HostInfo *struct {
-		DisplayName string `json:"DisplayName"`
-	} `json:"HostInfo"`
-	UserInfo *struct {
-		DisplayName string `json:"displayName"` // UserInfo keys are lowerCamel
-	} `json:"UserInfo"`
+	HostInfo *hostInfo `json:"HostInfo"`
+	UserInfo *userInfo `json:"UserInfo"`
+}
+
+type hostInfo struct {
+	DisplayName string `json:"DisplayName"`
+}
+
+type userInfo struct {
+	DisplayName string `json:"displayName"` // UserInfo keys are lowerCamel
 }
 
 // wireDetail is what Get adds to wireIncident for Details.

@@ -31,8 +31,9 @@ import (
 // decoding loop checks Err once at the end. Get one with NewReader and
 // give it back with Release.
 type Reader struct {
-	dec   jsontext.Decoder
-	input bytes.Buffer // body, parsed in place
+	dec   *jsontext.Decoder
+	own   jsontext.Decoder // dec, for a Reader of a whole body
+	input bytes.Buffer     // the body, parsed in place
 	err   error
 	name  []byte // the current member's name, folded
 	text  []byte // unquoted string values
@@ -74,7 +75,19 @@ var readers = sync.Pool{New: func() any { return new(Reader) }}
 func NewReader(body []byte) *Reader {
 	r := readers.Get().(*Reader)
 	r.input = *bytes.NewBuffer(body)
-	r.dec.Reset(&r.input, decodeOptions)
+	r.own.Reset(&r.input, decodeOptions)
+	r.dec = &r.own
+	r.err, r.text, r.items = nil, r.text[:0], r.items[:0]
+	return r
+}
+
+// ReaderOn returns a Reader of the value dec is positioned before, for a
+// record type's UnmarshalJSONFrom: the records of Decode and DecodePrefix
+// are then read without reflection, with one string for a record's text.
+// dec must have been made with the options of Decode (DecodePrefix's is).
+func ReaderOn(dec *jsontext.Decoder) *Reader {
+	r := readers.Get().(*Reader)
+	r.dec = dec
 	r.err, r.text, r.items = nil, r.text[:0], r.items[:0]
 	return r
 }
@@ -86,7 +99,8 @@ func (r *Reader) Release() {
 		r.text = nil
 	}
 	r.input = bytes.Buffer{}
-	r.dec.Reset(&r.input)
+	r.own.Reset(&r.input)
+	r.dec = nil
 	readers.Put(r)
 }
 
@@ -290,6 +304,20 @@ func (r *Reader) Int() (n int64, ok bool) {
 		r.mismatch(k, '0')
 	}
 	return 0, false
+}
+
+// Raw reads the next value as it is written, whatever its kind; the bytes
+// are valid until the next read.
+func (r *Reader) Raw() []byte {
+	if r.err != nil {
+		return nil
+	}
+	v, err := r.dec.ReadValue()
+	if err != nil {
+		r.fail(err)
+		return nil
+	}
+	return v
 }
 
 // foldName appends the unquoted name v in folded form: each letter upper
