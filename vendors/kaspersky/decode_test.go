@@ -2,8 +2,10 @@ package kaspersky
 
 import (
 	"reflect"
+	"strconv"
 	"testing"
 
+	"github.com/incident-mcp/incident-mcp/schema"
 	"github.com/incident-mcp/incident-mcp/vendors/internal/wire"
 )
 
@@ -94,4 +96,82 @@ func FuzzUnmarshalJSONFrom(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		checkRecords(t, body)
 	})
+}
+
+// TestNormalizeMatchesReference: normalize, which sizes its lists up front,
+// maps every record as the record-by-record appends before it did.
+func TestNormalizeMatchesReference(t *testing.T) {
+	cases := append([]struct{ name, body string }{{"simulator page", string(simPage(t))}}, recordBodies...)
+	for _, c := range cases {
+		p, err := wire.DecodePrefix[wireIncident]([]byte(c.body), "Incidents", 0, nil, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		for i := range p.Records {
+			if got, want := normalize(&p.Records[i]), referenceNormalize(&p.Records[i]); !reflect.DeepEqual(got, want) {
+				t.Errorf("%s, record %d: normalize gives\n%+v\nwant\n%+v", c.name, i, got, want)
+			}
+		}
+	}
+}
+
+// referenceNormalize is normalize as it was before it sized its lists.
+func referenceNormalize(w *wireIncident) schema.Incident {
+	inc := schema.Incident{
+		ID:              w.InternalID,
+		Vendor:          Vendor,
+		Tenant:          w.TenantID,
+		Title:           w.Name,
+		Description:     w.Description,
+		Severity:        severityFromKaspersky[w.Severity],
+		VendorSeverity:  w.Severity,
+		Status:          statusFromKaspersky[w.Status],
+		VendorStatus:    w.Status,
+		Resolution:      resolutionFromKaspersky[w.Resolution],
+		Priority:        w.Priority,
+		CreatedAt:       w.CreatedAt.Time,
+		UpdatedAt:       w.UpdatedAt.Time,
+		StatusChangedAt: w.StatusChangedAt.Time,
+		AlertIDs:        w.AlertIDs,
+	}
+	if w.ID != 0 {
+		inc.Number = strconv.FormatInt(w.ID, 10)
+	}
+	if inc.Resolution == "" && w.Resolution != "" {
+		inc.Resolution = schema.Resolution(w.Resolution) // kept verbatim
+	}
+	if a := w.Assignee; a != nil && (a.ID != "" || a.Name != "") {
+		inc.Assignee = &schema.Ref{ID: a.ID, Name: a.Name}
+	}
+	for i := range w.Assets {
+		a := &w.Assets[i]
+		switch a.Type {
+		case assetHost:
+			name := a.Name
+			if a.HostInfo != nil && a.HostInfo.DisplayName != "" {
+				name = a.HostInfo.DisplayName
+			}
+			inc.Devices = append(inc.Devices, schema.Ref{ID: a.ID, Name: name})
+		case assetUser:
+			name := a.Name
+			if a.UserInfo != nil && a.UserInfo.DisplayName != "" {
+				name = a.UserInfo.DisplayName
+			}
+			inc.Users = append(inc.Users, schema.Ref{ID: a.ID, Name: name})
+		}
+	}
+	// The vendor always sends AlertIDs, so an empty list is a known zero.
+	alerts := int64(len(w.AlertIDs))
+	inc.Counts = &schema.Counts{Alerts: &alerts}
+	if len(w.MITRETactics) > 0 || len(w.MITRETechniques) > 0 {
+		m := &schema.Mitre{}
+		for _, t := range w.MITRETactics {
+			m.Tactics = append(m.Tactics, t.ID)
+		}
+		for _, t := range w.MITRETechniques {
+			m.Techniques = append(m.Techniques, t.ID)
+		}
+		inc.Mitre = m
+	}
+	return inc
 }
