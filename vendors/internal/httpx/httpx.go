@@ -317,9 +317,20 @@ func (c *Client) verdict(ctx context.Context, a attempt) error {
 }
 
 func (c *Client) roundTrip(ctx context.Context, req *Request) attempt {
-	answeredOnce := func() {}
+	// answered tells the limiter the request was answered, once: after the
+	// round trip, or when the attempt ends without one. (sync.OnceFunc
+	// cost three allocations a request for what one goroutine calls in
+	// turn.)
+	var answered func()
+	answer := func() {
+		if answered != nil {
+			answered()
+			answered = nil
+		}
+	}
+	defer answer()
 	if !req.Unpaced {
-		wctx := context.WithValue(ctx, nameKey{}, [2]string{req.Method, req.Path})
+		wctx := context.WithValue(ctx, nameKey{}, req) // a pointer: no copy of the name to box
 		if c.cfg.Semaphore != nil {
 			release, err := c.cfg.Semaphore.Acquire(wctx)
 			if err != nil {
@@ -331,15 +342,11 @@ func (c *Client) roundTrip(ctx context.Context, req *Request) attempt {
 			start := time.Now()
 			var err error
 			if a, ok := c.cfg.Limiter.(Admitter); ok {
-				var answered func()
-				if answered, err = a.Admit(wctx); err == nil {
-					// The request counts until its answer came (or it
-					// failed): the vendor counted it before answering,
-					// however late a starved process wrote it or a
-					// starved vendor read it.
-					answeredOnce = sync.OnceFunc(answered)
-					defer answeredOnce()
-				}
+				// The request counts until its answer came (or it
+				// failed): the vendor counted it before answering,
+				// however late a starved process wrote it or a
+				// starved vendor read it.
+				answered, err = a.Admit(wctx)
 			} else {
 				err = c.cfg.Limiter.Wait(wctx)
 			}
@@ -372,7 +379,7 @@ func (c *Client) roundTrip(ctx context.Context, req *Request) attempt {
 	}
 	start := time.Now()
 	resp, err := c.cfg.HTTP.Do(hr)
-	answeredOnce()
+	answer()
 	if err != nil {
 		c.observe(req, 0, start)
 		return attempt{err: err, sent: sent.Load()}
@@ -426,8 +433,10 @@ type nameKey struct{}
 // RequestOf tells a Limiter or Semaphore which request waits on it, for its
 // errors: the method and path of the Request ("", "" outside Do).
 func RequestOf(ctx context.Context) (method, path string) {
-	n, _ := ctx.Value(nameKey{}).([2]string)
-	return n[0], n[1]
+	if r, _ := ctx.Value(nameKey{}).(*Request); r != nil {
+		return r.Method, r.Path
+	}
+	return "", ""
 }
 
 func (c *Client) observe(req *Request, status int, start time.Time) {
