@@ -8,8 +8,6 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 ARG VERSION=dev
-# encoding/json on its v2 engine, as the Makefile builds (see its GOEXPERIMENT).
-ENV GOEXPERIMENT=jsonv2
 RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/incident-mcp ./cmd/incident-mcp
 
 FROM gcr.io/distroless/static-debian12:nonroot

@@ -1,12 +1,5 @@
 # incident-mcp — run `make help` for the targets.
 GO      ?= go
-# encoding/json on its v2 engine (Go 1.25+; go.mod needs 1.26): the same
-# bytes, 12-15 % less CPU and 65-85 fewer allocations per list call, most
-# of it in mcp-go's encoding of the result (docs/performance-figures.md).
-# Every build, test, lint and benchmark run through this Makefile uses it,
-# CI's (.ci/run calls make) and bench-load's floor included; the Dockerfile
-# sets it too. Override with GOEXPERIMENT= to build without it.
-export GOEXPERIMENT ?= jsonv2
 BIN     := bin/incident-mcp
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
