@@ -1,7 +1,9 @@
 package eset
 
 import (
+	"net/url"
 	"reflect"
+	"strconv"
 	"testing"
 
 	"github.com/incident-mcp/incident-mcp/schema"
@@ -97,4 +99,49 @@ func FuzzDecodeList(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		checkDecodeList(t, body)
 	})
+}
+
+// TestListQuery: the list query is byte for byte what url.Values.Encode
+// writes for the same request.
+func TestListQuery(t *testing.T) {
+	for _, c := range []struct {
+		req NativeRequest
+		pos string
+	}{
+		{NativeRequest{PageSize: 21}, ""},
+		{NativeRequest{PageSize: 1000, Filter: `severity >= INCIDENT_SEVERITY_LEVEL_HIGH && createTime > timestamp("2026-11-01T08:00:00Z")`, OrderBy: "createTime desc"}, "tok/+=&?"},
+		{NativeRequest{PageSize: 100, Filter: "displayName.contains(\"日本 ü\\\"\")"}, ""},
+		{NativeRequest{PageSize: 5, OrderBy: "updateTime"}, "next page"},
+	} {
+		want := url.Values{"pageSize": {strconv.Itoa(c.req.PageSize)}}
+		if c.req.Filter != "" {
+			want.Set("filter", c.req.Filter)
+		}
+		if c.req.OrderBy != "" {
+			want.Set("orderBy", c.req.OrderBy)
+		}
+		if c.pos != "" {
+			want.Set("pageToken", c.pos)
+		}
+		if got := listQuery(c.req, c.pos); got != want.Encode() {
+			t.Errorf("listQuery = %s\nwant         %s", got, want.Encode())
+		}
+	}
+}
+
+// TestAuthHeaderShared: the header made once per token is handed out
+// again for that token, and a new token gets a header of its own without
+// changing the one handed out before.
+func TestAuthHeaderShared(t *testing.T) {
+	c := &client{}
+	h := c.authHeader("a")
+	if got := h.Get("Authorization"); got != "Bearer a" {
+		t.Fatalf("Authorization %q", got)
+	}
+	if again := c.authHeader("a"); reflect.ValueOf(again).Pointer() != reflect.ValueOf(h).Pointer() {
+		t.Errorf("a second header was made for the same token")
+	}
+	if next := c.authHeader("b"); next.Get("Authorization") != "Bearer b" || h.Get("Authorization") != "Bearer a" {
+		t.Errorf("a new token's header is %v and the old one became %v", next, h)
+	}
 }
