@@ -358,13 +358,16 @@ func (c *Client) roundTrip(ctx context.Context, req *Request) attempt {
 			}
 		}
 	}
-	var sent atomic.Bool
-	trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { sent.Store(true) }}
+	// Whether the request was written: one allocation holds the flag and
+	// the trace that sets it.
+	w := &wroteTrace{}
+	w.trace.WroteRequest = func(httptrace.WroteRequestInfo) { w.sent.Store(true) }
+	sent := &w.sent
 	var body io.Reader
 	if req.Body != nil {
 		body = bytes.NewReader(req.Body)
 	}
-	hr, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), req.Method, req.URL, body)
+	hr, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, &w.trace), req.Method, req.URL, body)
 	if err != nil {
 		return attempt{err: err}
 	}
@@ -372,10 +375,10 @@ func (c *Client) roundTrip(ctx context.Context, req *Request) attempt {
 		hr.Header[k] = v
 	}
 	if hr.Header.Get("Accept") == "" {
-		hr.Header.Set("Accept", "application/json")
+		hr.Header["Accept"] = jsonType // shared: Set and Add never write into it
 	}
 	if req.Body != nil && hr.Header.Get("Content-Type") == "" {
-		hr.Header.Set("Content-Type", "application/json")
+		hr.Header["Content-Type"] = jsonType
 	}
 	start := time.Now()
 	resp, err := c.cfg.HTTP.Do(hr)
@@ -398,6 +401,15 @@ func (c *Client) roundTrip(ctx context.Context, req *Request) attempt {
 	}
 	return attempt{resp: &Response{Status: resp.StatusCode, Header: resp.Header, Body: b, buf: buf}, sent: true}
 }
+
+// wroteTrace is a request's trace and what it learns.
+type wroteTrace struct {
+	sent  atomic.Bool
+	trace httptrace.ClientTrace
+}
+
+// jsonType is the value of the Accept and Content-Type headers httpx adds.
+var jsonType = []string{"application/json"}
 
 // cutJSON reports a JSON body that opens an object or array and does not
 // close it: cut short by something that also rewrote Content-Length. It
