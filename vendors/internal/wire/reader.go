@@ -98,8 +98,10 @@ func (r *Reader) Release() {
 	if cap(r.text) > maxPooledText {
 		r.text = nil
 	}
-	r.input = bytes.Buffer{}
-	r.own.Reset(&r.input)
+	if r.dec == &r.own { // drop the body; a decoder of ReaderOn is its caller's
+		r.input = bytes.Buffer{}
+		r.own.Reset(&r.input)
+	}
 	r.dec = nil
 	readers.Put(r)
 }
