@@ -1,8 +1,12 @@
 package incidents_test
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -72,4 +76,40 @@ func TestSealer(t *testing.T) {
 			t.Errorf("Open into an int = %v", err)
 		}
 	})
+}
+
+// TestSealFormat: a token is the payload and its HMAC-SHA256, each in
+// unpadded base64url, joined by a dot, whichever goroutine seals it (the
+// HMAC states are reused).
+func TestSealFormat(t *testing.T) {
+	key := []byte(strings.Repeat("k", 32))
+	s, err := incidents.NewSealer(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			for j := range 50 {
+				tok, err := s.Seal("cursor", payload{A: strings.Repeat("x", i*j), N: j}, time.Minute, now)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				p, sig, _ := strings.Cut(tok, ".")
+				body, err := base64.RawURLEncoding.DecodeString(p)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				h := hmac.New(sha256.New, key)
+				h.Write(body)
+				if want := base64.RawURLEncoding.EncodeToString(h.Sum(nil)); sig != want {
+					t.Errorf("signature %s, want %s", sig, want)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

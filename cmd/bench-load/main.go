@@ -185,6 +185,10 @@ func bench(ctx context.Context, args []string, out io.Writer) error {
 
 	fmt.Fprintf(out, "bench-load: %s, %d CPUs, %s per measurement, %d rounds, upstream latency %s, filter status=[open,in_progress] created_after=30d page_size=%d\n",
 		o.server, runtime.NumCPU(), o.duration, o.rounds, o.latency, o.pageSize)
+	// The machine's load beside the figures: CPU times are only as good as
+	// the machine was idle.
+	fmt.Fprintf(out, "load average before: %s\n", loadAverage())
+	defer func() { fmt.Fprintf(out, "load average after: %s\n", loadAverage()) }()
 	// Every round measures, for every vendor in turn, the server and the
 	// floor under each load and at one client, and the direct requests.
 	results := map[string][]roundFigures{}
@@ -253,6 +257,18 @@ type roundFigures struct {
 	load   [][2]figures
 	one    [2]figures
 	direct figures
+}
+
+// loadAverage is the 1, 5 and 15 minute load averages (Linux), or why not.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown (" + err.Error() + ")"
+	}
+	if f := strings.Fields(string(b)); len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // summarizeRounds prints the median of the rounds of every figure.

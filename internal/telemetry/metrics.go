@@ -51,6 +51,12 @@ type Metrics struct {
 	// unreconciled counts interrupted writes whose outcome is still unknown.
 	unreconciled prometheus.Gauge
 
+	// The children of the vectors observed on every call, by label values.
+	opChild       *children[opLabels, prometheus.Observer]
+	requestChild  *children[requestLabels, prometheus.Counter]
+	durationChild *children[string, prometheus.Observer]
+	scanChild     *children[string, scanChildren]
+
 	// started holds request start times by session and JSON-RPC id, from
 	// the before-hook to the success or error hook.
 	started  sync.Map
@@ -97,7 +103,37 @@ func NewMetrics() *Metrics {
 	m.unreconciled = prometheus.NewGauge(prometheus.GaugeOpts{Name: "incident_mcp_audit_writes_unknown",
 		Help: "Writes a crash interrupted whose outcome reconciliation at start could not establish (vendor unreadable, changed since, a comment alone)."})
 	m.reg.MustRegister(m.unreconciled)
+	m.opChild = newChildren(func(l opLabels) prometheus.Observer {
+		return m.opDuration.WithLabelValues(l.method, l.tool, l.errType, l.protocol, l.transport)
+	})
+	m.requestChild = newChildren(func(l requestLabels) prometheus.Counter {
+		code := "error"
+		if l.status > 0 {
+			code = strconv.Itoa(l.status)
+		}
+		return m.vendorRequests.WithLabelValues(l.instance, l.method, code)
+	})
+	m.durationChild = newChildren(func(in string) prometheus.Observer { return m.vendorDuration.WithLabelValues(in) })
+	m.scanChild = newChildren(func(in string) scanChildren {
+		return scanChildren{returned: m.scanReturned.WithLabelValues(in), records: m.scanRecords.WithLabelValues(in), budget: m.scanBudget.WithLabelValues(in)}
+	})
 	return m
+}
+
+// opLabels are the labels of mcp_server_operation_duration_seconds.
+type opLabels struct{ method, tool, errType, protocol, transport string }
+
+// requestLabels are the labels of incident_mcp_vendor_requests_total; a
+// status of 0 is "error".
+type requestLabels struct {
+	instance, method string
+	status           int
+}
+
+// scanChildren are an instance's list scan instruments.
+type scanChildren struct {
+	returned, budget prometheus.Counter
+	records          prometheus.Observer
 }
 
 func (m *Metrics) histogram(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
@@ -182,7 +218,7 @@ func (m *Metrics) Instrument(s *server.MCPServer, transport string) {
 		if !slices.Contains(knownMethods, method) {
 			name = "other"
 		}
-		m.opDuration.WithLabelValues(name, tool, errType, protocolVersion(ctx, message), transport).
+		m.opChild.get(opLabels{name, tool, errType, protocolVersion(ctx, message), transport}).
 			Observe(time.Since(v.(time.Time)).Seconds())
 	}
 	h.AddOnSuccess(func(ctx context.Context, id any, method mcp.MCPMethod, message any, result any) {
@@ -213,12 +249,13 @@ func (m *Metrics) observeResult(r *mcp.CallToolResult) {
 		if !m.health.known(in) {
 			in = "other"
 		}
-		m.scanReturned.WithLabelValues(in).Add(float64(len(v.Incidents)))
+		c := m.scanChild.get(in)
+		c.returned.Add(float64(len(v.Incidents)))
 		if n := len(v.Incidents); n > 0 {
-			m.scanRecords.WithLabelValues(in).Observe(float64(v.Scan.Scanned) / float64(n))
+			c.records.Observe(float64(v.Scan.Scanned) / float64(n))
 		}
 		if v.Scan.BudgetReached {
-			m.scanBudget.WithLabelValues(in).Inc()
+			c.budget.Inc()
 		}
 	}
 	if o, ok := writeOutcome(r); ok {

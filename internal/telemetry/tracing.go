@@ -58,7 +58,13 @@ func NewTracerProvider(ctx context.Context, getenv func(string) string, version 
 // server span named per the MCP conventions ("tools/call list_incidents"),
 // continuing the trace the client put in params._meta (traceparent,
 // tracestate), so vendor calls become child spans.
+//
+// Without an exporter (a no-op tp) it adds nothing to a call: a no-op span
+// still cost its attributes, options and context on every call.
 func ToolTracing(tp trace.TracerProvider, transport string) server.ToolHandlerMiddleware {
+	if isNoop(tp) {
+		return func(next server.ToolHandlerFunc) server.ToolHandlerFunc { return next }
+	}
 	tracer := tp.Tracer(tracerName)
 	prop := propagation.TraceContext{}
 	return func(next server.ToolHandlerFunc) server.ToolHandlerFunc {
@@ -96,6 +102,16 @@ func ToolTracing(tp trace.TracerProvider, transport string) server.ToolHandlerMi
 			return res, err
 		}
 	}
+}
+
+// isNoop tells whether tp records nothing: nil or the no-op provider
+// NewTracerProvider returns when no exporter is configured.
+func isNoop(tp trace.TracerProvider) bool {
+	switch tp.(type) {
+	case nil, noop.TracerProvider, *noop.TracerProvider:
+		return true
+	}
+	return false
 }
 
 // metaCarrier reads W3C trace context from the _meta property bag.

@@ -24,6 +24,10 @@ import (
 type Vendors struct {
 	m      *Metrics
 	tracer trace.Tracer
+	// tracing is false when no exporter is configured: a vendor request
+	// then starts no span (a no-op span still cost a context, its options
+	// and a copy of the request).
+	tracing bool
 
 	mu     sync.Mutex
 	states map[string]*InstanceState
@@ -35,7 +39,7 @@ func (m *Metrics) Vendors(tp trace.TracerProvider) *Vendors {
 	if tp == nil {
 		tp = noop.NewTracerProvider()
 	}
-	v := &Vendors{m: m, tracer: tp.Tracer(tracerName), states: map[string]*InstanceState{}}
+	v := &Vendors{m: m, tracer: tp.Tracer(tracerName), tracing: !isNoop(tp), states: map[string]*InstanceState{}}
 	m.health.AddSource(v)
 	return v
 }
@@ -106,6 +110,13 @@ func (t *vendorTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if dl, ok := ctx.Deadline(); t.timeout > 0 && (!ok || time.Until(dl) > t.timeout) {
 		ctx, cancel = context.WithTimeout(ctx, t.timeout)
 	}
+	if !t.v.tracing {
+		if cancel == nil {
+			return t.base.RoundTrip(req)
+		}
+		resp, err := t.base.RoundTrip(req.WithContext(ctx))
+		return cancelWith(resp, err, cancel)
+	}
 	ctx, span := t.v.tracer.Start(ctx, req.Method, trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(
 			attribute.String("http.request.method", req.Method),
@@ -115,11 +126,7 @@ func (t *vendorTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	defer span.End()
 	resp, err := t.base.RoundTrip(req.WithContext(ctx))
 	if cancel != nil {
-		if err != nil {
-			cancel()
-		} else {
-			resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
-		}
+		resp, err = cancelWith(resp, err, cancel)
 	}
 	if err != nil {
 		class := errClass(err)
@@ -146,12 +153,8 @@ func (v *Vendors) instance(name string) string {
 // (0 when no answer came) and duration.
 func (v *Vendors) Request(instance, method string, status int, d time.Duration) {
 	in := v.instance(instance)
-	v.m.vendorDuration.WithLabelValues(in).Observe(d.Seconds())
-	code := "error"
-	if status > 0 {
-		code = strconv.Itoa(status)
-	}
-	v.m.vendorRequests.WithLabelValues(in, boundedMethod(method), code).Inc()
+	v.m.durationChild.get(in).Observe(d.Seconds())
+	v.m.requestChild.get(requestLabels{in, boundedMethod(method), max(status, 0)}).Inc()
 	if status == http.StatusTooManyRequests {
 		v.m.vendorLimited.WithLabelValues(in).Inc()
 	}
@@ -222,6 +225,17 @@ func errClass(err error) string {
 		return "connection"
 	}
 	return "other"
+}
+
+// cancelWith ends a request's timeout when its body is closed, or now
+// when there is no answer.
+func cancelWith(resp *http.Response, err error, cancel context.CancelFunc) (*http.Response, error) {
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
 }
 
 // cancelOnClose ends a request's timeout when its body is closed.

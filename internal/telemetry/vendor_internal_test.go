@@ -6,8 +6,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"testing"
 	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // TestVendorClientTimeout: the vendor client's timeout is the transport's
@@ -55,6 +61,51 @@ func TestVendorClientTimeout(t *testing.T) {
 			defer resp.Body.Close()
 			if _, err := io.ReadAll(resp.Body); !errors.Is(err, context.DeadlineExceeded) {
 				t.Errorf("reading a body that never ends: %v, want the deadline", err)
+			}
+		})
+	}
+}
+
+// recordingTransport keeps the requests it is given.
+type recordingTransport struct{ got []*http.Request }
+
+func (r *recordingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	r.got = append(r.got, req)
+	return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody, Request: req}, nil
+}
+
+// TestNoTracingCostsNothing: without an exporter a vendor request reaches
+// the transport as it came (no span in a new context, no copy of the
+// request), and the tool middleware hands back the handler itself.
+func TestNoTracingCostsNothing(t *testing.T) {
+	for name, tp := range map[string]trace.TracerProvider{"nil": nil, "no-op": noop.NewTracerProvider()} {
+		t.Run(name, func(t *testing.T) {
+			base := &recordingTransport{}
+			rt := NewMetrics().Vendors(tp).Wrap("eset", base)
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute) // earlier than the client timeout
+			defer cancel()
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://vendor.invalid/x", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := rt.RoundTrip(req); err != nil {
+				t.Fatal(err)
+			}
+			if len(base.got) != 1 || base.got[0] != req {
+				t.Errorf("the transport got %v, want the request itself", base.got)
+			}
+			if tp == nil {
+				return
+			}
+			called := false
+			var h server.ToolHandlerFunc = func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+				called = true
+				return nil, nil
+			}
+			wrapped := ToolTracing(tp, TransportHTTP)(h)
+			wrapped(t.Context(), mcp.CallToolRequest{})
+			if !called || reflect.ValueOf(wrapped).Pointer() != reflect.ValueOf(h).Pointer() {
+				t.Errorf("ToolTracing wrapped the handler without an exporter")
 			}
 		})
 	}

@@ -149,17 +149,24 @@ func normalize(w *wireIncident, full bool) schema.Incident {
 	if len(inc.Tags) == 0 {
 		inc.Tags = nil
 	}
+	// The policy, device, user and assignee share one allocation: a record
+	// cost one for each.
+	refs := new([4]schema.Ref)
 	if w.PolicyID != "" || w.PolicyName != "" {
-		inc.Policy = &schema.Ref{ID: w.PolicyID, Name: w.PolicyName}
+		refs[0] = schema.Ref{ID: w.PolicyID, Name: w.PolicyName}
+		inc.Policy = &refs[0]
 	}
 	if w.EndpointID != "" || w.EndpointName != "" {
-		inc.Devices = []schema.Ref{{ID: w.EndpointID, Name: w.EndpointName}}
+		refs[1] = schema.Ref{ID: w.EndpointID, Name: w.EndpointName}
+		inc.Devices = refs[1:2:2]
 	}
 	if w.UserID != "" || w.UserName != "" {
-		inc.Users = []schema.Ref{{ID: w.UserID, Name: w.UserName}}
+		refs[2] = schema.Ref{ID: w.UserID, Name: w.UserName}
+		inc.Users = refs[2:3:3]
 	}
 	if w.AssignedTo != "" {
-		inc.Assignee = &schema.Ref{ID: w.AssignedTo}
+		refs[3] = schema.Ref{ID: w.AssignedTo}
+		inc.Assignee = &refs[3]
 	}
 	if full {
 		d := maps.Clone(w.Details)

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/incident-mcp/incident-mcp/vendors/driver"
@@ -39,6 +40,8 @@ type client struct {
 	log      *slog.Logger
 	now      func() time.Time
 	sleep    func(context.Context, time.Duration) error
+
+	auth atomic.Pointer[authHeader] // the header of the latest token
 
 	mu      sync.Mutex
 	access  string
@@ -112,6 +115,22 @@ func (c *client) grant(ctx context.Context, form url.Values) error {
 	return nil
 }
 
+// authHeader is the request header that carries tok, made once per token
+// rather than once per request. It is shared: clone it to change it.
+func (c *client) authHeader(tok string) http.Header {
+	if a := c.auth.Load(); a != nil && a.token == tok {
+		return a.header
+	}
+	a := &authHeader{token: tok, header: http.Header{"Authorization": {"Bearer " + tok}}}
+	c.auth.Store(a)
+	return a.header
+}
+
+type authHeader struct {
+	token  string
+	header http.Header
+}
+
 // response is a successful API answer.
 type response struct {
 	body      []byte
@@ -123,9 +142,17 @@ type response struct {
 // with a fresh one, and through the 202 protocol. Pacing, retries and the
 // breaker are httpx's.
 func (c *client) do(ctx context.Context, method, path string, query url.Values, in any) (*response, error) {
-	u, payload, err := httpx.Target(method, c.apiURL, path, query, in)
+	return c.doQuery(ctx, method, path, query.Encode(), in)
+}
+
+// doQuery is do with the query already encoded ("" for none).
+func (c *client) doQuery(ctx context.Context, method, path, rawQuery string, in any) (*response, error) {
+	u, payload, err := httpx.Target(method, c.apiURL, path, nil, in)
 	if err != nil {
 		return nil, err
+	}
+	if rawQuery != "" {
+		u += "?" + rawQuery
 	}
 	reauthed := false
 	responseID := ""
@@ -135,8 +162,9 @@ func (c *client) do(ctx context.Context, method, path string, query url.Values, 
 		if err != nil {
 			return nil, err
 		}
-		h := http.Header{"Authorization": {"Bearer " + tok}}
+		h := c.authHeader(tok)
 		if responseID != "" {
+			h = h.Clone()
 			h.Set("response-id", responseID)
 		}
 		resp, err := c.hc.Do(ctx, &httpx.Request{

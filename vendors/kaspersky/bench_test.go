@@ -15,7 +15,7 @@ import (
 
 // simPage returns the raw body of one list page of 100 simulator incidents
 // with their assets, as a console sends it.
-func simPage(b *testing.B) []byte {
+func simPage(b testing.TB) []byte {
 	b.Helper()
 	sim := kasperskysim.New(kasperskysim.Config{Seed: 1, Incidents: 300, Now: time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)})
 	var tenants []string

@@ -85,15 +85,19 @@ type wireRef struct {
 }
 
 type wireAsset struct {
-	ID       string `json:"ID"`
-	Name     string `json:"Name"`
-	Type     string `json:"Type"`
-	HostInfo *struct {
-		DisplayName string `json:"DisplayName"`
-	} `json:"HostInfo"`
-	UserInfo *struct {
-		DisplayName string `json:"displayName"` // UserInfo keys are lowerCamel
-	} `json:"UserInfo"`
+	ID       string    `json:"ID"`
+	Name     string    `json:"Name"`
+	Type     string    `json:"Type"`
+	HostInfo *hostInfo `json:"HostInfo"`
+	UserInfo *userInfo `json:"UserInfo"`
+}
+
+type hostInfo struct {
+	DisplayName string `json:"DisplayName"`
+}
+
+type userInfo struct {
+	DisplayName string `json:"displayName"` // UserInfo keys are lowerCamel
 }
 
 // wireDetail is what Get adds to wireIncident for Details.
@@ -188,40 +192,75 @@ func normalize(w *wireIncident) schema.Incident {
 	if inc.Resolution == "" && w.Resolution != "" {
 		inc.Resolution = schema.Resolution(w.Resolution) // kept verbatim
 	}
-	if a := w.Assignee; a != nil && (a.ID != "" || a.Name != "") {
-		inc.Assignee = &schema.Ref{ID: a.ID, Name: a.Name}
-	}
+	// One slice holds the assignee, devices and users, and one the MITRE
+	// ids: a record cost a growing slice per list.
+	hosts, users := 0, 0
 	for i := range w.Assets {
-		a := &w.Assets[i]
-		switch a.Type {
+		switch w.Assets[i].Type {
 		case assetHost:
-			name := a.Name
-			if a.HostInfo != nil && a.HostInfo.DisplayName != "" {
-				name = a.HostInfo.DisplayName
-			}
-			inc.Devices = append(inc.Devices, schema.Ref{ID: a.ID, Name: name})
+			hosts++
 		case assetUser:
-			name := a.Name
-			if a.UserInfo != nil && a.UserInfo.DisplayName != "" {
-				name = a.UserInfo.DisplayName
-			}
-			inc.Users = append(inc.Users, schema.Ref{ID: a.ID, Name: name})
+			users++
 		}
 	}
+	assigned := w.Assignee != nil && (w.Assignee.ID != "" || w.Assignee.Name != "")
+	refs := make([]schema.Ref, 0, b2i(assigned)+hosts+users)
+	if assigned {
+		refs = append(refs, schema.Ref{ID: w.Assignee.ID, Name: w.Assignee.Name})
+		inc.Assignee = &refs[0]
+	}
+	inc.Devices, refs = assetRefs(w.Assets, assetHost, hosts, refs)
+	inc.Users, _ = assetRefs(w.Assets, assetUser, users, refs)
 	// The vendor always sends AlertIDs, so an empty list is a known zero.
-	alerts := int64(len(w.AlertIDs))
-	inc.Counts = &schema.Counts{Alerts: &alerts}
-	if len(w.MITRETactics) > 0 || len(w.MITRETechniques) > 0 {
-		m := &schema.Mitre{}
-		for _, t := range w.MITRETactics {
-			m.Tactics = append(m.Tactics, t.ID)
+	counts := &struct {
+		c      schema.Counts
+		alerts int64
+	}{alerts: int64(len(w.AlertIDs))}
+	counts.c.Alerts = &counts.alerts
+	inc.Counts = &counts.c
+	if nt, nq := len(w.MITRETactics), len(w.MITRETechniques); nt > 0 || nq > 0 {
+		ids := make([]string, nt+nq)
+		for i, t := range w.MITRETactics {
+			ids[i] = t.ID
 		}
-		for _, t := range w.MITRETechniques {
-			m.Techniques = append(m.Techniques, t.ID)
+		for i, t := range w.MITRETechniques {
+			ids[nt+i] = t.ID
+		}
+		m := &schema.Mitre{}
+		if nt > 0 {
+			m.Tactics = ids[:nt:nt]
+		}
+		if nq > 0 {
+			m.Techniques = ids[nt:]
 		}
 		inc.Mitre = m
 	}
 	return inc
+}
+
+// assetRefs appends the n assets of type typ to refs (which has room for
+// them) and returns them as a list of their own, nil when n is 0: a host
+// by its display name, a user by theirs, else by the asset's name.
+func assetRefs(assets []wireAsset, typ string, n int, refs []schema.Ref) (list, rest []schema.Ref) {
+	if n == 0 {
+		return nil, refs
+	}
+	start := len(refs)
+	for i := range assets {
+		a := &assets[i]
+		if a.Type != typ {
+			continue
+		}
+		name := a.Name
+		if a.HostInfo != nil && a.HostInfo.DisplayName != "" && typ == assetHost {
+			name = a.HostInfo.DisplayName
+		}
+		if a.UserInfo != nil && a.UserInfo.DisplayName != "" && typ == assetUser {
+			name = a.UserInfo.DisplayName
+		}
+		refs = append(refs, schema.Ref{ID: a.ID, Name: name})
+	}
+	return refs[start:len(refs):len(refs)], refs
 }
 
 // maxHistory caps the history shown in Details: a long-lived incident can

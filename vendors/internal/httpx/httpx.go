@@ -317,9 +317,20 @@ func (c *Client) verdict(ctx context.Context, a attempt) error {
 }
 
 func (c *Client) roundTrip(ctx context.Context, req *Request) attempt {
-	answeredOnce := func() {}
+	// answered tells the limiter the request was answered, once: after the
+	// round trip, or when the attempt ends without one. (sync.OnceFunc
+	// cost three allocations a request for what one goroutine calls in
+	// turn.)
+	var answered func()
+	answer := func() {
+		if answered != nil {
+			answered()
+			answered = nil
+		}
+	}
+	defer answer()
 	if !req.Unpaced {
-		wctx := context.WithValue(ctx, nameKey{}, [2]string{req.Method, req.Path})
+		wctx := context.WithValue(ctx, nameKey{}, req) // a pointer: no copy of the name to box
 		if c.cfg.Semaphore != nil {
 			release, err := c.cfg.Semaphore.Acquire(wctx)
 			if err != nil {
@@ -331,15 +342,11 @@ func (c *Client) roundTrip(ctx context.Context, req *Request) attempt {
 			start := time.Now()
 			var err error
 			if a, ok := c.cfg.Limiter.(Admitter); ok {
-				var answered func()
-				if answered, err = a.Admit(wctx); err == nil {
-					// The request counts until its answer came (or it
-					// failed): the vendor counted it before answering,
-					// however late a starved process wrote it or a
-					// starved vendor read it.
-					answeredOnce = sync.OnceFunc(answered)
-					defer answeredOnce()
-				}
+				// The request counts until its answer came (or it
+				// failed): the vendor counted it before answering,
+				// however late a starved process wrote it or a
+				// starved vendor read it.
+				answered, err = a.Admit(wctx)
 			} else {
 				err = c.cfg.Limiter.Wait(wctx)
 			}
@@ -351,13 +358,16 @@ func (c *Client) roundTrip(ctx context.Context, req *Request) attempt {
 			}
 		}
 	}
-	var sent atomic.Bool
-	trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { sent.Store(true) }}
+	// Whether the request was written: one allocation holds the flag and
+	// the trace that sets it.
+	w := &wroteTrace{}
+	w.trace.WroteRequest = func(httptrace.WroteRequestInfo) { w.sent.Store(true) }
+	sent := &w.sent
 	var body io.Reader
 	if req.Body != nil {
 		body = bytes.NewReader(req.Body)
 	}
-	hr, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), req.Method, req.URL, body)
+	hr, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, &w.trace), req.Method, req.URL, body)
 	if err != nil {
 		return attempt{err: err}
 	}
@@ -365,14 +375,14 @@ func (c *Client) roundTrip(ctx context.Context, req *Request) attempt {
 		hr.Header[k] = v
 	}
 	if hr.Header.Get("Accept") == "" {
-		hr.Header.Set("Accept", "application/json")
+		hr.Header["Accept"] = jsonType // shared: Set and Add never write into it
 	}
 	if req.Body != nil && hr.Header.Get("Content-Type") == "" {
-		hr.Header.Set("Content-Type", "application/json")
+		hr.Header["Content-Type"] = jsonType
 	}
 	start := time.Now()
 	resp, err := c.cfg.HTTP.Do(hr)
-	answeredOnce()
+	answer()
 	if err != nil {
 		c.observe(req, 0, start)
 		return attempt{err: err, sent: sent.Load()}
@@ -391,6 +401,15 @@ func (c *Client) roundTrip(ctx context.Context, req *Request) attempt {
 	}
 	return attempt{resp: &Response{Status: resp.StatusCode, Header: resp.Header, Body: b, buf: buf}, sent: true}
 }
+
+// wroteTrace is a request's trace and what it learns.
+type wroteTrace struct {
+	sent  atomic.Bool
+	trace httptrace.ClientTrace
+}
+
+// jsonType is the value of the Accept and Content-Type headers httpx adds.
+var jsonType = []string{"application/json"}
 
 // cutJSON reports a JSON body that opens an object or array and does not
 // close it: cut short by something that also rewrote Content-Length. It
@@ -426,8 +445,10 @@ type nameKey struct{}
 // RequestOf tells a Limiter or Semaphore which request waits on it, for its
 // errors: the method and path of the Request ("", "" outside Do).
 func RequestOf(ctx context.Context) (method, path string) {
-	n, _ := ctx.Value(nameKey{}).([2]string)
-	return n[0], n[1]
+	if r, _ := ctx.Value(nameKey{}).(*Request); r != nil {
+		return r.Method, r.Path
+	}
+	return "", ""
 }
 
 func (c *Client) observe(req *Request, status int, start time.Time) {

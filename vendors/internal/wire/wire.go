@@ -1,7 +1,8 @@
 // Package wire holds the small pieces every vendor driver's client shares:
 // a sleep that ends with its context, the inversion of a driver's mapping
 // table (normalized → vendor from vendor → normalized), and the decoding of
-// vendor bodies in one pass, or of only the first records of a list page.
+// vendor bodies in one pass, or of only the first records of a list page,
+// with a Reader that reads list records without reflection.
 package wire
 
 import (
