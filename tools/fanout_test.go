@@ -18,6 +18,7 @@ import (
 	"github.com/incident-mcp/incident-mcp/internal/demotest"
 	"github.com/incident-mcp/incident-mcp/schema"
 	"github.com/incident-mcp/incident-mcp/tools"
+	"github.com/incident-mcp/incident-mcp/vendors/descriptor"
 	"github.com/incident-mcp/incident-mcp/vendors/drivertest"
 	"github.com/incident-mcp/incident-mcp/vendors/eset"
 )
@@ -227,7 +228,7 @@ func TestFanoutFailingInstance(t *testing.T) {
 		srv := httptest.NewServer(proxy)
 		t.Cleanup(srv.Close)
 		d, err := eset.New(eset.Config{APIURL: srv.URL, TokenURL: srv.URL + "/oauth/token", Username: "demo", Password: "demo", RateLimit: 10_000,
-			Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }})
+			Common: descriptor.Common{Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -38,7 +38,7 @@ func WithHTTPClient(client func(instance string) *http.Client) Option {
 func Build(f *config.File, log *slog.Logger, opts ...Option) ([]*incidents.Instance, error) {
 	out := make([]*incidents.Instance, 0, len(f.Instances))
 	for _, in := range f.Instances {
-		do := descriptor.Options{Logger: log.With("instance", in.Name), Instance: in.Name}
+		do := descriptor.Options{Common: descriptor.Common{Logger: log.With("instance", in.Name), Instance: in.Name}}
 		for _, opt := range opts {
 			opt(in.Name, &do)
 		}

@@ -40,6 +40,7 @@ import (
 	"github.com/incident-mcp/incident-mcp/internal/faultproxy"
 	"github.com/incident-mcp/incident-mcp/internal/testbin"
 	"github.com/incident-mcp/incident-mcp/tools"
+	"github.com/incident-mcp/incident-mcp/vendors/descriptor"
 	"github.com/incident-mcp/incident-mcp/vendors/dlp"
 	"github.com/incident-mcp/incident-mcp/vendors/dlp/dlpsim"
 	"github.com/incident-mcp/incident-mcp/vendors/eset"
@@ -402,15 +403,15 @@ func report(t *testing.T, name string, ta *tally, r *rig, auditPath string) {
 func TestChaosInProcess(t *testing.T) {
 	r := startRig(t, 41)
 	log := slog.New(slog.DiscardHandler)
-	ed, err := eset.New(eset.Config{APIURL: r.url["eset"], TokenURL: r.url["eset"] + "/oauth/token", Username: "demo", Password: "demo", Logger: log})
+	ed, err := eset.New(eset.Config{APIURL: r.url["eset"], TokenURL: r.url["eset"] + "/oauth/token", Username: "demo", Password: "demo", Common: descriptor.Common{Logger: log}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	kd, err := kaspersky.New(kaspersky.Config{BaseURL: r.url["kaspersky"], Token: kasperskysim.DefaultToken, Logger: log})
+	kd, err := kaspersky.New(kaspersky.Config{BaseURL: r.url["kaspersky"], Token: kasperskysim.DefaultToken, Common: descriptor.Common{Logger: log}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	dd, err := dlp.New(dlp.Config{BaseURL: r.url["dlp"], APIKey: dlpsim.DefaultAPIKey, RateLimit: dlpRate, Logger: log})
+	dd, err := dlp.New(dlp.Config{BaseURL: r.url["dlp"], APIKey: dlpsim.DefaultAPIKey, RateLimit: dlpRate, Common: descriptor.Common{Logger: log}})
 	if err != nil {
 		t.Fatal(err)
 	}

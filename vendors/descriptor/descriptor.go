@@ -9,7 +9,6 @@ package descriptor
 import (
 	"flag"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"time"
 
@@ -51,21 +50,22 @@ func NewDriver(s settings.Settings, o Options) (driver.Driver, error) {
 	return ds.Driver(o)
 }
 
-// Options are what the command passes to every driver it builds.
+// Options are what the command passes to every driver it builds: the
+// settings every driver takes alike (the instance's name, its metrics'
+// client and observer, its logger; the clock stays the real one) and the
+// limits the replicas share. A driver that builds its own TLS client (a CA
+// file, verification off) keeps it rather than take HTTPClient.
 type Options struct {
-	Logger *slog.Logger
-	// HTTPClient, when set, replaces the driver's default client (metrics
-	// and tracing per instance). Drivers that build their own TLS client
-	// (a CA file, verification off) keep it.
-	HTTPClient *http.Client
-	// Instance is the instance's name (errors and metrics of its HTTP layer).
-	Instance string
-	// Observer, when set, sees the instance's HTTP layer (metrics).
-	Observer Observer
+	Common
 	// Shared, when set, makes each credential's vendor limits shared by the
 	// replicas of the server (through Redis) instead of per process.
 	Shared SharedLimits
 }
+
+// Common are the settings every driver's Config embeds: the drivers'
+// shared HTTP layer declares them, and this name lets the command and
+// tests reach them.
+type Common = httpx.Common
 
 // Observer sees a vendor instance's HTTP layer (metrics): the drivers'
 // shared HTTP layer declares it, and this name lets the command reach it.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/incident-mcp/incident-mcp/schema"
+	"github.com/incident-mcp/incident-mcp/vendors/descriptor"
 	"github.com/incident-mcp/incident-mcp/vendors/dlp"
 	"github.com/incident-mcp/incident-mcp/vendors/dlp/dlpsim"
 	"github.com/incident-mcp/incident-mcp/vendors/driver"
@@ -43,7 +44,7 @@ func (c *fastClock) Sleep(ctx context.Context, d time.Duration) error {
 func BenchmarkLongScanRate(b *testing.B) {
 	sim := dlpsim.New(dlpsim.Config{Seed: 11, Incidents: 2000, Now: simNow, RateLimit: noLimit})
 	clock := &fastClock{start: time.Now()}
-	d := newDriver(b, sim, dlp.Config{Now: clock.Now, Sleep: clock.Sleep})
+	d := newDriver(b, sim, dlp.Config{Common: descriptor.Common{Now: clock.Now, Sleep: clock.Sleep}})
 	plan, err := d.Plan(driver.Query{Order: schema.DefaultOrder, PageSize: dlp.MaxPageSize})
 	if err != nil {
 		b.Fatal(err)

@@ -63,13 +63,7 @@ func decodeSettings(d *settings.Decoder) (settings.Settings, error) {
 
 func (s *instanceSettings) Driver(o descriptor.Options) (driver.Driver, error) {
 	cfg := s.cfg
-	cfg.Logger, cfg.Instance = o.Logger, o.Instance
-	if o.HTTPClient != nil {
-		cfg.HTTPClient = o.HTTPClient
-	}
-	if o.Observer != nil {
-		cfg.Observer = o.Observer
-	}
+	cfg.Common = o.Common
 	if o.Shared != nil {
 		n, per, c := s.limits()
 		cfg.Limiter = o.Shared.Limiter(Vendor+"/"+o.Instance, n, per)

@@ -6,12 +6,10 @@
 package dlp
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"maps"
 	"net/http"
 	"net/url"
@@ -20,6 +18,7 @@ import (
 	"time"
 
 	"github.com/incident-mcp/incident-mcp/schema"
+	"github.com/incident-mcp/incident-mcp/vendors/descriptor"
 	"github.com/incident-mcp/incident-mcp/vendors/driver"
 	"github.com/incident-mcp/incident-mcp/vendors/internal/httpx"
 	"github.com/incident-mcp/incident-mcp/vendors/internal/wire"
@@ -59,17 +58,9 @@ type Config struct {
 	// after a 429 that spent the vendor's window applies either way.
 	Limiter   driver.Limiter
 	Semaphore driver.Semaphore
-	// Instance names the instance in errors and metrics; "" means "dlp".
-	Instance string
-	// Observer sees retries, the breaker and limiter waits (metrics).
-	Observer httpx.Observer
-	// HTTPClient defaults to one with a 60 s timeout that keeps a
-	// connection per concurrent request.
-	HTTPClient *http.Client
-	Logger     *slog.Logger
-	// Now and Sleep replace the clock in tests and benchmarks.
-	Now   func() time.Time
-	Sleep func(context.Context, time.Duration) error
+	// Common: Instance defaults to "dlp"; HTTPClient to one with a 60 s
+	// timeout that keeps a connection per concurrent request.
+	descriptor.Common
 }
 
 var _ driver.Driver = (*Driver)(nil)
@@ -114,15 +105,7 @@ func New(cfg Config) (*Driver, error) {
 		tr.MaxIdleConnsPerHost = cfg.MaxConcurrent
 		cfg.HTTPClient = &http.Client{Timeout: 60 * time.Second, Transport: tr}
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.Sleep == nil {
-		cfg.Sleep = wire.Sleep
-	}
+	cfg.Common = cfg.Common.WithDefaults(Vendor)
 	c := &client{
 		baseURL: strings.TrimRight(cfg.BaseURL, "/"), prefix: prefix, apiKey: cfg.APIKey,
 		log: cfg.Logger, now: cfg.Now, sleep: cfg.Sleep,
@@ -137,9 +120,8 @@ func New(cfg Config) (*Driver, error) {
 		sem = make(semaphore, cfg.MaxConcurrent)
 	}
 	c.hc = httpx.New(httpx.Config{
-		Instance: cmp.Or(cfg.Instance, Vendor), HTTP: cfg.HTTPClient, Limiter: schedule{c}, Semaphore: sem,
-		Observer: cfg.Observer, Policy: httpx.Policy{MaxAttempts: maxAttempts, BaseBackoff: baseBackoff},
-		Logger: cfg.Logger, Now: cfg.Now, Sleep: cfg.Sleep,
+		Common: cfg.Common, Limiter: schedule{c}, Semaphore: sem,
+		Policy: httpx.Policy{MaxAttempts: maxAttempts, BaseBackoff: baseBackoff},
 	})
 	return &Driver{c: c}, nil
 }
@@ -306,17 +288,8 @@ func (d *Driver) Get(ctx context.Context, nativeID string) (*schema.Incident, er
 
 // ErrorCode implements driver.Driver.
 func (d *Driver) ErrorCode(err error) schema.Code {
-	if se, ok := errors.AsType[*schema.Error](err); ok {
-		return se.Code
-	}
-	if he, ok := errors.AsType[*driver.HTTPError](err); ok {
-		return driver.CodeForStatus(he.Status)
-	}
-	switch {
-	case errors.Is(err, errNotConfigured):
+	if errors.Is(err, errNotConfigured) {
 		return schema.CodeFailedPrecondition
-	case errors.Is(err, context.DeadlineExceeded):
-		return schema.CodeDeadlineExceeded
 	}
-	return schema.CodeUnavailable
+	return driver.CodeOf(err)
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/incident-mcp/incident-mcp/schema"
+	"github.com/incident-mcp/incident-mcp/vendors/descriptor"
 	"github.com/incident-mcp/incident-mcp/vendors/dlp"
 	"github.com/incident-mcp/incident-mcp/vendors/driver"
 )
@@ -279,7 +280,7 @@ func TestRequests(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := &recorder{t: t, next: tc.script}
 			clock := newFakeClock()
-			d := newDriver(t, rec, dlp.Config{APIKey: key, Now: clock.Now, Sleep: clock.Sleep})
+			d := newDriver(t, rec, dlp.Config{APIKey: key, Common: descriptor.Common{Now: clock.Now, Sleep: clock.Sleep}})
 			out, err := tc.call(t.Context(), d)
 			if tc.code == "" && err != nil {
 				t.Fatal(err)
@@ -331,7 +332,7 @@ func TestThrottling(t *testing.T) {
 				reply(429, `{"errors":[{"code":429,"message":"rate limit exceeded"}]}`, "X-RateLimit-Remaining", tc.remaining, "X-RateLimit-Reset", unix(start.Add(tc.reset))),
 				okList(""),
 			}}
-			d := newDriver(t, rec, dlp.Config{APIKey: "k", Now: clock.Now, Sleep: clock.Sleep, RateLimit: noLimit})
+			d := newDriver(t, rec, dlp.Config{APIKey: "k", Common: descriptor.Common{Now: clock.Now, Sleep: clock.Sleep}, RateLimit: noLimit})
 			plan, _ := d.Plan(driver.Query{Order: schema.DefaultOrder, PageSize: 10})
 			ctx := t.Context()
 			if tc.deadline > 0 {
@@ -361,7 +362,7 @@ func TestThrottling(t *testing.T) {
 func TestTokenRenewal(t *testing.T) {
 	clock := newFakeClock()
 	rec := &recorder{t: t, next: []http.HandlerFunc{okList(""), okList(""), okList("")}}
-	d := newDriver(t, rec, dlp.Config{APIKey: "k", Now: clock.Now, Sleep: clock.Sleep})
+	d := newDriver(t, rec, dlp.Config{APIKey: "k", Common: descriptor.Common{Now: clock.Now, Sleep: clock.Sleep}})
 	plan, _ := d.Plan(driver.Query{Order: schema.DefaultOrder, PageSize: 10})
 	for _, step := range []time.Duration{0, 10 * time.Minute, 4*time.Minute + 30*time.Second} {
 		clock.Advance(step)

@@ -260,6 +260,24 @@ func CodeForStatus(status int) schema.Code {
 	return schema.CodeInternal
 }
 
+// CodeOf is the classification every driver starts from: a refused
+// change by its own code, a vendor's HTTP answer by its status
+// (CodeForStatus), a call out of time as such, anything else (a transport
+// failure, a canceled call) as unavailable. A driver's ErrorCode checks
+// what is its own first and ends with CodeOf.
+func CodeOf(err error) schema.Code {
+	if se, ok := errors.AsType[*schema.Error](err); ok {
+		return se.Code
+	}
+	if he, ok := errors.AsType[*HTTPError](err); ok {
+		return CodeForStatus(he.Status)
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return schema.CodeDeadlineExceeded
+	}
+	return schema.CodeUnavailable
+}
+
 // ErrOutcomeUnknown marks a write whose request reached the wire but whose
 // answer was lost (a reset, a timeout, a truncated body): the vendor may or
 // may not have applied it. Drivers wrap it (errors.Is finds it); the service

@@ -14,6 +14,7 @@ import (
 
 	"github.com/incident-mcp/incident-mcp/filter"
 	"github.com/incident-mcp/incident-mcp/schema"
+	"github.com/incident-mcp/incident-mcp/vendors/descriptor"
 	"github.com/incident-mcp/incident-mcp/vendors/driver"
 	"github.com/incident-mcp/incident-mcp/vendors/eset/esetsim"
 	"github.com/incident-mcp/incident-mcp/vendors/internal/wire"
@@ -64,7 +65,7 @@ func BenchmarkDecodeNormalizePage1000(b *testing.B) {
 // BenchmarkCompileAndPlan is the per-call work before any I/O: compile the
 // typical filter, then translate it into ESET's filter string.
 func BenchmarkCompileAndPlan(b *testing.B) {
-	d, err := New(Config{APIURL: "http://127.0.0.1:1", TokenURL: "http://127.0.0.1:1", Username: "u", Password: "p", Now: func() time.Time { return now }})
+	d, err := New(Config{APIURL: "http://127.0.0.1:1", TokenURL: "http://127.0.0.1:1", Username: "u", Password: "p", Common: descriptor.Common{Now: func() time.Time { return now }}})
 	if err != nil {
 		b.Fatal(err)
 	}

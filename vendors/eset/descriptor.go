@@ -84,13 +84,7 @@ func decodeSettings(d *settings.Decoder) (settings.Settings, error) {
 
 func (s *instanceSettings) Driver(o descriptor.Options) (driver.Driver, error) {
 	cfg := s.cfg
-	cfg.Logger, cfg.Instance = o.Logger, o.Instance
-	if o.HTTPClient != nil {
-		cfg.HTTPClient = o.HTTPClient
-	}
-	if o.Observer != nil {
-		cfg.Observer = o.Observer
-	}
+	cfg.Common = o.Common
 	if o.Shared != nil {
 		// Whole requests per window: 2.5/s is 5 per 2s.
 		r := s.rate()

@@ -5,12 +5,10 @@
 package eset
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"maps"
 	"net/http"
 	"net/url"
@@ -20,9 +18,9 @@ import (
 	"time"
 
 	"github.com/incident-mcp/incident-mcp/schema"
+	"github.com/incident-mcp/incident-mcp/vendors/descriptor"
 	"github.com/incident-mcp/incident-mcp/vendors/driver"
 	"github.com/incident-mcp/incident-mcp/vendors/internal/httpx"
-	"github.com/incident-mcp/incident-mcp/vendors/internal/wire"
 )
 
 // Vendor is this driver's vendor key.
@@ -45,16 +43,9 @@ type Config struct {
 	RateLimit float64
 	// Limiter replaces that local limiter (a shared one across replicas).
 	Limiter driver.Limiter
-	// Instance names the instance in errors and metrics; "" means "eset".
-	Instance string
-	// Observer sees retries, the breaker and limiter waits (metrics).
-	Observer httpx.Observer
-	// HTTPClient defaults to one with a 60 s timeout.
-	HTTPClient *http.Client
-	Logger     *slog.Logger
-	// Now and Sleep replace the clock in tests.
-	Now   func() time.Time
-	Sleep func(context.Context, time.Duration) error
+	// Common: Instance defaults to "eset"; HTTPClient to one with a 60 s
+	// timeout.
+	descriptor.Common
 }
 
 // MaxPageSize is the largest page ESET serves.
@@ -88,26 +79,12 @@ func New(cfg Config) (*Driver, error) {
 	if cfg.RateLimit == 0 {
 		cfg.RateLimit = 10
 	}
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: 60 * time.Second}
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.Sleep == nil {
-		cfg.Sleep = wire.Sleep
-	}
+	cfg.Common = cfg.Common.WithDefaults(Vendor)
 	if cfg.Limiter == nil {
 		cfg.Limiter = newLimiter(cfg.RateLimit, cfg.Now, cfg.Sleep)
 	}
 	c := &client{
-		hc: httpx.New(httpx.Config{
-			Instance: cmp.Or(cfg.Instance, Vendor), HTTP: cfg.HTTPClient, Limiter: cfg.Limiter, Observer: cfg.Observer,
-			Policy: httpx.Policy{Retry429: true}, Logger: cfg.Logger, Now: cfg.Now, Sleep: cfg.Sleep,
-		}),
+		hc:     httpx.New(httpx.Config{Common: cfg.Common, Limiter: cfg.Limiter, Policy: httpx.Policy{Retry429: true}}),
 		apiURL: strings.TrimRight(cfg.APIURL, "/"), tokenURL: cfg.TokenURL,
 		username: cfg.Username, password: cfg.Password,
 		log: cfg.Logger, now: cfg.Now, sleep: cfg.Sleep,

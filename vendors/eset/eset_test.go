@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/incident-mcp/incident-mcp/schema"
+	"github.com/incident-mcp/incident-mcp/vendors/descriptor"
 	"github.com/incident-mcp/incident-mcp/vendors/driver"
 	"github.com/incident-mcp/incident-mcp/vendors/drivertest"
 	"github.com/incident-mcp/incident-mcp/vendors/eset"
@@ -52,7 +53,7 @@ func newDriver(t testing.TB, h http.Handler, sleep func(context.Context, time.Du
 	if sleep == nil {
 		sleep = func(context.Context, time.Duration) error { return nil }
 	}
-	d, err := eset.New(eset.Config{APIURL: srv.URL, TokenURL: srv.URL + "/oauth/token", Username: "demo", Password: "demo", RateLimit: 1000, Sleep: sleep})
+	d, err := eset.New(eset.Config{APIURL: srv.URL, TokenURL: srv.URL + "/oauth/token", Username: "demo", Password: "demo", RateLimit: 1000, Common: descriptor.Common{Sleep: sleep}})
 	if err != nil {
 		t.Fatal(err)
 	}

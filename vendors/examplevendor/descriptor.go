@@ -68,10 +68,7 @@ func settingsFromEnv(env settings.Env) (settings.Settings, bool, error) {
 // observe and no limits to share.
 func (s *instanceSettings) Driver(o descriptor.Options) (driver.Driver, error) {
 	cfg := s.cfg
-	cfg.Logger, cfg.Instance = o.Logger, o.Instance
-	if o.HTTPClient != nil {
-		cfg.HTTPClient = o.HTTPClient
-	}
+	cfg.HTTPClient = o.HTTPClient
 	return New(cfg)
 }
 

@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -39,10 +38,9 @@ type Config struct {
 	BaseURL string
 	APIKey  string
 	// HTTPClient sends the requests; nil means one with a 30 s timeout.
+	// The driver logs nothing and has no layer to observe: of
+	// descriptor.Options it takes only the client.
 	HTTPClient *http.Client
-	Logger     *slog.Logger
-	// Instance names the instance in errors.
-	Instance string
 }
 
 // Driver speaks the example vendor's API.
@@ -63,9 +61,6 @@ func New(cfg Config) (*Driver, error) {
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 30 * time.Second}
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Driver{cfg: cfg}, nil
 }
@@ -168,18 +163,7 @@ func (d *Driver) Update(ctx context.Context, nativeID string, patch schema.Patch
 }
 
 // ErrorCode classifies the driver's errors.
-func (d *Driver) ErrorCode(err error) schema.Code {
-	if se, ok := errors.AsType[*schema.Error](err); ok {
-		return se.Code
-	}
-	if he, ok := errors.AsType[*driver.HTTPError](err); ok {
-		return driver.CodeForStatus(he.Status)
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return schema.CodeDeadlineExceeded
-	}
-	return schema.CodeUnavailable
-}
+func (d *Driver) ErrorCode(err error) schema.Code { return driver.CodeOf(err) }
 
 // do sends one request and reads its answer. A write whose answer is lost
 // after it was sent is an unknown outcome.

@@ -61,12 +61,9 @@ func decodeSettings(d *settings.Decoder) (settings.Settings, error) {
 
 func (s *instanceSettings) Driver(o descriptor.Options) (driver.Driver, error) {
 	cfg := s.cfg
-	cfg.Logger, cfg.Instance = o.Logger, o.Instance
-	if o.HTTPClient != nil && cfg.CAFile == "" && !cfg.Insecure {
-		cfg.HTTPClient = o.HTTPClient
-	}
-	if o.Observer != nil {
-		cfg.Observer = o.Observer
+	cfg.Common = o.Common
+	if cfg.CAFile != "" || cfg.Insecure {
+		cfg.HTTPClient = nil // the driver's own TLS client
 	}
 	return New(cfg)
 }

@@ -8,7 +8,6 @@
 package kaspersky
 
 import (
-	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -28,6 +27,7 @@ import (
 	"time"
 
 	"github.com/incident-mcp/incident-mcp/schema"
+	"github.com/incident-mcp/incident-mcp/vendors/descriptor"
 	"github.com/incident-mcp/incident-mcp/vendors/driver"
 	"github.com/incident-mcp/incident-mcp/vendors/internal/httpx"
 	"github.com/incident-mcp/incident-mcp/vendors/internal/wire"
@@ -53,20 +53,13 @@ type Config struct {
 	// Insecure turns TLS certificate verification off. It is logged loudly:
 	// anyone on the path can then read the token.
 	Insecure bool
-	// HTTPClient replaces the driver's own client (60 s timeout, CAFile);
-	// CAFile and Insecure cannot be combined with it.
-	HTTPClient *http.Client
 	// Limiter paces requests (a shared limiter across replicas); nil means
 	// none, as Kaspersky documents no rate limit.
 	Limiter driver.Limiter
-	// Instance names the instance in errors and metrics; "" means
-	// "kaspersky".
-	Instance string
-	// Observer sees retries, the breaker and limiter waits (metrics).
-	Observer httpx.Observer
-	Logger   *slog.Logger
-	// Now replaces the clock that time windows are weighed against.
-	Now func() time.Time
+	// Common: Instance defaults to "kaspersky"; HTTPClient replaces the
+	// driver's own client (60 s timeout, CAFile), and CAFile and Insecure
+	// cannot be combined with it; time windows are weighed against Now.
+	descriptor.Common
 }
 
 // tenant is one readable tenant; Name is known only when discovered.
@@ -104,22 +97,16 @@ func New(cfg Config) (*Driver, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+	cfg.Common = cfg.Common.WithDefaults(Vendor)
 	hc, err := httpClient(cfg, base)
 	if err != nil {
 		return nil, err
 	}
-	c := &client{baseURL: base.String(), token: cfg.Token, log: cfg.Logger, sleep: wire.Sleep}
-	c.hc = httpx.New(httpx.Config{
-		Instance: cmp.Or(cfg.Instance, Vendor), HTTP: hc, Limiter: cfg.Limiter, Observer: cfg.Observer,
-		Policy: httpx.Policy{Retry429: true, BaseBackoff: 200 * time.Millisecond}, Logger: cfg.Logger,
-		Sleep: func(ctx context.Context, d time.Duration) error { return c.sleep(ctx, d) },
-	})
+	c := &client{baseURL: base.String(), token: cfg.Token, log: cfg.Logger, sleep: cfg.Sleep}
+	layer := cfg.Common
+	layer.HTTPClient = hc
+	layer.Sleep = func(ctx context.Context, d time.Duration) error { return c.sleep(ctx, d) } // tests replace c.sleep
+	c.hc = httpx.New(httpx.Config{Common: layer, Limiter: cfg.Limiter, Policy: httpx.Policy{Retry429: true, BaseBackoff: 200 * time.Millisecond}})
 	d := &Driver{
 		c:        c,
 		now:      cfg.Now,
@@ -459,17 +446,8 @@ func (d *Driver) fetch(ctx context.Context, nativeID string, full bool) (json.Ra
 
 // ErrorCode implements driver.Driver.
 func (d *Driver) ErrorCode(err error) schema.Code {
-	if se, ok := errors.AsType[*schema.Error](err); ok {
-		return se.Code
+	if he, ok := errors.AsType[*driver.HTTPError](err); ok && authHeaderRejected(he) {
+		return schema.CodeUnauthenticated
 	}
-	if he, ok := errors.AsType[*driver.HTTPError](err); ok {
-		if authHeaderRejected(he) {
-			return schema.CodeUnauthenticated
-		}
-		return driver.CodeForStatus(he.Status)
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return schema.CodeDeadlineExceeded
-	}
-	return schema.CodeUnavailable
+	return driver.CodeOf(err)
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/incident-mcp/incident-mcp/filter"
 	"github.com/incident-mcp/incident-mcp/incidents"
 	"github.com/incident-mcp/incident-mcp/schema"
+	"github.com/incident-mcp/incident-mcp/vendors/descriptor"
 	"github.com/incident-mcp/incident-mcp/vendors/driver"
 	"github.com/incident-mcp/incident-mcp/vendors/drivertest"
 	"github.com/incident-mcp/incident-mcp/vendors/kaspersky"
@@ -788,7 +789,7 @@ func TestNew(t *testing.T) {
 		{"not a URL", kaspersky.Config{Token: "t", BaseURL: "api.xdr.example.com"}, "base URL"},
 		{"missing CA file", kaspersky.Config{Token: "t", BaseURL: "https://x", CAFile: filepath.Join(t.TempDir(), "none.pem")}, "CA file"},
 		{"CA file and insecure", kaspersky.Config{Token: "t", BaseURL: "https://x", CAFile: "ca.pem", Insecure: true}, "not both"},
-		{"custom client and CA", kaspersky.Config{Token: "t", BaseURL: "https://x", CAFile: "ca.pem", HTTPClient: http.DefaultClient}, "custom HTTPClient"},
+		{"custom client and CA", kaspersky.Config{Token: "t", BaseURL: "https://x", CAFile: "ca.pem", Common: descriptor.Common{HTTPClient: http.DefaultClient}}, "custom HTTPClient"},
 		{"empty tenant", kaspersky.Config{Token: "t", BaseURL: "https://x", Tenants: []string{" "}}, "empty tenant"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -840,7 +841,7 @@ func TestTLS(t *testing.T) {
 		t.Errorf("without the CA file: %v", err)
 	}
 	var logs bytes.Buffer
-	if err := list(kaspersky.Config{Insecure: true, Logger: slog.New(slog.NewTextHandler(&logs, nil))}); err != nil {
+	if err := list(kaspersky.Config{Insecure: true, Common: descriptor.Common{Logger: slog.New(slog.NewTextHandler(&logs, nil))}}); err != nil {
 		t.Errorf("insecure: %v", err)
 	}
 	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "VERIFICATION IS OFF") {

@@ -10,6 +10,7 @@ import (
 	"unicode"
 
 	"github.com/incident-mcp/incident-mcp/schema"
+	"github.com/incident-mcp/incident-mcp/vendors/descriptor"
 	"github.com/incident-mcp/incident-mcp/vendors/driver"
 )
 
@@ -37,7 +38,7 @@ func crit(t *testing.T, f schema.Filter) schema.Criteria {
 
 func testDriver(t *testing.T, tenants ...string) *Driver {
 	t.Helper()
-	d, err := New(Config{BaseURL: "https://api.xdr.example.com", Token: "tok", Tenants: tenants, Now: func() time.Time { return now }})
+	d, err := New(Config{BaseURL: "https://api.xdr.example.com", Token: "tok", Tenants: tenants, Common: descriptor.Common{Now: func() time.Time { return now }}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -518,15 +517,4 @@ func apply(inc *schema.Incident, p schema.Patch) {
 
 // ErrorCode classifies this driver's errors: a refused change by its own
 // code, a vendor status as HTTP would, a canceled call as unavailable.
-func (d *Driver) ErrorCode(err error) schema.Code {
-	if se, ok := errors.AsType[*schema.Error](err); ok {
-		return se.Code
-	}
-	if he, ok := errors.AsType[*driver.HTTPError](err); ok {
-		return driver.CodeForStatus(he.Status)
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return schema.CodeDeadlineExceeded
-	}
-	return schema.CodeUnavailable
-}
+func (d *Driver) ErrorCode(err error) schema.Code { return driver.CodeOf(err) }

@@ -56,7 +56,7 @@ func TestDescriptorsAreWhole(t *testing.T) {
 				t.Fatalf("the simulator's variables configure %+v (%v), want one %s instance", fromEnv, err, key)
 			}
 			for _, in := range []config.Instance{f.Instances[0], fromEnv.Instances[0]} {
-				d, err := descriptor.NewDriver(in.Settings, descriptor.Options{Instance: in.Name})
+				d, err := descriptor.NewDriver(in.Settings, descriptor.Options{Common: descriptor.Common{Instance: in.Name}})
 				if err != nil {
 					t.Fatal(err)
 				}

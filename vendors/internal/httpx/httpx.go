@@ -58,28 +58,61 @@ type Observer interface {
 	LimiterWait(instance string, d time.Duration)
 }
 
+// Common are the settings every driver's Config takes alike, and this
+// layer with them: the command sets the instance's name, client, observer
+// and logger of each driver it builds (descriptor.Options embeds Common);
+// tests set the clock. A driver embeds Common in its Config and states
+// only what is its own.
+type Common struct {
+	// Instance names the vendor instance in errors, logs and metrics; a
+	// driver's default is its vendor key.
+	Instance string
+	// HTTPClient, when set, replaces the driver's default client; this
+	// layer's default has a 60 s timeout.
+	HTTPClient *http.Client
+	// Observer, when set, sees the requests, retries, breaker and limiter
+	// waits (metrics).
+	Observer Observer
+	// Logger defaults to one that discards.
+	Logger *slog.Logger
+	// Now and Sleep replace the clock in tests; nil means the real one.
+	Now   func() time.Time
+	Sleep func(context.Context, time.Duration) error
+}
+
+// WithDefaults fills what c leaves unset, but for the HTTP client, whose
+// default is the driver's own: instance (the driver's vendor key, or ""
+// to leave the name unset), a logger that discards, the real clock.
+func (c Common) WithDefaults(instance string) Common {
+	if c.Instance == "" {
+		c.Instance = instance
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Sleep == nil {
+		c.Sleep = wire.Sleep
+	}
+	return c
+}
+
 // Config configures a Client. Only Instance is required.
 type Config struct {
-	// Instance names the vendor instance in errors, logs and metrics.
-	Instance string
-	// HTTP sends the requests; nil means one with a 60 s timeout.
-	HTTP *http.Client
+	Common
 	// Limiter paces every attempt (nil: no pacing); Semaphore bounds the
 	// attempts in flight (nil: no bound). The semaphore is taken first and
 	// held until the body is read.
 	Limiter   driver.Limiter
 	Semaphore driver.Semaphore
-	Observer  Observer
 	// MaxBody caps response bodies; 0 means DefaultMaxBody.
 	MaxBody int64
 	Policy  Policy
 	// TripAfter and OpenFor tune the breaker; 0 means the defaults.
 	TripAfter int
 	OpenFor   time.Duration
-	Logger    *slog.Logger
-	// Now and Sleep replace the clock in tests.
-	Now   func() time.Time
-	Sleep func(context.Context, time.Duration) error
 }
 
 // Client sends the requests of one vendor instance.
@@ -136,8 +169,9 @@ func (r *Response) Release() {
 
 // New returns a client for cfg.
 func New(cfg Config) *Client {
-	if cfg.HTTP == nil {
-		cfg.HTTP = &http.Client{Timeout: 60 * time.Second}
+	cfg.Common = cfg.Common.WithDefaults("")
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 60 * time.Second}
 	}
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = DefaultMaxBody
@@ -147,15 +181,6 @@ func New(cfg Config) *Client {
 	}
 	if cfg.OpenFor <= 0 {
 		cfg.OpenFor = DefaultOpenFor
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.Sleep == nil {
-		cfg.Sleep = wire.Sleep
 	}
 	cfg.Policy = cfg.Policy.withDefaults()
 	c := &Client{cfg: cfg}
@@ -381,7 +406,7 @@ func (c *Client) roundTrip(ctx context.Context, req *Request) attempt {
 		hr.Header["Content-Type"] = jsonType
 	}
 	start := time.Now()
-	resp, err := c.cfg.HTTP.Do(hr)
+	resp, err := c.cfg.HTTPClient.Do(hr)
 	answer()
 	if err != nil {
 		c.observe(req, 0, start)

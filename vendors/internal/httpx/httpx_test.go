@@ -87,7 +87,7 @@ func newClient(o *observer, cfg httpx.Config) *httpx.Client {
 	if cfg.Sleep == nil {
 		cfg.Sleep = noSleep
 	}
-	cfg.HTTP = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
+	cfg.HTTPClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
 	return httpx.New(cfg)
 }
 
@@ -150,7 +150,7 @@ func TestRetryAfterAndDeadline(t *testing.T) {
 	u := through(t, b, faultproxy.Status429) // Retry-After: 1
 	var waits []time.Duration
 	sleep := func(ctx context.Context, d time.Duration) error { waits = append(waits, d); return nil }
-	c := newClient(&observer{}, httpx.Config{Policy: httpx.Policy{Retry429: true, MaxAttempts: 2}, Sleep: sleep})
+	c := newClient(&observer{}, httpx.Config{Policy: httpx.Policy{Retry429: true, MaxAttempts: 2}, Common: httpx.Common{Sleep: sleep}})
 	if _, err := c.Do(t.Context(), &httpx.Request{Method: http.MethodGet, URL: u, Idempotent: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -291,5 +291,19 @@ func TestWindowLimiterCountsUntilAnswered(t *testing.T) {
 	}
 	if got := clock.Sub(start); got != 150*time.Millisecond {
 		t.Errorf("the third request left at +%v, want +150ms: a window after the first was answered", got)
+	}
+}
+
+// TestCommonDefaults: WithDefaults fills only what is unset, and leaves the
+// HTTP client to the driver, whose default differs by vendor.
+func TestCommonDefaults(t *testing.T) {
+	got := httpx.Common{}.WithDefaults("acme")
+	if got.Instance != "acme" || got.Logger == nil || got.Now == nil || got.Sleep == nil || got.HTTPClient != nil {
+		t.Errorf("defaults of an empty Common: %+v", got)
+	}
+	now := func() time.Time { return time.Unix(7, 0) }
+	set := httpx.Common{Instance: "eu-1", Now: now, Sleep: noSleep}.WithDefaults("acme")
+	if set.Instance != "eu-1" || set.Now() != time.Unix(7, 0) || set.Sleep(context.Background(), time.Hour) != nil {
+		t.Errorf("WithDefaults replaced what was set: %+v", set)
 	}
 }
