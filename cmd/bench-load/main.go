@@ -348,13 +348,19 @@ func serveSimulators(ctx context.Context, latency time.Duration, out io.Writer) 
 	if err := json.NewEncoder(out).Encode(urls); err != nil {
 		return err
 	}
+	untilStdinCloses(ctx)
+	return nil
+}
+
+// untilStdinCloses returns when the parent closes standard input, its
+// way of stopping a helper process it started, or when ctx ends.
+func untilStdinCloses(ctx context.Context) {
 	done := make(chan struct{})
 	go func() { io.Copy(io.Discard, os.Stdin); close(done) }()
 	select {
 	case <-ctx.Done():
 	case <-done:
 	}
-	return nil
 }
 
 // recorder keeps the API requests a simulator receives while recording is
@@ -459,12 +465,7 @@ func serveFloor(ctx context.Context, file string, out io.Writer) error {
 	if err := json.NewEncoder(out).Encode("http://" + ln.Addr().String() + "/mcp"); err != nil {
 		return err
 	}
-	done := make(chan struct{})
-	go func() { io.Copy(io.Discard, os.Stdin); close(done) }()
-	select {
-	case <-ctx.Done():
-	case <-done:
-	}
+	untilStdinCloses(ctx)
 	return nil
 }
 

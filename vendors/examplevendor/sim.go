@@ -149,15 +149,23 @@ func (s *Simulator) list(w http.ResponseWriter, r *http.Request) {
 	answer(w, http.StatusOK, out)
 }
 
-func (s *Simulator) get(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// find is the record the request's path names; without one it answers
+// 404 and returns false. The caller holds mu.
+func (s *Simulator) find(w http.ResponseWriter, r *http.Request) (*record, bool) {
 	i, ok := s.byID[r.PathValue("id")]
 	if !ok {
 		answer(w, http.StatusNotFound, map[string]string{"message": "no such incident"})
-		return
+		return nil, false
 	}
-	answer(w, http.StatusOK, s.records[i])
+	return &s.records[i], true
+}
+
+func (s *Simulator) get(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if rec, ok := s.find(w, r); ok {
+		answer(w, http.StatusOK, rec)
+	}
 }
 
 func (s *Simulator) setState(w http.ResponseWriter, r *http.Request) {
@@ -170,14 +178,13 @@ func (s *Simulator) setState(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	i, ok := s.byID[r.PathValue("id")]
+	rec, ok := s.find(w, r)
 	if !ok {
-		answer(w, http.StatusNotFound, map[string]string{"message": "no such incident"})
 		return
 	}
-	s.records[i].State = body.State
-	s.records[i].Updated = time.Now().UTC().Truncate(time.Second)
-	answer(w, http.StatusOK, s.records[i])
+	rec.State = body.State
+	rec.Updated = time.Now().UTC().Truncate(time.Second)
+	answer(w, http.StatusOK, rec)
 }
 
 // FailNext makes the next n API requests answer status.

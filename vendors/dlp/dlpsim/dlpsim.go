@@ -33,6 +33,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/incident-mcp/incident-mcp/vendors/internal/simdata"
 	"github.com/incident-mcp/incident-mcp/vendors/internal/simfault"
 )
 
@@ -177,9 +178,7 @@ func New(cfg Config) *Server {
 	if cfg.Incidents < 0 {
 		cfg.Incidents = 0
 	}
-	if cfg.Now.IsZero() {
-		cfg.Now = time.Now().UTC().Truncate(time.Second)
-	}
+	cfg.Now = simdata.Anchor(cfg.Now)
 	cfg.PathPrefix = strings.TrimRight(cfg.PathPrefix, "/")
 	if cfg.PathPrefix == "" {
 		cfg.PathPrefix = DefaultPathPrefix

@@ -28,6 +28,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/incident-mcp/incident-mcp/vendors/internal/simdata"
 	"github.com/incident-mcp/incident-mcp/vendors/internal/simfault"
 )
 
@@ -117,9 +118,7 @@ func New(cfg Config) *Server {
 	if cfg.Incidents <= 0 {
 		cfg.Incidents = defaultIncidents
 	}
-	if cfg.Now.IsZero() {
-		cfg.Now = time.Now().UTC().Truncate(time.Second)
-	}
+	cfg.Now = simdata.Anchor(cfg.Now)
 	cfg.Now = cfg.Now.UTC()
 	if cfg.Username == "" {
 		cfg.Username = "demo"

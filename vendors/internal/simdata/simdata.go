@@ -4,7 +4,19 @@
 // same from run to run.
 package simdata
 
-import "math/rand/v2"
+import (
+	"math/rand/v2"
+	"time"
+)
+
+// Anchor is the time a dataset is dated from: now as configured, or when
+// zero the current time in UTC to the second.
+func Anchor(now time.Time) time.Time {
+	if now.IsZero() {
+		return time.Now().UTC().Truncate(time.Second)
+	}
+	return now
+}
 
 // Pick draws an index of weights with probability proportional to its
 // weight, with one draw from r.

@@ -4,7 +4,22 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 )
+
+// TestAnchor: a configured time stays as it is; none is now, in UTC, to
+// the second.
+func TestAnchor(t *testing.T) {
+	set := time.Date(2026, 3, 1, 12, 0, 0, 500, time.FixedZone("x", 3600))
+	if got := Anchor(set); !got.Equal(set) || got.Location() != set.Location() {
+		t.Errorf("Anchor(%v) = %v", set, got)
+	}
+	before := time.Now().Add(-time.Second)
+	got := Anchor(time.Time{})
+	if got.Location() != time.UTC || got.Nanosecond() != 0 || got.Before(before) || got.After(time.Now()) {
+		t.Errorf("Anchor(zero) = %v", got)
+	}
+}
 
 // TestPick: the draws follow the weights, a zero weight is never drawn,
 // and the same seed draws the same sequence.

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/incident-mcp/incident-mcp/vendors/internal/simdata"
 	"github.com/incident-mcp/incident-mcp/vendors/internal/simfault"
 	"github.com/incident-mcp/incident-mcp/vendors/internal/wire"
 )
@@ -142,9 +143,7 @@ func New(cfg Config) *Server {
 	if cfg.Incidents <= 0 {
 		cfg.Incidents = DefaultIncidents
 	}
-	if cfg.Now.IsZero() {
-		cfg.Now = time.Now().UTC().Truncate(time.Second)
-	}
+	cfg.Now = simdata.Anchor(cfg.Now)
 	tenants, weights, readable := DefaultTenants(), defaultTenantWeights, defaultReadable
 	if len(cfg.Tenants) > 0 {
 		tenants, weights, readable = customTenants(cfg.Tenants)
