@@ -105,7 +105,7 @@ func New(cfg Config) (*Driver, error) {
 		tr.MaxIdleConnsPerHost = cfg.MaxConcurrent
 		cfg.HTTPClient = &http.Client{Timeout: 60 * time.Second, Transport: tr}
 	}
-	cfg.Common = cfg.Common.WithDefaults(Vendor)
+	cfg.Common = cfg.WithDefaults(Vendor)
 	c := &client{
 		baseURL: strings.TrimRight(cfg.BaseURL, "/"), prefix: prefix, apiKey: cfg.APIKey,
 		log: cfg.Logger, now: cfg.Now, sleep: cfg.Sleep,

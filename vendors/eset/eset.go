@@ -79,7 +79,7 @@ func New(cfg Config) (*Driver, error) {
 	if cfg.RateLimit == 0 {
 		cfg.RateLimit = 10
 	}
-	cfg.Common = cfg.Common.WithDefaults(Vendor)
+	cfg.Common = cfg.WithDefaults(Vendor)
 	if cfg.Limiter == nil {
 		cfg.Limiter = newLimiter(cfg.RateLimit, cfg.Now, cfg.Sleep)
 	}

@@ -97,7 +97,7 @@ func New(cfg Config) (*Driver, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg.Common = cfg.Common.WithDefaults(Vendor)
+	cfg.Common = cfg.WithDefaults(Vendor)
 	hc, err := httpClient(cfg, base)
 	if err != nil {
 		return nil, err

@@ -169,7 +169,7 @@ func (r *Response) Release() {
 
 // New returns a client for cfg.
 func New(cfg Config) *Client {
-	cfg.Common = cfg.Common.WithDefaults("")
+	cfg.Common = cfg.WithDefaults("")
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 60 * time.Second}
 	}
