@@ -74,6 +74,18 @@ func FuzzListResultEncoding(f *testing.F) {
 	})
 }
 
+// TestListStampAllocatesItsLength: a stamp's encoding is one allocation of
+// its own length (24 bytes for whole seconds, not time.Time's 48).
+func TestListStampAllocatesItsLength(t *testing.T) {
+	s := listStamp(time.Date(2026, 11, 19, 23, 1, 0, 0, time.UTC))
+	if n := testing.AllocsPerRun(100, func() { _, _ = s.MarshalJSON() }); n != 1 {
+		t.Errorf("%v allocations, want 1", n)
+	}
+	if b, _ := s.MarshalJSON(); cap(b) > 24 {
+		t.Errorf("%q in %d bytes, want at most 24", b, cap(b))
+	}
+}
+
 func assertSameEncoding(t *testing.T, res *incidents.QueryResult) {
 	t.Helper()
 	want, werr := json.Marshal(res)
