@@ -3,8 +3,10 @@ package tools
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -168,4 +170,48 @@ func cmpRef(r *schema.Ref) *schema.Ref {
 		return &schema.Ref{ID: "d1"}
 	}
 	return r
+}
+
+// TestTextRoomFitsTheText: the list text's builder is grown once, to room
+// for the whole text (no second growth) without much more: a page of 20
+// typical records, with assignees, devices, tags and a vendor plan, and
+// one without them.
+func TestTextRoomFitsTheText(t *testing.T) {
+	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	for _, c := range []struct{ full, fanOut bool }{{true, false}, {false, false}, {true, true}} {
+		full := c.full
+		res := &incidents.QueryResult{
+			Paging: &incidents.Paging{NextCursor: strings.Repeat("c", 180), HasMore: true},
+			Query: incidents.AppliedQuery{Instance: "eset", Vendor: "eset", Now: now, OrderBy: "created_at desc",
+				Filter:     schema.Criteria{Statuses: []schema.Status{"open", "in_progress"}, CreatedAfter: now.AddDate(0, 0, -30)},
+				VendorPlan: &incidents.VendorPlan{Native: map[string]any{"filter": "status in [OPEN, IN_PROGRESS]", "pageSize": 21}, Pushed: []string{"status", "created_after"}}},
+		}
+		for i := range 20 {
+			inc := schema.Incident{ID: fmt.Sprintf("eset:%08d-eeef-42fb-abda-14beec693b0d", i), Severity: "low", Status: "in_progress",
+				CreatedAt: now.Add(-time.Duration(i) * time.Hour), Title: "Adware browser extension on FIN-LAPTOP-042"}
+			if full {
+				inc.Assignee = &schema.Ref{ID: "59890301-ffc4-4dc7-a28b-32163aa7f1ce"}
+				inc.Devices = []schema.Ref{{Name: "FIN-LAPTOP-042"}, {ID: "d2"}, {Name: "SRV-SQL-020"}, {Name: "x"}}
+				inc.Tags = []string{"pua", "discovery"}
+			}
+			res.Incidents = append(res.Incidents, inc)
+		}
+		var native *jsonBuf
+		if c.fanOut {
+			res.Query.Instance, res.Query.Vendor, res.Query.VendorPlan = "", "", nil
+			for _, name := range []string{"eset", "kaspersky", "dlp"} {
+				res.Query.Instances = append(res.Query.Instances, name)
+				res.Instances = append(res.Instances, incidents.InstanceStatus{Instance: name, Vendor: name, Status: "partial", Returned: 7, HasMore: true,
+					Native: map[string]any{"filter": "status in [OPEN, IN_PROGRESS] && create_time >= timestamp(\"2026-10-21T12:00:00Z\")", "pageSize": 100, "orderBy": "create_time desc"}})
+			}
+		} else {
+			native = encodePlain(res.Query.Native)
+			defer native.release()
+		}
+		text := renderQuery(res, false)
+		room := textRoom(res, native)
+		if room < len(text) || room > len(text)+len(text)/8+256 {
+			t.Errorf("%+v: room %d for a text of %d bytes", c, room, len(text))
+		}
+	}
 }
