@@ -89,12 +89,18 @@ func encodable(res *incidents.QueryResult) *listResult {
 	return (*listResult)(unsafe.Pointer(res)) //nolint:gosec // G103: same layout, kept by TestListResultLayout
 }
 
+// QueryResult is the result r views; telemetry reads list results
+// through it (telemetry.ListResult).
+func (r *listResult) QueryResult() *incidents.QueryResult {
+	return (*incidents.QueryResult)(unsafe.Pointer(r)) //nolint:gosec // G103: see encodable
+}
+
 // queryResultOf is the list result that structuredContent sc carries, if
 // it carries one.
 func queryResultOf(sc any) (*incidents.QueryResult, bool) {
 	switch r := sc.(type) {
 	case *listResult:
-		return (*incidents.QueryResult)(unsafe.Pointer(r)), true //nolint:gosec // G103: see encodable
+		return r.QueryResult(), true
 	case *incidents.QueryResult:
 		return r, true
 	}

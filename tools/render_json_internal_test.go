@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/incident-mcp/incident-mcp/incidents"
+	"github.com/incident-mcp/incident-mcp/internal/telemetry"
 	"github.com/incident-mcp/incident-mcp/schema"
 )
 
@@ -215,3 +216,7 @@ func TestTextRoomFitsTheText(t *testing.T) {
 		}
 	}
 }
+
+// telemetry's list metrics read a list result through this interface
+// (TestOperationMetrics checks that they count).
+var _ telemetry.ListResult = (*listResult)(nil)
