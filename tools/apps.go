@@ -143,7 +143,7 @@ const shownNote = "the user sees the whole page in the incident table; call get_
 // summarize shrinks a list result to counts, the most severe few and the
 // cursor; the full page moves to _meta, which hosts give the view only.
 func summarize(res *mcp.CallToolResult) *mcp.CallToolResult {
-	r, ok := res.StructuredContent.(*incidents.QueryResult)
+	r, ok := queryResultOf(res.StructuredContent)
 	if !ok || r.Paging == nil { // a count is short already
 		return res
 	}

@@ -140,7 +140,7 @@ func (h *handlers) answer(ctx context.Context, args *ListArgs) *mcp.CallToolResu
 	for i := range res.Incidents {
 		leanListRecord(&res.Incidents[i])
 	}
-	return mcp.NewToolResultStructured(res, renderQuery(res, args.Explain))
+	return mcp.NewToolResultStructured(encodable(res), renderQuery(res, args.Explain))
 }
 
 // pageSize is page_size, 0 when left out (the service's default); an

@@ -90,7 +90,8 @@ func textRoom(res *incidents.QueryResult, native *jsonBuf) int {
 		n += len(res.NextCursor)
 	}
 	for i := range res.Instances {
-		n += 192 + len(res.Instances[i].Message)
+		// The line, its counts and the instance's native request.
+		n += 320 + len(res.Instances[i].Message)
 	}
 	for _, note := range res.Notes {
 		n += len("note: \n") + len(note)
@@ -264,17 +265,26 @@ func writeAppliedArgs(b *strings.Builder, c *schema.Criteria) {
 	str("tenant", c.Tenant)
 }
 
-// criteriaRoom is about what writeAppliedArgs writes.
+// criteriaRoom is about what writeAppliedArgs writes: a name and its
+// value for each argument set.
 func criteriaRoom(c *schema.Criteria) int {
-	n := 5 * len(time.RFC3339Nano)
+	const name = len(" updated_before=")
+	n := 0
+	for _, t := range []time.Time{c.CreatedAfter, c.CreatedBefore, c.UpdatedAfter, c.UpdatedBefore} {
+		if !t.IsZero() {
+			n += name + len(time.RFC3339Nano)
+		}
+	}
 	for _, vals := range [][]string{c.Tags, c.DeviceIDs, c.UserIDs, c.PolicyIDs, c.IDs} {
-		n += 16
+		if len(vals) > 0 {
+			n += name
+		}
 		for _, v := range vals {
 			n += len(v) + 1
 		}
 	}
-	n += 16 * (len(c.Severities) + len(c.Statuses))
-	return n + 2*(len(c.TitleContains)+len(c.Assignee)+len(c.Tenant)) + 64
+	n += 2*name + 16*(len(c.Severities)+len(c.Statuses))
+	return n + 2*(len(c.TitleContains)+len(c.Assignee)+len(c.Tenant)) + 3*name
 }
 
 // leanListRecord drops from a list record what the page already says, what
@@ -356,14 +366,31 @@ func writeFencedList(b *strings.Builder, vals []string) {
 	b.WriteString(fenceClose)
 }
 
-// lineRoom is about what one incident's line takes, to grow a page's
-// builder once: ids, fixed fields and separators run to about 120 bytes,
-// then the title and the tags.
+// lineRoom is about what the incidents' lines take, to grow a page's
+// builder once: each line's fields as writeIncident writes them, unless
+// cleaning changes them.
 func lineRoom(incs []schema.Incident) int {
+	const (
+		fixed  = 4*len(" | ") + len("2006-01-02T15:04Z") + len("\n") // separators, created, newline
+		fenced = len(fenceOpen) + len(fenceClose)
+	)
 	n := 0
 	for i := range incs {
-		n += 128 + min(len(incs[i].Title), 4*maxTitleInText)
-		for _, t := range incs[i].Tags {
+		inc := &incs[i]
+		n += fixed + len(inc.ID) + max(len(inc.Severity), 1) + len(inc.Status) + fenced + min(len(inc.Title), 4*maxTitleInText)
+		if inc.Assignee != nil {
+			n += len(" | assignee=") + fenced + len(refName(*inc.Assignee))
+		}
+		if len(inc.Devices) > 0 {
+			n += len(" | devices=") + fenced + len("+000")
+			for _, d := range inc.Devices[:min(len(inc.Devices), 3)] {
+				n += len(refName(d)) + 1
+			}
+		}
+		if len(inc.Tags) > 0 {
+			n += len(" | tags=") + fenced
+		}
+		for _, t := range inc.Tags {
 			n += len(t) + 1
 		}
 	}

@@ -19,6 +19,18 @@ func CallLog(log *slog.Logger) server.ToolHandlerMiddleware {
 		return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			start := time.Now()
 			res, err := next(ctx, req)
+			msg, level := "tool call", slog.LevelInfo
+			switch {
+			case err != nil:
+				msg, level = "tool call failed", slog.LevelError
+			case res != nil && res.IsError:
+				msg = "tool call returned an error"
+			}
+			// A line the level drops costs nothing: its attributes (a
+			// slice and boxed values) are built only for a line written.
+			if !log.Enabled(ctx, level) {
+				return res, err
+			}
 			attrs := []any{"tool", req.Params.Name, "duration", time.Since(start).Round(time.Millisecond)}
 			if name := caller.Name(ctx); name != "" {
 				attrs = append(attrs, "caller", name)
@@ -28,7 +40,7 @@ func CallLog(log *slog.Logger) server.ToolHandlerMiddleware {
 			}
 			switch {
 			case err != nil:
-				log.Error("tool call failed", append(attrs, "err", err)...)
+				attrs = append(attrs, "err", err)
 			case res != nil && res.IsError:
 				code, ref := errorFields(res)
 				attrs = append(attrs, "code", code)
@@ -37,10 +49,8 @@ func CallLog(log *slog.Logger) server.ToolHandlerMiddleware {
 					// bad arguments do not, and "ref=<nil>" says nothing.
 					attrs = append(attrs, "ref", ref)
 				}
-				log.Info("tool call returned an error", attrs...)
-			default:
-				log.Info("tool call", attrs...)
 			}
+			log.Log(ctx, level, msg, attrs...)
 			return res, err
 		}
 	}

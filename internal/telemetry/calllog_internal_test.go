@@ -53,6 +53,29 @@ func TestCallLogErrorFields(t *testing.T) {
 	}
 }
 
+// TestCallLogDroppedLineAllocatesNothing: when the logger's level drops a
+// call's line (bench-load runs at error), the middleware builds none of its
+// attributes; at info it still writes the line.
+func TestCallLogDroppedLineAllocatesNothing(t *testing.T) {
+	res := mcp.NewToolResultText("ok")
+	next := func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) { return res, nil }
+	req := mcp.CallToolRequest{}
+	req.Params.Name = "list_incidents"
+	ctx := t.Context()
+	var dropped bytes.Buffer
+	quiet := CallLog(slog.New(slog.NewTextHandler(&dropped, &slog.HandlerOptions{Level: slog.LevelError})))(next)
+	if n := testing.AllocsPerRun(100, func() { _, _ = quiet(ctx, req) }); n != 0 || dropped.Len() > 0 {
+		t.Errorf("a dropped line allocates %v objects a call, want 0; logged %q", n, dropped.String())
+	}
+	var out bytes.Buffer
+	if _, err := CallLog(slog.New(slog.NewTextHandler(&out, nil)))(next)(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "msg=\"tool call\" tool=list_incidents") {
+		t.Errorf("info line %q", out.String())
+	}
+}
+
 func failed(structured any) *mcp.CallToolResult {
 	r := mcp.NewToolResultStructured(structured, "error")
 	r.IsError = true

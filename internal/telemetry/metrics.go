@@ -237,10 +237,19 @@ func (m *Metrics) Instrument(s *server.MCPServer, transport string) {
 	})
 }
 
+// ListResult is the structured result of a list call that carries its
+// *incidents.QueryResult in a type of the tools' own (one that encodes
+// without allocating per record).
+type ListResult interface{ QueryResult() *incidents.QueryResult }
+
 // observeResult records list scan statistics and write outcomes from a
 // tool's structured result.
 func (m *Metrics) observeResult(r *mcp.CallToolResult) {
-	switch v := r.StructuredContent.(type) {
+	sc := r.StructuredContent
+	if l, ok := sc.(ListResult); ok {
+		sc = l.QueryResult()
+	}
+	switch v := sc.(type) {
 	case *incidents.QueryResult:
 		if v.Scan == nil { // several instances, or a count
 			break

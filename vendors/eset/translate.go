@@ -45,7 +45,9 @@ type translation struct {
 // left out are still checked locally by the service.
 func translate(c schema.Criteria, o schema.Order, now time.Time) translation {
 	var t translation
-	terms, exact, skip := candidateTerms(c, now)
+	// A plan has a handful of terms: their room is on the stack.
+	var room [8]term
+	terms, exact, skip := candidateTerms(room[:0], c, now)
 	if skip {
 		return translation{skip: true, exact: true}
 	}
@@ -61,43 +63,52 @@ func translate(c schema.Criteria, o schema.Order, now time.Time) translation {
 		}
 		return 0
 	})
-	var chosen []string
-	length := 0
+	// The chosen terms are written straight into the filter, at most
+	// MaxFilterLen long; pushed names each argument once.
+	var filter strings.Builder
 	for _, tm := range terms {
 		add := len(tm.expr)
-		if len(chosen) > 0 {
+		if filter.Len() > 0 {
 			add += len(" && ")
 		}
-		if length+add > MaxFilterLen {
+		if filter.Len()+add > MaxFilterLen {
 			t.exact = false
 			continue
 		}
-		chosen = append(chosen, tm.expr)
-		length += add
+		if filter.Len() > 0 {
+			filter.WriteString(" && ")
+		} else {
+			filter.Grow(MaxFilterLen)
+		}
+		filter.WriteString(tm.expr)
 		if !slices.Contains(t.pushed, tm.arg) {
+			if t.pushed == nil {
+				t.pushed = make([]string, 0, len(terms))
+			}
 			t.pushed = append(t.pushed, tm.arg)
 		}
 		if !tm.exact {
 			t.exact = false
 		}
 	}
-	t.filter = strings.Join(chosen, " && ")
+	t.filter = filter.String()
 	t.orderBy, t.sorted = orderBy(o)
 	return t
 }
 
-// candidateTerms lists the terms ESET can express for c. exact is false when
-// some criterion has no term at all; skip is true when nothing ESET holds
-// can match.
-func candidateTerms(c schema.Criteria, now time.Time) (terms []term, exact, skip bool) {
+// candidateTerms appends to terms those ESET can express for c. exact is
+// false when some criterion has no term at all; skip is true when nothing
+// ESET holds can match.
+func candidateTerms(terms []term, c schema.Criteria, now time.Time) (_ []term, exact, skip bool) {
 	exact = true
 	// ESET incidents have no tenant, users or policy: such criteria exclude
 	// every record.
 	if c.Impossible || c.Tenant != "" || len(c.UserIDs) > 0 || len(c.PolicyIDs) > 0 {
 		return nil, true, true
 	}
+	var room [8]string // enum values: a term's text is built from them, then they go
 	if len(c.Severities) > 0 {
-		var vals []string
+		vals := room[:0]
 		for _, s := range c.Severities {
 			if v, ok := severityToESET[s]; ok {
 				vals = append(vals, v)
@@ -111,7 +122,7 @@ func candidateTerms(c schema.Criteria, now time.Time) (terms []term, exact, skip
 		}
 	}
 	if len(c.Statuses) > 0 {
-		var vals []string
+		vals := room[:0]
 		for _, s := range c.Statuses {
 			if v, ok := statusToESET[s]; ok {
 				vals = append(vals, v)
@@ -199,7 +210,26 @@ func enumTerm(arg, field string, vals []string, sel float64) term {
 		return term{arg: arg, expr: field + " == " + vals[0], sel: sel, exact: true}
 	}
 	// Enum values are bare identifiers: ESET rejects quoted ones.
-	return term{arg: arg, expr: field + " in [" + strings.Join(vals, ", ") + "]", sel: sel, exact: true}
+	var b strings.Builder
+	b.Grow(len(field) + len(" in []") + 2*len(vals) + sumLen(vals))
+	b.WriteString(field)
+	b.WriteString(" in [")
+	for i, v := range vals {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(v)
+	}
+	b.WriteByte(']')
+	return term{arg: arg, expr: b.String(), sel: sel, exact: true}
+}
+
+func sumLen(vals []string) int {
+	n := 0
+	for _, v := range vals {
+		n += len(v)
+	}
+	return n
 }
 
 func stringsTerm(arg, field string, vals []string, sel float64) term {
@@ -214,7 +244,10 @@ func stringsTerm(arg, field string, vals []string, sel float64) term {
 }
 
 func timestampLit(t time.Time) string {
-	return `timestamp("` + t.UTC().Format(time.RFC3339Nano) + `")`
+	var buf [len(`timestamp("")`) + len(time.RFC3339Nano)]byte
+	b := append(buf[:0], `timestamp("`...)
+	b = t.UTC().AppendFormat(b, time.RFC3339Nano)
+	return string(append(b, `")`...))
 }
 
 // stringLit quotes s as a CEL string literal that no value can escape:
@@ -266,16 +299,19 @@ func longestCaselessRun(s string) string {
 
 // orderBy maps an order to ESET's orderBy; every normalized key is sortable.
 func orderBy(o schema.Order) (string, bool) {
-	field := map[schema.OrderKey]string{
-		schema.OrderCreatedAt: "create_time",
-		schema.OrderUpdatedAt: "update_time",
-		schema.OrderSeverity:  "severity",
-	}[o.Key]
-	if field == "" {
+	asc, desc := "", ""
+	switch o.Key {
+	case schema.OrderCreatedAt:
+		asc, desc = "create_time", "create_time desc"
+	case schema.OrderUpdatedAt:
+		asc, desc = "update_time", "update_time desc"
+	case schema.OrderSeverity:
+		asc, desc = "severity", "severity desc"
+	default:
 		return "", false
 	}
 	if o.Desc {
-		field += " desc"
+		return desc, true
 	}
-	return field, true
+	return asc, true
 }
