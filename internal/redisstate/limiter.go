@@ -24,6 +24,23 @@ type Rate struct {
 	// (killed before it could say its answer came) keeps counting: the
 	// longest a vendor request can take. 2 minutes when zero.
 	Hold time.Duration
+	// Spacing is the least time between two admissions, so that a limit
+	// is spread over its window rather than spent in one burst (a burst of
+	// DLP's 60 a minute would meet its 5 in flight, and a vendor that
+	// counts a request until its handler returns sees one more than the
+	// client holds). Per/Limit when zero, as the drivers' local pacing;
+	// negative for none.
+	Spacing time.Duration
+}
+
+func (r Rate) spacing() time.Duration {
+	switch {
+	case r.Spacing < 0:
+		return 0
+	case r.Spacing == 0:
+		return r.Per / time.Duration(max(r.Limit, 1))
+	}
+	return r.Spacing
 }
 
 func (r Rate) window() time.Duration {
@@ -51,11 +68,14 @@ func (r Rate) hold() time.Duration {
 // among the latest Limit ends leaves the bound open: the new one waits for
 // that answer (answer {2}).
 //
+// Admissions are also spread: KEYS[2] holds the earliest time the next
+// one may leave (the last admission plus the spacing).
+//
 // admitScript: ARGV[1] limit, [2] window, [3] hold, [4] the longest wait the
-// caller accepts, [5] the new request's id. It returns {1, wait} for a
-// place wait µs away, {0, wait} when the place is further than the caller
-// can wait (nothing is reserved) and {2, 0} when an earlier answer is
-// needed first.
+// caller accepts, [5] the new request's id, [6] the spacing. It returns
+// {1, wait} for a place wait µs away, {0, wait} when the place is further
+// than the caller can wait (nothing is reserved) and {2, 0} when an
+// earlier answer is needed first.
 var admitScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -70,10 +90,16 @@ if #nth > 0 then
   end
   if score + window > at then at = score + window end
 end
+local spacing = tonumber(ARGV[6])
+local nxt = tonumber(redis.call('GET', KEYS[2]) or '0')
+if nxt > at then at = nxt end
 local wait = at - now
 if wait > maxwait then return {0, wait} end
 redis.call('ZADD', KEYS[1], at + hold, 'p|' .. ARGV[5])
 redis.call('PEXPIRE', KEYS[1], math.floor((wait + hold + window) / 1000) + 1000)
+if spacing > 0 then
+  redis.call('SET', KEYS[2], string.format('%.0f', at + spacing), 'PX', math.floor((wait + spacing) / 1000) + 1000)
+end
 return {1, wait}
 `)
 
@@ -129,12 +155,17 @@ type Limiter struct {
 	limit  int
 	window time.Duration
 	hold   time.Duration
-	share  int // requests per window each replica allows itself on the fallback
+	// spacing is the least time between two admissions; on the fallback
+	// each replica spaces its own by spacing × replicas.
+	spacing time.Duration
+	share   int // requests per window each replica allows itself on the fallback
 
 	mu        sync.Mutex
 	fallback  bool
 	nextProbe time.Time
 	probing   bool // a request is asking Redis whether it is back
+	// lastLocal is when reserve last took a place of this replica's share.
+	lastLocal time.Time
 	// graceUntil ends the time after an outage in which this replica
 	// keeps to its share although Redis answers again.
 	graceUntil time.Time
@@ -175,7 +206,7 @@ func (s *Store) Limiter(name string, r Rate) *Limiter {
 	limit := max(r.Limit, 1)
 	l := &Limiter{
 		s: s, name: name, key: s.key("rate", name), limit: limit,
-		window: r.window(), hold: r.hold(), share: max(1, limit/s.n),
+		window: r.window(), hold: r.hold(), spacing: r.spacing(), share: max(1, limit/s.n),
 	}
 	s.register("rate:"+name, l)
 	return l
@@ -309,7 +340,7 @@ func (l *Limiter) admitShared(ctx context.Context, held *request) (r *request, r
 		r = &request{id: l.newID()}
 	}
 	now := time.Now()
-	res, err := admitScript.Run(ctx, l.s.rdb, []string{l.key}, l.limit, l.window.Microseconds(), l.hold.Microseconds(), maxWait.Microseconds(), r.id).Int64Slice()
+	res, err := admitScript.Run(ctx, l.s.rdb, []string{l.key, l.key + ":next"}, l.limit, l.window.Microseconds(), l.hold.Microseconds(), maxWait.Microseconds(), r.id, l.spacing.Microseconds()).Int64Slice()
 	if err == nil && len(res) != 2 {
 		err = fmt.Errorf("unexpected answer %v", res)
 	}
@@ -454,7 +485,9 @@ func (l *Limiter) reserve(local bool) (*request, time.Time, bool) {
 			next = ref.end.Add(l.window)
 		}
 	}
+	next = later(next, l.lastLocal.Add(l.spacing*time.Duration(l.s.n)))
 	if !next.After(now) {
+		l.lastLocal = now
 		r := &request{id: l.newID(), end: now, local: local}
 		l.recent = append(l.recent, r)
 		return r, now, true

@@ -227,7 +227,7 @@ func TestLimiterFallsBackToItsShareAndRecovers(t *testing.T) {
 
 func TestLimiterRefusesASlotBeyondTheDeadline(t *testing.T) {
 	srv := redistest.Start(t)
-	l := replicas(t, srv, 1, redisstate.Options{})[0].Limiter("dlp", redisstate.Rate{Limit: 2, Per: time.Minute})
+	l := replicas(t, srv, 1, redisstate.Options{})[0].Limiter("dlp", redisstate.Rate{Limit: 2, Per: time.Minute, Spacing: -1})
 	for range 2 {
 		if err := l.Wait(t.Context()); err != nil {
 			t.Fatal(err)
@@ -344,5 +344,28 @@ func TestSemaphoreBoundsInFlightAcrossReplicas(t *testing.T) {
 		if st := s.Stats(); st.Fallback {
 			t.Errorf("replica %d still on its fallback after Redis returned: %+v", i, st)
 		}
+	}
+}
+
+// A limit is spread over its window, not spent in one burst: DLP's 60 a
+// minute leave a second apart across replicas, as the drivers' local
+// pacing sends them (a burst would meet DLP's 5 in flight).
+func TestLimiterSpreadsItsLimit(t *testing.T) {
+	srv := redistest.Start(t)
+	stores := replicas(t, srv, 3, redisstate.Options{})
+	r := redisstate.Rate{Limit: 60, Per: 6 * time.Second} // DLP's shape, ten times faster
+	var lims []*redisstate.Limiter
+	for _, s := range stores {
+		lims = append(lims, s.Limiter("dlp", r))
+	}
+	ts := grants(t, lims, 4, 2*time.Second)
+	sortTimes(ts)
+	closest := time.Hour
+	for i := 1; i < len(ts); i++ {
+		closest = min(closest, ts[i].Sub(ts[i-1]))
+	}
+	t.Logf("%d grants in 2s over 3 replicas x 4 workers, closest two %s apart (spacing 100ms)", len(ts), closest)
+	if len(ts) > 21 || closest < 80*time.Millisecond {
+		t.Errorf("%d grants in 2s, closest %s apart: a limit of 60 per 6s should leave about one each 100ms", len(ts), closest)
 	}
 }
