@@ -139,33 +139,50 @@ type schedule struct{ c *client }
 
 // Wait implements driver.Limiter.
 func (s schedule) Wait(ctx context.Context) error {
+	answered, err := s.Admit(ctx)
+	if err == nil {
+		answered()
+	}
+	return err
+}
+
+// Admit implements httpx.Admitter: a shared limit that counts a request
+// until its answer (the replicas' one, through Redis) learns when it came.
+func (s schedule) Admit(ctx context.Context) (answered func(), err error) {
 	c := s.c
 	method, path := httpx.RequestOf(ctx)
 	for {
 		now := c.now()
 		if until := c.paused(); now.Before(until) {
 			if err := c.waitUntil(ctx, method, path, now, until, "the vendor's rate window is spent"); err != nil {
-				return err
+				return nil, err
 			}
 			continue
 		}
 		if c.shared != nil {
-			if err := c.shared.Wait(ctx); err != nil {
-				return err
+			done := func() {}
+			if a, ok := c.shared.(httpx.Admitter); ok {
+				done, err = a.Admit(ctx)
+			} else {
+				err = c.shared.Wait(ctx)
+			}
+			if err != nil {
+				return nil, err
 			}
 			if c.now().Before(c.paused()) {
+				done() // a 429 spent the window meanwhile: this place goes unused
 				continue
 			}
-			return nil
+			return done, nil
 		}
 		r := c.limiter.ReserveN(now, 1)
 		if !r.OK() {
-			return fmt.Errorf("%s %s: rate limiter refused the request", method, path)
+			return nil, fmt.Errorf("%s %s: rate limiter refused the request", method, path)
 		}
 		if delay := r.DelayFrom(now); delay > 0 {
 			if err := c.waitUntil(ctx, method, path, now, now.Add(delay), "the client keeps within the vendor's limit"); err != nil {
 				r.CancelAt(c.now())
-				return err
+				return nil, err
 			}
 		}
 		// A 429 that came in while this request waited spent its place; the
@@ -173,7 +190,10 @@ func (s schedule) Wait(ctx context.Context) error {
 		if c.now().Before(c.paused()) {
 			continue
 		}
-		return c.spaceOut(ctx, method, path)
+		if err := c.spaceOut(ctx, method, path); err != nil {
+			return nil, err
+		}
+		return func() {}, nil
 	}
 }
 
