@@ -17,8 +17,8 @@ type Rate struct {
 	Limit int
 	Per   time.Duration
 	// Margin stretches every window, for the clocks of Redis and the
-	// vendor, which run a little apart; Per/25 when zero (40 ms of ESET's
-	// second, as its driver's local limiter).
+	// vendor, which run a little apart; Per/25 but at most 250 ms when zero
+	// (40 ms of ESET's second, as its driver's local limiter).
 	Margin time.Duration
 	// Hold is how long a request admitted by a replica that then vanished
 	// (killed before it could say its answer came) keeps counting: the
@@ -28,8 +28,8 @@ type Rate struct {
 	// is spread over its window rather than spent in one burst (a burst of
 	// DLP's 60 a minute would meet its 5 in flight, and a vendor that
 	// counts a request until its handler returns sees one more than the
-	// client holds). Per/Limit when zero, as the drivers' local pacing;
-	// negative for none.
+	// client holds). (Per+Margin)/Limit when zero, as the drivers' local
+	// pacing; negative for none.
 	Spacing time.Duration
 }
 
@@ -38,14 +38,18 @@ func (r Rate) spacing() time.Duration {
 	case r.Spacing < 0:
 		return 0
 	case r.Spacing == 0:
-		return r.Per / time.Duration(max(r.Limit, 1))
+		// The window with its margin, spread: the rate stays the
+		// bottleneck below a bound on requests in flight of the same
+		// throughput (DLP's 5 at a second each), so a request freed a
+		// slot does not leave the instant another's answer is read.
+		return r.window() / time.Duration(max(r.Limit, 1))
 	}
 	return r.Spacing
 }
 
 func (r Rate) window() time.Duration {
 	if r.Margin <= 0 {
-		r.Margin = r.Per / 25
+		r.Margin = min(r.Per/25, 250*time.Millisecond)
 	}
 	return r.Per + r.Margin
 }
