@@ -76,7 +76,8 @@ func (r Rate) hold() time.Duration {
 // one may leave (the last admission plus the spacing).
 //
 // admitScript: ARGV[1] limit, [2] window, [3] hold, [4] the longest wait the
-// caller accepts, [5] the new request's id, [6] the spacing. It returns
+// caller accepts, [5] the new request's id, [6] the spacing, [7] "1" when
+// the request counts as answered once admitted (Wait). It returns
 // {1, wait} for a place wait µs away, {0, wait} when the place is further
 // than the caller can wait (nothing is reserved) and {2, 0} when an
 // earlier answer is needed first.
@@ -99,7 +100,11 @@ local nxt = tonumber(redis.call('GET', KEYS[2]) or '0')
 if nxt > at then at = nxt end
 local wait = at - now
 if wait > maxwait then return {0, wait} end
-redis.call('ZADD', KEYS[1], at + hold, 'p|' .. ARGV[5])
+if ARGV[7] == '1' then
+  redis.call('ZADD', KEYS[1], at, 'f|' .. ARGV[5])
+else
+  redis.call('ZADD', KEYS[1], at + hold, 'p|' .. ARGV[5])
+end
 redis.call('PEXPIRE', KEYS[1], math.floor((wait + hold + window) / 1000) + 1000)
 if spacing > 0 then
   redis.call('SET', KEYS[2], string.format('%.0f', at + spacing), 'PX', math.floor((wait + spacing) / 1000) + 1000)
@@ -129,13 +134,15 @@ return 1
 
 // doneScript records that request ARGV[1] was answered (ARGV[2] = 1) or
 // never left (0): the first counts from now on Redis's clock, the second
-// is forgotten.
+// is forgotten (pending, or admitted as answered).
 var doneScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 redis.call('ZREM', KEYS[1], 'p|' .. ARGV[1])
 if ARGV[2] == '1' then
   redis.call('ZADD', KEYS[1], now, 'f|' .. ARGV[1])
+else
+  redis.call('ZREM', KEYS[1], 'f|' .. ARGV[1])
 end
 return 1
 `)
@@ -226,11 +233,9 @@ func (l *Limiter) Stats() LimiterStats {
 
 // Wait blocks until the request may be sent and counts it as answered
 // then: for callers that cannot report answers (a caller's request rate).
+// It costs one Redis call, as Admit's done costs a second.
 func (l *Limiter) Wait(ctx context.Context) error {
-	done, err := l.Admit(ctx)
-	if err == nil {
-		done()
-	}
+	_, err := l.admit(ctx, true)
 	return err
 }
 
@@ -238,16 +243,25 @@ func (l *Limiter) Wait(ctx context.Context) error {
 // answer came or it failed. When the place is past ctx's deadline it fails
 // at once, without taking the place.
 func (l *Limiter) Admit(ctx context.Context) (done func(), err error) {
+	r, err := l.admit(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	return l.doneFunc(r), nil
+}
+
+// admit takes a place; answered counts the request as answered at once.
+func (l *Limiter) admit(ctx context.Context, answered bool) (*request, error) {
 	poll := time.Millisecond
 	for {
-		if pre, ok := l.tryShared(); ok {
-			r, retry, err := l.tryRedis(ctx, pre)
+		if pre, probe, ok := l.tryShared(); ok {
+			r, retry, err := l.tryRedis(ctx, pre, probe, answered)
 			l.endProbe()
 			if err != nil {
 				return nil, err
 			}
 			if r != nil {
-				return l.doneFunc(r), nil
+				return r, nil
 			}
 			if retry {
 				// An earlier request's answer bounds this one: ask again
@@ -264,7 +278,10 @@ func (l *Limiter) Admit(ctx context.Context) (done func(), err error) {
 			r, next, ok := l.reserve(true)
 			if ok {
 				l.granted.Add(1)
-				return l.doneFunc(r), nil
+				if answered {
+					l.finish(r, true) // a local request: no Redis call
+				}
+				return r, nil
 			}
 			if err := l.sleepUntil(ctx, next); err != nil {
 				return nil, err
@@ -277,8 +294,8 @@ func (l *Limiter) Admit(ctx context.Context) (done func(), err error) {
 // from an outage, the other replicas may still be on their fallback,
 // sending their share unknown to Redis: the request then keeps to this
 // replica's share too, and waits for a place in it first.
-func (l *Limiter) tryRedis(ctx context.Context, pre []*request) (r *request, retry bool, err error) {
-	if pre != nil {
+func (l *Limiter) tryRedis(ctx context.Context, pre []*request, probe, answered bool) (r *request, retry bool, err error) {
+	if probe {
 		// Probing: tell Redis this replica's requests of the fallback
 		// first. A place in this replica's share may be most of a window
 		// away, and recovery should not wait for it.
@@ -299,7 +316,7 @@ func (l *Limiter) tryRedis(ctx context.Context, pre []*request) (r *request, ret
 			return nil, false, err
 		}
 	}
-	return l.admitShared(ctx, held)
+	return l.admitShared(ctx, held, answered)
 }
 
 func (l *Limiter) endProbe() {
@@ -325,7 +342,7 @@ func (l *Limiter) sleepUntil(ctx context.Context, next time.Time) error {
 // outage), under whose id Redis records the request. It returns the
 // request when admitted; retry when an earlier answer is needed first;
 // neither when Redis could not answer and the limiter fell back.
-func (l *Limiter) admitShared(ctx context.Context, held *request) (r *request, retry bool, err error) {
+func (l *Limiter) admitShared(ctx context.Context, held *request, answered bool) (r *request, retry bool, err error) {
 	release := func() {
 		if held != nil {
 			l.finish(held, false)
@@ -343,8 +360,12 @@ func (l *Limiter) admitShared(ctx context.Context, held *request) (r *request, r
 	if r == nil {
 		r = &request{id: l.newID()}
 	}
+	flag := "0"
+	if answered {
+		flag = "1"
+	}
 	now := time.Now()
-	res, err := admitScript.Run(ctx, l.s.rdb, []string{l.key, l.key + ":next"}, l.limit, l.window.Microseconds(), l.hold.Microseconds(), maxWait.Microseconds(), r.id, l.spacing.Microseconds()).Int64Slice()
+	res, err := admitScript.Run(ctx, l.s.rdb, []string{l.key, l.key + ":next"}, l.limit, l.window.Microseconds(), l.hold.Microseconds(), maxWait.Microseconds(), r.id, l.spacing.Microseconds(), flag).Int64Slice()
 	if err == nil && len(res) != 2 {
 		err = fmt.Errorf("unexpected answer %v", res)
 	}
@@ -367,6 +388,7 @@ func (l *Limiter) admitShared(ctx context.Context, held *request) (r *request, r
 	}
 	l.mu.Lock()
 	r.end, r.inRedis = later(r.end, now.Add(wait)), true
+	r.answered = r.answered || answered
 	if held == nil {
 		l.trim(now)
 		l.recent = append(l.recent, r)
@@ -451,26 +473,25 @@ func (l *Limiter) finish(r *request, sent bool) {
 // tryShared tells whether to ask Redis: always while it answers, and once
 // per probe interval while it is away. It also returns what the attempt
 // adds to the shared schedule first: the local requests of the last window.
-func (l *Limiter) tryShared() ([]*request, bool) {
+func (l *Limiter) tryShared() (pre []*request, probe, ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if !l.fallback {
-		return nil, true
+		return nil, false, true
 	}
 	now := time.Now()
 	if now.Before(l.nextProbe) || l.probing {
-		return nil, false
+		return nil, false, false
 	}
 	// One probe at a time; fallBack sets the next one when it fails.
 	l.probing = true
 	l.trim(now)
-	pre := []*request{} // not nil: this attempt is a probe
 	for _, r := range l.recent {
 		if r.local {
 			pre = append(pre, r)
 		}
 	}
-	return pre, true
+	return pre, true, true
 }
 
 // reserve takes a place in this replica's share when the request share
